@@ -1,0 +1,35 @@
+"""The action convention (DESIGN.md §4), shared by every simulator adapter and the real arm.
+
+An action is a float32 vector of 4: the end-effector displacement for one control step in the
+robot base frame (metres, dx dy dz) and a gripper command in [-1, 1] (-1 open, +1 closed).
+The control period travels with it, because a displacement means nothing without a time step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+ACTION_DIM = 4
+CONVENTION_NAME = "ee_delta_position_base+gripper"
+
+
+@dataclass(frozen=True)
+class ActionConvention:
+    control_period_s: float
+    # Largest displacement per step on each axis that the producing system could command (m).
+    max_step_m: float
+    name: str = CONVENTION_NAME
+    frame: str = "base"
+    dim: int = ACTION_DIM
+
+    def __post_init__(self) -> None:
+        if self.control_period_s <= 0 or self.max_step_m <= 0:
+            raise ValueError("control_period_s and max_step_m must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ActionConvention:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})

@@ -1,0 +1,13 @@
+"""Observation keys shared by the simulator, training and deployment (DESIGN.md §4).
+
+One place for the strings so a typo is an import error, not a silent missing key.
+"""
+
+POINT_CLOUD = "observation.point_cloud"  # (N, 3) float32, robot base frame, metres
+STATE = "observation.state"  # (4,) float32: end-effector xyz in base frame (m) + gripper opening
+PRIVILEGED = "observation.privileged"  # full simulator state, for experts only
+DEPTH = "observation.depth"  # (H, W) float32 metres; only when the camera is rendered
+TASK_INDEX = "task.index"
+TASK_NAME = "task.name"
+
+STATE_DIM = 4

@@ -1,0 +1,62 @@
+"""The point-cloud contract (DESIGN.md §3): one config object, stored in every checkpoint.
+
+A simulated cloud and a real cloud are made by the same function with these same numbers;
+`mtdagger.perception.pointcloud.depth_to_point_cloud` is that function.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PointCloudContract:
+    """How a depth image becomes the policy's point cloud.
+
+    Every field takes part in checkpoint validation: a policy trained on one contract refuses
+    to run on clouds made with another.
+    """
+
+    num_points: int = 1024
+    # Axis-aligned crop box in the robot base frame (metres).
+    workspace_min: tuple[float, float, float] = (-0.6, 0.3, -0.02)
+    workspace_max: tuple[float, float, float] = (0.6, 1.1, 0.6)
+    # Depth outside [min_depth_m, max_depth_m] is invalid (dropped, never a point at the origin).
+    min_depth_m: float = 0.1
+    max_depth_m: float = 2.5
+    # Voxel grid edge before FPS; 0 disables the voxel grid.
+    voxel_size_m: float = 0.005
+    # When fewer than num_points survive: repeat-sample surviving points (never zero padding).
+    padding: Literal["repeat"] = "repeat"
+
+    def __post_init__(self) -> None:
+        if self.num_points <= 0:
+            raise ValueError(f"num_points must be positive, got {self.num_points}")
+        lo, hi = np.asarray(self.workspace_min), np.asarray(self.workspace_max)
+        if lo.shape != (3,) or hi.shape != (3,) or not np.all(lo < hi):
+            raise ValueError(f"workspace box must be 3-D with min < max, got {lo} .. {hi}")
+        if not 0 <= self.min_depth_m < self.max_depth_m:
+            raise ValueError("depth range must satisfy 0 <= min_depth_m < max_depth_m")
+        if self.voxel_size_m < 0:
+            raise ValueError("voxel_size_m must be >= 0")
+        if self.padding != "repeat":
+            raise ValueError(f"unknown padding rule {self.padding!r}; only 'repeat' is defined")
+        object.__setattr__(self, "workspace_min", tuple(float(v) for v in lo))
+        object.__setattr__(self, "workspace_max", tuple(float(v) for v in hi))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["workspace_min"] = list(self.workspace_min)
+        data["workspace_max"] = list(self.workspace_max)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PointCloudContract:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        for key in ("workspace_min", "workspace_max"):
+            if key in known:
+                known[key] = tuple(known[key])
+        return cls(**known)

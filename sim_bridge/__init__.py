@@ -1,0 +1,1 @@
+"""Simulator backends behind one interface, simulated depth cameras, per-task experts, ROS bridge node."""
