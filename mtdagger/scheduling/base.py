@@ -1,0 +1,277 @@
+"""The scheduler interface the DAgger loop calls, its config, and the per-round feedback it gets.
+
+A round of MT-DAgger (DESIGN.md §5) asks the scheduler how to split the expert budget B
+(`allocate`), rolls the tasks out, then tells it what happened (`update`). Everything a scheduler
+learns is in `state_dict()`, as plain JSON, so a resumed run allocates exactly as the uninterrupted
+one would have. `diagnostics()` exposes the per-task numbers behind the decision for logs and plots.
+
+Subclasses implement three small hooks: `_weights()` (a probability per task), `_observe()` (learn
+from one round) and `_diagnostic_columns()` / `_state()` / `_load_state()`. The budget arithmetic
+(floor + largest remainder, allocation.py) and the input checks are shared here.
+
+Tie rule for the rounding: when two tasks have equal claims to a left-over episode, the one that
+comes first in the task list *rotated by the number of completed rounds* wins. It is
+deterministic, and over N rounds every task is first once, so equal tasks share the extras.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from mtdagger.scheduling.allocation import allocate_counts
+
+
+@dataclass(frozen=True)
+class TaskFeedback:
+    """What one round taught us about one task.
+
+    rollouts/successes: episodes rolled out for this task this round and how many succeeded.
+    loss_before/loss_after: the task's held-out BC loss before and after this round's update
+    (both or neither; perf-gain reads them, the others ignore them).
+    """
+
+    rollouts: int
+    successes: int
+    loss_before: float | None = None
+    loss_after: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("rollouts", "successes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"TaskFeedback.{name} must be an integer, got {value!r}")
+        if self.rollouts < 0:
+            raise ValueError(f"TaskFeedback.rollouts must be >= 0, got {self.rollouts}")
+        if not 0 <= self.successes <= self.rollouts:
+            raise ValueError(
+                f"TaskFeedback.successes={self.successes} must lie in [0, rollouts={self.rollouts}]"
+            )
+        if (self.loss_before is None) != (self.loss_after is None):
+            raise ValueError(
+                "TaskFeedback needs both loss_before and loss_after or neither, got "
+                f"loss_before={self.loss_before!r}, loss_after={self.loss_after!r}"
+            )
+        for name in ("loss_before", "loss_after"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ValueError(f"TaskFeedback.{name} must be finite, got {value!r}")
+
+    @property
+    def has_losses(self) -> bool:
+        return self.loss_before is not None
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """Hyperparameters of every scheduler (each reads the ones it needs).
+
+    DRATS values default to the MT10 settings of the DRATS code (η=8, step 0.5, floor 0.025);
+    its MT50 runs used drats_min_prob=0.005, and the floor must satisfy drats_min_prob·N <= 1.
+    drats_targets overrides drats_target (success in (0, 1]) for the named tasks.
+    """
+
+    name: str = "task_need"  # uniform | task_need | perf_gain | hybrid | drats
+    temperature: float = 0.5  # softmax temperature τ over rank-normalised scores
+    min_per_task: int = 1  # per-task floor (prevents "cascading neglect")
+    kalman: bool = True  # task_need/hybrid: Kalman-filtered success (False: raw last-round rate)
+    process_noise: float = 0.01  # Q
+    measurement_eps: float = 1e-3  # ε in R
+    prior_mean: float = 0.5
+    prior_var: float = 0.25
+    hybrid_weight: float = 0.5  # weight of the task-need rank in hybrid (1 - w on the perf-gain rank)
+    drats_eta: float = 8.0
+    drats_step: float = 0.5
+    drats_min_prob: float = 0.025
+    drats_target: float = 1.0
+    drats_targets: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"scheduler name must be a non-empty string, got {self.name!r}")
+        _check(self.temperature > 0, "temperature", self.temperature, "> 0")
+        if isinstance(self.min_per_task, bool) or not isinstance(self.min_per_task, int):
+            raise ValueError(f"min_per_task must be an integer, got {self.min_per_task!r}")
+        _check(self.min_per_task >= 0, "min_per_task", self.min_per_task, ">= 0")
+        if not isinstance(self.kalman, bool):
+            raise ValueError(f"kalman must be true or false, got {self.kalman!r}")
+        _check(self.process_noise >= 0, "process_noise", self.process_noise, ">= 0")
+        _check(self.measurement_eps >= 0, "measurement_eps", self.measurement_eps, ">= 0")
+        _check(0 <= self.prior_mean <= 1, "prior_mean", self.prior_mean, "in [0, 1]")
+        _check(self.prior_var >= 0, "prior_var", self.prior_var, ">= 0")
+        _check(0 <= self.hybrid_weight <= 1, "hybrid_weight", self.hybrid_weight, "in [0, 1]")
+        _check(self.drats_eta > 0, "drats_eta", self.drats_eta, "> 0")
+        _check(0 < self.drats_step <= self.drats_eta, "drats_step", self.drats_step, "in (0, drats_eta]")
+        _check(0 <= self.drats_min_prob < 1, "drats_min_prob", self.drats_min_prob, "in [0, 1)")
+        _check(0 < self.drats_target <= 1, "drats_target", self.drats_target, "in (0, 1]")
+        if not isinstance(self.drats_targets, Mapping):
+            raise ValueError(f"drats_targets must be a mapping task -> target, got {self.drats_targets!r}")
+        for task, target in self.drats_targets.items():
+            _check(0 < target <= 1, f"drats_targets[{task!r}]", target, "in (0, 1]")
+        object.__setattr__(self, "drats_targets", {str(k): float(v) for k, v in self.drats_targets.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SchedulerConfig:
+        """Build from plain (YAML/JSON) data; unknown keys are errors, not silently dropped."""
+        valid = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(data) - set(valid))
+        if unknown:
+            raise ValueError(f"unknown scheduler config key(s) {unknown}; valid: {valid}")
+        return cls(**dict(data))
+
+
+def _check(ok: bool, name: str, value: Any, rule: str) -> None:
+    is_number = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+    finite = is_number and math.isfinite(value)
+    if not (finite and ok):
+        raise ValueError(f"scheduler config {name} must be {rule}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class FeedbackBatch:
+    """One round's feedback as aligned vectors over the scheduler's tasks (missing tasks: 0 rollouts).
+
+    loss_before/loss_after are NaN where the task reported no losses.
+    """
+
+    rollouts: np.ndarray
+    successes: np.ndarray
+    loss_before: np.ndarray
+    loss_after: np.ndarray
+
+    @property
+    def has_losses(self) -> np.ndarray:
+        return np.isfinite(self.loss_before) & np.isfinite(self.loss_after)
+
+
+class TaskScheduler(ABC):
+    """Splits each round's expert budget across tasks and learns from the round's outcome."""
+
+    name: ClassVar[str]
+
+    def __init__(self, tasks: Sequence[str], config: SchedulerConfig) -> None:
+        if isinstance(tasks, str):
+            raise ValueError(f"tasks must be a sequence of task names, got the single string {tasks!r}")
+        tasks = tuple(tasks)
+        if not tasks:
+            raise ValueError("a scheduler needs at least one task")
+        bad = [t for t in tasks if not isinstance(t, str) or not t]
+        if bad:
+            raise ValueError(f"task names must be non-empty strings, got {bad}")
+        duplicates = sorted({t for t in tasks if tasks.count(t) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate task names {duplicates}")
+        if not isinstance(config, SchedulerConfig):
+            raise ValueError(f"config must be a SchedulerConfig, got {type(config).__name__}")
+        self.tasks: tuple[str, ...] = tasks
+        self.config = config
+        self.rounds = 0  # completed update() calls
+        self._index = {task: i for i, task in enumerate(tasks)}
+
+    # ---- the loop's API -------------------------------------------------------------------------
+
+    def allocate(self, budget: int) -> dict[str, int]:
+        """Episodes per task for this round: sums to `budget`; each >= min_per_task when
+        budget >= min_per_task·N, otherwise the floor is lowered to budget // N (allocation.py).
+        Pure: calling it twice without an update returns the same counts."""
+        counts = allocate_counts(self._weights(), budget, self.config.min_per_task, self._tie_priority())
+        return dict(zip(self.tasks, (int(c) for c in counts)))
+
+    def update(self, feedback: Mapping[str, TaskFeedback]) -> None:
+        """Learn from one round. Tasks missing from `feedback` had no rollouts (and no losses).
+        The whole mapping is checked before anything changes, so a bad entry leaves no half-update."""
+        batch = self._batch(feedback)
+        self._observe(batch)
+        self.rounds += 1
+
+    def diagnostics(self) -> dict[str, dict[str, float]]:
+        """Per task: at least `score`, `rank` (normalised, in [0, 1]) and `weight` (sums to 1)."""
+        columns = {"weight": self._weights(), **self._diagnostic_columns()}
+        return {
+            task: {key: float(values[i]) for key, values in columns.items()}
+            for i, task in enumerate(self.tasks)
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-serialisable state. Hyperparameters are not part of it: they come from the run's
+        resolved config when the scheduler is rebuilt, as they did the first time."""
+        return {"scheduler": self.name, "tasks": list(self.tasks), "rounds": self.rounds, **self._state()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if state.get("scheduler") != self.name:
+            raise ValueError(f"state is for scheduler {state.get('scheduler')!r}, this is {self.name!r}")
+        if list(state.get("tasks") or []) != list(self.tasks):
+            raise ValueError(
+                f"state is for tasks {state.get('tasks')!r}, this scheduler has {list(self.tasks)}"
+            )
+        rounds = state.get("rounds")
+        if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
+            raise ValueError(f"state 'rounds' must be an integer >= 0, got {rounds!r}")
+        self._load_state(state)
+        self.rounds = rounds
+
+    # ---- hooks for subclasses --------------------------------------------------------------------
+
+    @abstractmethod
+    def _weights(self) -> np.ndarray:
+        """A probability per task (non-negative, sums to 1), in task order."""
+
+    @abstractmethod
+    def _observe(self, batch: FeedbackBatch) -> None:
+        """Learn from one round's feedback."""
+
+    def _diagnostic_columns(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def _state(self) -> dict[str, Any]:
+        return {}
+
+    def _load_state(self, state: Mapping[str, Any]) -> None:  # noqa: B027 (stateless schedulers keep it)
+        """Restore what `_state` saved (validated)."""
+
+    # ---- shared helpers --------------------------------------------------------------------------
+
+    def _tie_priority(self) -> np.ndarray:
+        n = len(self.tasks)
+        return (np.arange(n) - self.rounds) % n
+
+    def _batch(self, feedback: Mapping[str, TaskFeedback]) -> FeedbackBatch:
+        if not isinstance(feedback, Mapping):
+            raise ValueError(
+                f"feedback must be a mapping task -> TaskFeedback, got {type(feedback).__name__}"
+            )
+        unknown = sorted(set(feedback) - set(self._index))
+        if unknown:
+            raise ValueError(f"feedback for unknown task(s) {unknown}; scheduler tasks: {list(self.tasks)}")
+        n = len(self.tasks)
+        rollouts = np.zeros(n, dtype=np.int64)
+        successes = np.zeros(n, dtype=np.int64)
+        before = np.full(n, np.nan)
+        after = np.full(n, np.nan)
+        for task, item in feedback.items():
+            if not isinstance(item, TaskFeedback):
+                raise ValueError(f"feedback[{task!r}] must be a TaskFeedback, got {type(item).__name__}")
+            i = self._index[task]
+            rollouts[i], successes[i] = item.rollouts, item.successes
+            if item.has_losses:
+                before[i], after[i] = item.loss_before, item.loss_after
+        return FeedbackBatch(rollouts, successes, before, after)
+
+
+def vector_from_state(state: Mapping[str, Any], key: str, size: int) -> np.ndarray:
+    """A finite float vector of length `size` from a state dict, or a ValueError naming `key`."""
+    if key not in state:
+        raise ValueError(f"scheduler state is missing {key!r}")
+    values = np.asarray(state[key], dtype=np.float64)
+    if values.shape != (size,) or not np.all(np.isfinite(values)):
+        raise ValueError(f"scheduler state {key!r} must be {size} finite numbers, got {state[key]!r}")
+    return values
