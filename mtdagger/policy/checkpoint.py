@@ -1,0 +1,366 @@
+"""Checkpoints: safetensors weights + a JSON sidecar, validated field by field on load.
+
+Layout of a checkpoint directory:
+    model.safetensors   the weights (safetensors: loading cannot run code, unlike pickle)
+    checkpoint.json     CheckpointMeta: what the weights are and what they were trained for
+
+A policy that runs on clouds made with another contract, on another task list or under another
+action convention does not fail loudly; it just behaves badly on the robot. So loading checks
+every one of those against what the caller expects and refuses a mismatch with a message that
+names the field and both values.
+
+Both files are written atomically (temp + fsync + rename), weights first: the sidecar carries
+the weights' sha256, so a kill between the two renames leaves a pair that refuses to load
+rather than a pair that silently disagrees.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import safetensors.torch
+import torch
+from torch import nn
+
+from mtdagger.control.action import ActionConvention
+from mtdagger.data.normalization import NormalizationStats
+from mtdagger.data.store import atomic_write_bytes
+from mtdagger.perception.contract import PointCloudContract
+from mtdagger.policy.networks import STUDENT_REGISTRY, build_student
+from mtdagger.provenance import sha256_bytes
+
+SCHEMA_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+META_FILE = "checkpoint.json"
+_CHECKPOINT_ID_LENGTH = 12
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt, or does not match what the caller expects."""
+
+
+@dataclass(frozen=True)
+class CheckpointMeta:
+    schema_version: int
+    architecture: str
+    architecture_config: dict[str, Any]
+    tasks: list[str]
+    point_cloud_contract: dict[str, Any] | None  # None for state students
+    action_convention: dict[str, Any]
+    normalization: dict[str, Any]
+    provenance: dict[str, Any] = field(default_factory=dict)
+    weights_sha256: str = ""  # filled in by save_checkpoint
+
+    @classmethod
+    def for_model(
+        cls,
+        model: nn.Module,
+        *,
+        tasks: Sequence[str],
+        contract: PointCloudContract | None,
+        action_convention: ActionConvention,
+        normalization: NormalizationStats,
+        provenance: Mapping[str, Any] | None = None,
+    ) -> CheckpointMeta:
+        """Describe a registry-built student (see networks.py); weights_sha256 comes at save."""
+        architecture = getattr(model, "architecture", None)
+        config = getattr(model, "config", None)
+        if architecture not in STUDENT_REGISTRY or config is None:
+            raise CheckpointError(f"{type(model).__name__} is not a registered student architecture")
+        return cls(
+            schema_version=SCHEMA_VERSION,
+            architecture=architecture,
+            architecture_config=config.to_dict(),
+            tasks=list(tasks),
+            point_cloud_contract=None if contract is None else contract.to_dict(),
+            action_convention=action_convention.to_dict(),
+            normalization=normalization.to_dict(),
+            provenance=dict(provenance or {}),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CheckpointMeta:
+        if not isinstance(data, Mapping):
+            raise CheckpointError(f"{META_FILE} must hold a JSON object, got {type(data).__name__}")
+        names = [f.name for f in fields(cls)]
+        missing = [n for n in names if n not in data]
+        if missing:
+            raise CheckpointError(f"{META_FILE} lacks fields {missing}")
+        expected_types: dict[str, tuple[type, ...]] = {
+            "schema_version": (int,),
+            "architecture": (str,),
+            "architecture_config": (dict,),
+            "tasks": (list,),
+            "point_cloud_contract": (dict, type(None)),
+            "action_convention": (dict,),
+            "normalization": (dict,),
+            "provenance": (dict,),
+            "weights_sha256": (str,),
+        }
+        for name, types in expected_types.items():
+            if not isinstance(data[name], types) or isinstance(data[name], bool):
+                raise CheckpointError(
+                    f"checkpoint {name} has type {type(data[name]).__name__}; "
+                    f"expected {' or '.join(t.__name__ for t in types)}"
+                )
+        if not all(isinstance(t, str) for t in data["tasks"]):
+            raise CheckpointError("checkpoint tasks must be a list of strings")
+        return cls(**{n: data[n] for n in names})
+
+
+def checkpoint_id(meta: CheckpointMeta) -> str:
+    """Short id for logs, bags and episode provenance: a prefix of the weights' sha256."""
+    if len(meta.weights_sha256) < _CHECKPOINT_ID_LENGTH:
+        raise CheckpointError("checkpoint weights_sha256 is empty; the meta was never saved")
+    return meta.weights_sha256[:_CHECKPOINT_ID_LENGTH]
+
+
+def save_checkpoint(directory: str | Path, model: nn.Module, meta: CheckpointMeta) -> CheckpointMeta:
+    """Write weights and sidecar atomically; returns `meta` with weights_sha256 filled in.
+
+    The meta must describe `model` (same architecture and config), and its task list must have
+    as many entries as the model has task embeddings: a checkpoint that could not be loaded back
+    is refused here rather than discovered at deployment.
+    """
+    directory = Path(directory)
+    model_architecture = getattr(model, "architecture", None)
+    model_config = getattr(model, "config", None)
+    if model_architecture != meta.architecture:
+        raise CheckpointError(
+            f"meta architecture={meta.architecture!r} but the model is {model_architecture!r}"
+        )
+    if model_config is None or model_config.to_dict() != _json_roundtrip(meta.architecture_config):
+        raise CheckpointError(
+            f"meta architecture_config={meta.architecture_config} but the model's config is "
+            f"{None if model_config is None else model_config.to_dict()}"
+        )
+    if len(meta.tasks) != model_config.num_tasks:
+        raise CheckpointError(
+            f"meta tasks has {len(meta.tasks)} entries but "
+            f"architecture_config.num_tasks={model_config.num_tasks}"
+        )
+    if meta.schema_version != SCHEMA_VERSION:
+        raise CheckpointError(f"meta schema_version={meta.schema_version}; this code writes {SCHEMA_VERSION}")
+
+    tensors = {name: t.detach().to("cpu").contiguous() for name, t in model.state_dict().items()}
+    weights = safetensors.torch.save(tensors, metadata={"architecture": meta.architecture})
+    meta = replace(meta, weights_sha256=sha256_bytes(weights))
+    atomic_write_bytes(directory / WEIGHTS_FILE, weights)
+    sidecar = json.dumps(meta.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n"
+    atomic_write_bytes(directory / META_FILE, sidecar.encode("utf-8"))
+    return meta
+
+
+def _json_roundtrip(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def _values_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_values_equal(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def _field_mismatches(prefix: str, stored: Mapping[str, Any], expected: Mapping[str, Any]) -> list[str]:
+    problems = []
+    for key in sorted(set(stored) | set(expected)):
+        have, want = stored.get(key, "<absent>"), expected.get(key, "<absent>")
+        if not _values_equal(have, want):
+            problems.append(f"checkpoint {prefix}.{key}={have!r} but this run expects {want!r}")
+    return problems
+
+
+def _read_files(directory: Path) -> tuple[bytes, Any]:
+    if not directory.is_dir():
+        raise CheckpointError(f"checkpoint directory {directory} does not exist")
+    meta_path, weights_path = directory / META_FILE, directory / WEIGHTS_FILE
+    if not meta_path.is_file():
+        raise CheckpointError(f"checkpoint {directory} has no {META_FILE} sidecar")
+    if not weights_path.is_file():
+        raise CheckpointError(f"checkpoint {directory} has no {WEIGHTS_FILE}")
+    return weights_path.read_bytes(), _parse_sidecar(meta_path)
+
+
+def _validate_meta(meta: CheckpointMeta) -> NormalizationStats:
+    if meta.schema_version != SCHEMA_VERSION:
+        raise CheckpointError(
+            f"checkpoint schema_version={meta.schema_version} but this code reads {SCHEMA_VERSION}"
+        )
+    if meta.architecture not in STUDENT_REGISTRY:
+        raise CheckpointError(
+            f"checkpoint architecture={meta.architecture!r} is unknown; valid: {sorted(STUDENT_REGISTRY)}"
+        )
+    config = meta.architecture_config
+    if config.get("num_tasks") != len(meta.tasks):
+        raise CheckpointError(
+            f"checkpoint tasks has {len(meta.tasks)} entries but architecture_config.num_tasks="
+            f"{config.get('num_tasks')}"
+        )
+    if meta.architecture == "pointnet":
+        if meta.point_cloud_contract is None:
+            raise CheckpointError(
+                "checkpoint point_cloud_contract=None but architecture='pointnet' needs one"
+            )
+        try:
+            contract = PointCloudContract.from_dict(meta.point_cloud_contract)
+        except (TypeError, ValueError) as error:
+            raise CheckpointError(f"checkpoint point_cloud_contract is invalid: {error}") from error
+        if config.get("num_points") != contract.num_points:
+            raise CheckpointError(
+                f"checkpoint architecture_config.num_points={config.get('num_points')} but "
+                f"point_cloud_contract.num_points={contract.num_points}"
+            )
+    try:
+        ActionConvention.from_dict(meta.action_convention)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"checkpoint action_convention is invalid: {error}") from error
+    try:
+        stats = NormalizationStats.from_dict(meta.normalization)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"checkpoint normalization is invalid: {error}") from error
+    wanted_dims = {"action": config.get("action_dim", 4)}
+    if meta.architecture == "pointnet":
+        wanted_dims["state"] = config.get("state_dim", 4)
+    else:
+        wanted_dims["privileged"] = config.get("privileged_dim")
+    for key, dim in wanted_dims.items():
+        have = stats.dim(key) if key in stats.mean else None
+        if have != dim:
+            raise CheckpointError(
+                f"checkpoint normalization.{key} has {have} dims but architecture_config says {dim}"
+            )
+    return stats
+
+
+def _check_expectations(
+    meta: CheckpointMeta,
+    expect_tasks: Sequence[str] | None,
+    expect_contract: PointCloudContract | None,
+    expect_action: ActionConvention | None,
+    expect_architecture: str | None,
+) -> None:
+    problems: list[str] = []
+    if expect_architecture is not None and meta.architecture != expect_architecture:
+        problems.append(
+            f"checkpoint architecture={meta.architecture!r} but this run expects {expect_architecture!r}"
+        )
+    if expect_tasks is not None and list(meta.tasks) != list(expect_tasks):
+        hint = (
+            " (same tasks, different order: task indices would be wrong)"
+            if sorted(meta.tasks) == sorted(expect_tasks)
+            else ""
+        )
+        problems.append(
+            f"checkpoint tasks={list(meta.tasks)} but this run expects {list(expect_tasks)}{hint}"
+        )
+    if expect_contract is not None:
+        if meta.point_cloud_contract is None:
+            problems.append(
+                "checkpoint point_cloud_contract=None (a state student) but this run expects a point-cloud "
+                f"policy with {expect_contract.to_dict()}"
+            )
+        else:
+            stored = PointCloudContract.from_dict(meta.point_cloud_contract).to_dict()
+            problems += _field_mismatches("point_cloud_contract", stored, expect_contract.to_dict())
+    if expect_action is not None:
+        stored = ActionConvention.from_dict(meta.action_convention).to_dict()
+        problems += _field_mismatches("action_convention", stored, expect_action.to_dict())
+    if problems:
+        raise CheckpointError("; ".join(problems))
+
+
+def _check_tensors(model: nn.Module, tensors: Mapping[str, torch.Tensor], architecture: str) -> None:
+    wanted = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    have = {name: tuple(t.shape) for name, t in tensors.items()}
+    problems = []
+    missing = sorted(set(wanted) - set(have))
+    extra = sorted(set(have) - set(wanted))
+    if missing:
+        problems.append(f"tensors missing for architecture {architecture!r}: {missing}")
+    if extra:
+        problems.append(f"unexpected tensors for architecture {architecture!r}: {extra}")
+    for name in sorted(set(wanted) & set(have)):
+        if wanted[name] != have[name]:
+            problems.append(
+                f"tensor {name!r} has shape {have[name]} but architecture_config gives {wanted[name]}"
+            )
+    if problems:
+        raise CheckpointError(
+            f"checkpoint {WEIGHTS_FILE} does not fit its architecture: " + "; ".join(problems)
+        )
+
+
+def read_checkpoint_meta(directory: str | Path) -> CheckpointMeta:
+    """The validated sidecar alone, without reading the weights.
+
+    For callers that must learn a checkpoint's task list, contract or architecture before they
+    can say what to expect (eval, deploy). The weights are still checked by `load_checkpoint`.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"checkpoint directory {directory} does not exist")
+    meta_path = directory / META_FILE
+    if not meta_path.is_file():
+        raise CheckpointError(f"checkpoint {directory} has no {META_FILE} sidecar")
+    meta = CheckpointMeta.from_dict(_parse_sidecar(meta_path))
+    _validate_meta(meta)
+    return meta
+
+
+def _parse_sidecar(meta_path: Path) -> Any:
+    try:
+        return json.loads(meta_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"checkpoint {META_FILE} is not valid JSON: {error}") from error
+
+
+def load_checkpoint(
+    directory: str | Path,
+    *,
+    expect_tasks: Sequence[str] | None = None,
+    expect_contract: PointCloudContract | None = None,
+    expect_action: ActionConvention | None = None,
+    expect_architecture: str | None = None,
+) -> tuple[nn.Module, CheckpointMeta]:
+    """Load, validate and return (model in eval mode on CPU, meta); CheckpointError on any problem.
+
+    Checks, in order: files present, sidecar JSON and field types, schema version, internal
+    consistency (task count, contract vs num_points, normalisation dims), the caller's
+    expectations, the weights' sha256, that the weights parse, and that every tensor exists with
+    the shape the architecture needs. The weights are parsed from the same bytes that were
+    hashed, so the file cannot change between the check and the load.
+    """
+    directory = Path(directory)
+    weights, raw_meta = _read_files(directory)
+    meta = CheckpointMeta.from_dict(raw_meta)
+    _validate_meta(meta)
+    _check_expectations(meta, expect_tasks, expect_contract, expect_action, expect_architecture)
+
+    actual_hash = sha256_bytes(weights)
+    if actual_hash != meta.weights_sha256:
+        raise CheckpointError(
+            f"checkpoint weights_sha256={meta.weights_sha256} but {WEIGHTS_FILE} hashes to {actual_hash} "
+            "(truncated, tampered with, or from another save)"
+        )
+    try:
+        tensors = safetensors.torch.load(weights)
+    except Exception as error:  # safetensors raises its own error types for malformed headers
+        raise CheckpointError(f"checkpoint {WEIGHTS_FILE} cannot be parsed: {error}") from error
+    try:
+        model = build_student(meta.architecture, meta.architecture_config)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"checkpoint architecture_config is invalid: {error}") from error
+    _check_tensors(model, tensors, meta.architecture)
+    model.load_state_dict(tensors, strict=True)
+    model.eval()
+    return model, meta
