@@ -1,0 +1,55 @@
+"""`mtdagger eval --checkpoint DIR --sim metaworld --episodes N`: per-task success, 95% Wilson intervals."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+
+
+def run(args) -> int:
+    from mtdagger.perception.contract import PointCloudContract
+    from mtdagger.policy.checkpoint import CheckpointError, read_checkpoint_meta
+    from mtdagger.policy.student import CheckpointStudentFactory
+    from mtdagger.training.config import SimConfig
+    from mtdagger.training.evaluate import evaluate_student, results_table
+    from mtdagger.training.sim_setup import backend_config_for, resolve_run_tasks
+
+    try:
+        meta = read_checkpoint_meta(args.checkpoint)
+    except CheckpointError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    run_tasks = list(meta.tasks)
+    try:
+        tasks = resolve_run_tasks(SimConfig(backend=args.sim, tasks=args.tasks)) if args.tasks else run_tasks
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    unknown = [t for t in tasks if t not in run_tasks]
+    if unknown:
+        print(
+            f"error: checkpoint was not trained on {unknown}; its tasks: {', '.join(run_tasks)}",
+            file=sys.stderr,
+        )
+        return 2
+    contract = None
+    if meta.point_cloud_contract is not None:
+        contract = PointCloudContract.from_dict(meta.point_cloud_contract)
+    max_steps = int(meta.provenance.get("max_episode_steps", 200))
+    backend_config = backend_config_for(
+        SimConfig(backend=args.sim, max_episode_steps=max_steps), run_tasks, render_depth=contract is not None
+    )
+    results = evaluate_student(
+        CheckpointStudentFactory(str(args.checkpoint)),
+        backend_config,
+        tasks,
+        run_tasks,
+        episodes=args.episodes,
+        seed=args.seed,
+        contract=contract,
+        max_steps=max_steps,
+        workers=args.workers,
+    )
+    Console().print(results_table(results, f"eval {args.checkpoint} ({args.episodes} episodes per task)"))
+    return 0

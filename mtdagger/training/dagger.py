@@ -1,0 +1,371 @@
+"""The multitask DAgger loop (DESIGN.md §5), readable top to bottom.
+
+Round 0: the expert acts (β = 1) for `initial_episodes_per_task` episodes per task; BC.
+Round k ≥ 1:
+  1. the scheduler splits this round's budget B of expert-labelled episodes across tasks;
+  2. each task is rolled out with β-mixing (β = schedule(k)); the task's expert labels every
+     visited state, and which policy acted is recorded per step;
+  3. each task's success rate on those rollouts is the scheduler's measurement (in round 0, where
+     only the expert acted, the β = 0 evaluation of the fresh student is used instead, since
+     expert success says nothing about the student);
+  4. episodes are aggregated in the episode store; the student is fine-tuned (or retrained from
+     scratch) on every training episode so far;
+  5. each task's held-out BC loss is recorded before and after the update (performance gain).
+After each round the student is evaluated with β = 0 on fixed seeds that are never stored
+(`eval_episodes_per_task`): that is the success reported in metrics and plots.
+
+Resume: every finished episode is in the store's manifest and `state.json` records the last
+completed round with the scheduler's state, so a killed run repeats at most the unfinished
+part of one round. Allocation is a pure function of the scheduler state and episode seeds are a
+pure function of (round, task, index): re-running a round skips episodes already stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from mtdagger.data.dataset import TransitionDataset, split_by_task
+from mtdagger.data.episode import Episode
+from mtdagger.data.normalization import NormalizationStats
+from mtdagger.data.store import EpisodeStore
+from mtdagger.policy.checkpoint import CheckpointMeta, save_checkpoint
+from mtdagger.policy.networks import build_student
+from mtdagger.policy.student import CheckpointStudentFactory
+from mtdagger.provenance import git_commit
+from mtdagger.scheduling import TaskFeedback, make_scheduler
+from mtdagger.training.bc import BCTrainer
+from mtdagger.training.beta import make_beta_schedule
+from mtdagger.training.config import TrainConfig
+from mtdagger.training.plots import write_training_plots
+from mtdagger.training.rollout import RolloutJob, collect_episodes
+from mtdagger.training.run_folder import RunFolder
+from mtdagger.training.sim_setup import backend_config_for, describe_backend, resolve_run_tasks
+
+log = logging.getLogger(__name__)
+
+# Episode seeds: disjoint ranges for training rounds and for evaluation.
+_ROUND_STRIDE = 100_000
+_TASK_STRIDE = 1_000
+_EVAL_SEED_OFFSET = 50_000_000
+
+
+def episode_seed(base_seed: int, round_index: int, task_index: int, j: int) -> int:
+    return base_seed * 1_000_000_000 + round_index * _ROUND_STRIDE + task_index * _TASK_STRIDE + j
+
+
+@dataclass
+class RoundOutcome:
+    feedback: dict[str, TaskFeedback]
+    metrics: dict[str, Any]
+
+
+class DaggerLoop:
+    def __init__(self, config: TrainConfig, run_dir: str | Path, *, resume: bool = False) -> None:
+        self.config = config
+        self.run = RunFolder(run_dir)
+        self.run.create(config.to_dict(), resume=resume)
+        self.tasks = resolve_run_tasks(config.sim)
+        self.backend_config = backend_config_for(
+            config.sim, self.tasks, render_depth=config.uses_point_clouds
+        )
+        self.backend = describe_backend(self.backend_config)
+        self.action_convention = self.backend.action_convention
+        state = self.run.load_state() if resume else None
+        self.run_id = state["run_id"] if state else f"{config.name}-{int(time.time())}"
+        self.store = EpisodeStore(self.run.data_dir, self.run_id)
+        self.scheduler = make_scheduler(self.tasks, config.scheduler)
+        self.beta = make_beta_schedule(config.dagger.beta.schedule, **config.dagger.beta.params)
+        self.trainer = BCTrainer(config.bc, config.student.architecture, seed=config.seed)
+        self.completed_round = -1
+        self.metrics: list[dict[str, Any]] = []
+        self.model: torch.nn.Module | None = None
+        if state:
+            self.completed_round = int(state["completed_round"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.metrics = self.run.load_metrics()[: self.completed_round + 1]
+        torch.manual_seed(config.seed)
+        self.console = Console()
+        self.tb = None
+
+    # ------------------------------------------------------------------ public
+
+    def train(self) -> Path:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.tb = SummaryWriter(str(self.run.tensorboard_dir))
+        try:
+            if self.completed_round >= 0:
+                self.console.print(f"resuming {self.run.root} after round {self.completed_round}")
+                self.model = self._load_round_model(self.completed_round)
+            for round_index in range(self.completed_round + 1, self.config.dagger.rounds + 1):
+                self._run_round(round_index)
+            final = self.run.checkpoint_dir(None)
+            self._save_checkpoint(final, self.config.dagger.rounds)
+            self._print_summary()
+            return final
+        finally:
+            self.tb.close()
+
+    # ------------------------------------------------------------------ one round
+
+    def _run_round(self, k: int) -> None:
+        cfg = self.config
+        beta = self.beta(k)
+        if k == 0:
+            allocation = {t: cfg.dagger.initial_episodes_per_task for t in self.tasks}
+        else:
+            allocation = self.scheduler.allocate(cfg.dagger.budget_per_round)
+        self.console.rule(f"round {k}  β={beta:.2f}  expert episodes={sum(allocation.values())}")
+
+        t0 = time.perf_counter()
+        collected = self._collect(k, allocation, beta)
+        rollout_s = time.perf_counter() - t0
+
+        episodes = [self.store.load(r) for r in self.store.records()]
+        train_eps, heldout_eps = self._split(episodes)
+        stats = NormalizationStats.from_episodes(train_eps)
+        train_ds = TransitionDataset(train_eps, use_point_clouds=cfg.uses_point_clouds, stats=stats)
+        heldout_ds = TransitionDataset(heldout_eps, use_point_clouds=cfg.uses_point_clouds, stats=stats)
+
+        if self.model is None or cfg.dagger.retrain == "scratch":
+            previous = self.model
+            self.model = self._new_model()
+            loss_before = self._task_losses(previous, heldout_ds) if previous is not None else {}
+        else:
+            loss_before = self._task_losses(self.model, heldout_ds)
+        t1 = time.perf_counter()
+        fit = self.trainer.fit(self.model, train_ds, desc=f"BC round {k}")
+        train_s = time.perf_counter() - t1
+        loss_after = self._task_losses(self.model, heldout_ds)
+        self.stats = stats
+        checkpoint = self.run.checkpoint_dir(k)
+        self._save_checkpoint(checkpoint, k)
+
+        eval_success = self._evaluate(k, checkpoint)
+        collection_success = {
+            t: (sum(e.success for e in eps) / len(eps)) for t, eps in collected.items() if eps
+        }
+        feedback = self._feedback(k, collected, eval_success, loss_before, loss_after)
+        self.scheduler.update(feedback)
+
+        previous_total = self.metrics[-1]["cumulative_expert_episodes"] if self.metrics else 0
+        entry = {
+            "round": k,
+            "beta": beta,
+            "allocation": allocation,
+            "expert_episodes": sum(allocation.values()),
+            "cumulative_expert_episodes": previous_total + sum(allocation.values()),
+            "collection_success": collection_success,
+            "eval_success": eval_success,
+            "mean_eval_success": float(np.mean(list(eval_success.values()))) if eval_success else None,
+            "worst_eval_success": float(min(eval_success.values())) if eval_success else None,
+            "heldout_loss_before": loss_before,
+            "heldout_loss_after": loss_after,
+            "train_loss": fit.epoch_losses[-1],
+            "train_transitions": len(train_ds),
+            "heldout_transitions": len(heldout_ds),
+            "rollout_seconds": rollout_s,
+            "train_seconds": train_s,
+            "scheduler": self.scheduler.diagnostics(),
+            "checkpoint": str(checkpoint.relative_to(self.run.root)),
+        }
+        self.metrics.append(entry)
+        self._log_round(entry)
+        self.completed_round = k
+        self.run.save_metrics(self.metrics)
+        self.run.save_state(
+            {"run_id": self.run_id, "completed_round": k, "scheduler": self.scheduler.state_dict()}
+        )
+        write_training_plots(self.metrics, self.tasks, self.run.plots_dir)
+
+    def _collect(self, k: int, allocation: dict[str, int], beta: float) -> dict[str, list[Episode]]:
+        """Roll out this round's episodes; skip any already in the store (resume)."""
+        jobs, collected = [], defaultdict(list)
+        for task_index, task in enumerate(self.tasks):
+            for j in range(allocation.get(task, 0)):
+                seed = episode_seed(self.config.seed, k, task_index, j)
+                if self.store.has(k, task, seed):
+                    record = self.store.get(k, task, seed)
+                    collected[task].append(self.store.load(record))
+                    continue
+                jobs.append(
+                    RolloutJob(
+                        task=task,
+                        task_index=task_index,
+                        seed=seed,
+                        beta=beta,
+                        record_clouds=self.config.uses_point_clouds,
+                        max_steps=self.config.sim.max_episode_steps,
+                    )
+                )
+        if collected:
+            self.console.print(
+                f"resume: {sum(map(len, collected.values()))} episodes of round {k} already stored"
+            )
+        factory = None if beta >= 1.0 else CheckpointStudentFactory(str(self.run.checkpoint_dir(k - 1)))
+        student_id = None if factory is None else self._checkpoint_id(k - 1)
+        for episode in collect_episodes(
+            jobs,
+            self.backend_config,
+            factory,
+            self.config.point_cloud,
+            workers=self.config.workers,
+            progress=True,
+        ):
+            if student_id is not None:
+                episode = _with_student_id(episode, student_id)
+            self.store.add(episode, round=k)
+            collected[episode.task_name].append(episode)
+        return collected
+
+    def _evaluate(self, k: int, checkpoint: Path) -> dict[str, float]:
+        n = self.config.dagger.eval_episodes_per_task
+        if n <= 0:
+            return {}
+        jobs = [
+            RolloutJob(
+                task=task,
+                task_index=i,
+                seed=_EVAL_SEED_OFFSET + episode_seed(self.config.seed, 0, i, j),
+                beta=0.0,
+                record_clouds=False,
+                max_steps=self.config.sim.max_episode_steps,
+            )
+            for i, task in enumerate(self.tasks)
+            for j in range(n)
+        ]
+        successes: dict[str, list[bool]] = defaultdict(list)
+        factory = CheckpointStudentFactory(str(checkpoint))
+        for episode in collect_episodes(
+            jobs, self.backend_config, factory, self.config.point_cloud, workers=self.config.workers
+        ):
+            successes[episode.task_name].append(episode.success)
+        return {t: float(np.mean(successes[t])) for t in self.tasks if successes[t]}
+
+    def _feedback(self, k, collected, eval_success, loss_before, loss_after) -> dict[str, TaskFeedback]:
+        n_eval = self.config.dagger.eval_episodes_per_task
+        feedback = {}
+        for task_index, task in enumerate(self.tasks):
+            if k == 0:  # only the expert acted: measure the new student instead (see module doc)
+                rollouts = n_eval if task in eval_success else 0
+                successes = round(eval_success.get(task, 0.0) * rollouts)
+            else:
+                eps = collected.get(task, [])
+                rollouts, successes = len(eps), sum(e.success for e in eps)
+            before, after = loss_before.get(task_index), loss_after.get(task_index)
+            if before is None or after is None:  # round 0 (no earlier student) or no held-out data
+                before = after = None
+            feedback[task] = TaskFeedback(rollouts, successes, loss_before=before, loss_after=after)
+        return feedback
+
+    # ------------------------------------------------------------------ helpers
+
+    def _split(self, episodes: list[Episode]) -> tuple[list[Episode], list[Episode]]:
+        records = self.store.records()
+        train_records, heldout_records = split_by_task(
+            records, holdout_fraction=self.config.dagger.holdout_fraction, seed=self.config.seed
+        )
+        by_id = {r.episode_id: e for r, e in zip(records, episodes)}
+        return [by_id[r.episode_id] for r in train_records], [by_id[r.episode_id] for r in heldout_records]
+
+    def _task_losses(self, model, dataset: TransitionDataset) -> dict[int, float]:
+        if model is None or len(dataset) == 0:
+            return {}
+        return self.trainer.per_task_loss(model, dataset, len(self.tasks))
+
+    def _architecture_config(self) -> dict[str, Any]:
+        cfg = dict(self.config.student.config)
+        cfg["num_tasks"] = len(self.tasks)
+        if self.config.student.architecture == "pointnet":
+            cfg["num_points"] = self.config.point_cloud.num_points
+        else:
+            cfg["privileged_dim"] = self.backend.privileged_dim
+        return cfg
+
+    def _new_model(self) -> torch.nn.Module:
+        return build_student(self.config.student.architecture, self._architecture_config())
+
+    def _save_checkpoint(self, directory: Path, k: int) -> None:
+        meta = CheckpointMeta.for_model(
+            self.model,
+            tasks=self.tasks,
+            contract=self.config.point_cloud if self.config.uses_point_clouds else None,
+            action_convention=self.action_convention,
+            normalization=self.stats,
+            provenance={
+                "git_commit": git_commit(),
+                "dataset_hash": self.store.dataset_hash(),
+                "round": k,
+                "scheduler": self.config.scheduler.name,
+                "run_id": self.run_id,
+                "config": self.config.name,
+                "max_episode_steps": self.config.sim.max_episode_steps,
+            },
+        )
+        save_checkpoint(directory, self.model, meta)
+
+    def _load_round_model(self, k: int) -> torch.nn.Module:
+        from mtdagger.policy.checkpoint import load_checkpoint
+
+        model, meta = load_checkpoint(self.run.checkpoint_dir(k), expect_tasks=self.tasks)
+        self.stats = NormalizationStats.from_dict(meta.normalization)
+        return model
+
+    def _checkpoint_id(self, k: int) -> str:
+        from mtdagger.policy.checkpoint import checkpoint_id, read_checkpoint_meta
+
+        return checkpoint_id(read_checkpoint_meta(self.run.checkpoint_dir(k)))
+
+    def _log_round(self, entry: dict[str, Any]) -> None:
+        k = entry["round"]
+        if entry["mean_eval_success"] is not None:
+            self.tb.add_scalar("success/mean", entry["mean_eval_success"], k)
+            self.tb.add_scalar("success/worst_task", entry["worst_eval_success"], k)
+            self.tb.add_scalar(
+                "success/mean_vs_expert_episodes",
+                entry["mean_eval_success"],
+                entry["cumulative_expert_episodes"],
+            )
+        for task, value in entry["eval_success"].items():
+            self.tb.add_scalar(f"success_per_task/{task}", value, k)
+        for task, count in entry["allocation"].items():
+            self.tb.add_scalar(f"allocation/{task}", count, k)
+        self.tb.add_scalar("bc/train_loss", entry["train_loss"], k)
+        self.tb.add_scalar("data/transitions", entry["train_transitions"], k)
+        self.tb.flush()
+        self.console.print(
+            f"round {k}: mean success {entry['mean_eval_success']}, "
+            f"expert episodes so far {entry['cumulative_expert_episodes']}, "
+            f"train loss {entry['train_loss']:.4f}"
+        )
+
+    def _print_summary(self) -> None:
+        table = Table(title=f"{self.config.name}: student success per task (β=0 eval) by round")
+        table.add_column("task")
+        for m in self.metrics:
+            table.add_column(f"r{m['round']}", justify="right")
+        for task in self.tasks:
+            table.add_row(task, *[_fmt(m["eval_success"].get(task)) for m in self.metrics])
+        table.add_row("[bold]mean", *[_fmt(m["mean_eval_success"]) for m in self.metrics])
+        table.add_row("expert eps", *[str(m["cumulative_expert_episodes"]) for m in self.metrics])
+        self.console.print(table)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _with_student_id(episode: Episode, student_id: str) -> Episode:
+    import dataclasses
+
+    return dataclasses.replace(episode, student_checkpoint_id=student_id)

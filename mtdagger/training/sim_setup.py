@@ -1,0 +1,48 @@
+"""From a training config's `sim` section to a picklable backend config for rollout workers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mtdagger.control.action import ActionConvention
+from mtdagger.training.config import SimConfig
+
+
+@dataclass(frozen=True)
+class BackendDescription:
+    """What the trainer must know about a backend without keeping one open."""
+
+    action_convention: ActionConvention
+    privileged_dim: int
+
+
+def resolve_run_tasks(sim: SimConfig) -> list[str]:
+    if sim.backend != "metaworld":
+        raise ValueError(f"training supports the 'metaworld' backend here, got {sim.backend!r}")
+    from sim_bridge.suites import resolve_tasks
+
+    return resolve_tasks(sim.tasks)
+
+
+def backend_config_for(sim: SimConfig, tasks: list[str], *, render_depth: bool):
+    from sim_bridge.metaworld_backend import MetaWorldBackendConfig
+    from sim_bridge.sim_camera import SimCameraConfig
+
+    return MetaWorldBackendConfig(
+        tasks=tuple(tasks),
+        camera=SimCameraConfig.from_yaml(sim.camera),
+        render_depth=render_depth,
+        max_episode_steps=sim.max_episode_steps,
+    )
+
+
+def describe_backend(backend_config) -> BackendDescription:
+    """Open the backend once in this process to read its action convention and state size."""
+    from mtdagger import keys
+
+    backend = backend_config.build()
+    try:
+        observation = backend.reset(backend.task_names()[0], seed=0)
+        return BackendDescription(backend.action_convention, len(observation[keys.PRIVILEGED]))
+    finally:
+        backend.close()
