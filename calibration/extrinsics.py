@@ -1,0 +1,279 @@
+"""The calibration YAML: `T_base_camera` with its frame ids and the id that names the calibration.
+
+Why a file of our own rather than only /tf_static: evaluation bags and checkpoints record *which*
+calibration a trial used (`calibration_id`), the in-process runtime needs the pose without ROS,
+and a launch file can still publish it with `static_transform_args`.
+
+Schema (one YAML mapping; unknown keys are refused, so a typo cannot silently drop a field):
+
+    schema_version: 1                       # optional on load, always written
+    calibration_id: lab-d435-2024-05-01     # required, non-empty
+    created: '2024-05-01T10:00:00+00:00'    # optional, ISO 8601
+    method: handeye-tsai                    # optional, free text
+    base_frame: base_link                   # required: the parent (robot base)
+    camera_frame: camera_color_optical_frame  # required: REP 103 optical frame (x right, y down, z fwd)
+    translation: [x, y, z]                  # required, metres, camera origin in the base frame
+    rotation_xyzw: [qx, qy, qz, qw]         # required, unit quaternion (ROS order), base <- camera
+    residuals: {translation_rms_m: ..., rotation_rms_deg: ...}  # optional, finite numbers
+
+Quaternions: a norm within 1e-3 of one is normalised (YAML written by hand or with few digits);
+anything further off is an error, because it means the numbers are not a rotation at all.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+SCHEMA_VERSION = 1
+QUATERNION_NORM_TOLERANCE = 1e-3
+_ROTATION_TOLERANCE = 1e-6
+
+_REQUIRED_KEYS = ("calibration_id", "base_frame", "camera_frame", "translation", "rotation_xyzw")
+_OPTIONAL_KEYS = ("schema_version", "created", "method", "residuals")
+
+
+class ExtrinsicsError(ValueError):
+    """A calibration file or transform that cannot be trusted; the message names the field."""
+
+
+def quaternion_xyzw_to_matrix(q: Sequence[float]) -> np.ndarray:
+    """3x3 rotation matrix of a unit quaternion in ROS order (x, y, z, w)."""
+    x, y, z, w = (float(v) for v in q)
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def matrix_to_quaternion_xyzw(R: np.ndarray) -> np.ndarray:
+    """Unit quaternion (x, y, z, w) of a rotation matrix, with w >= 0 so that one rotation has one
+    written form. Shepperd's branch on the largest diagonal term keeps it accurate near 180 degrees."""
+    R = np.asarray(R, dtype=np.float64)
+    trace = R[0, 0] + R[1, 1] + R[2, 2]
+    if trace > max(R[0, 0], R[1, 1], R[2, 2]):
+        s = 2.0 * math.sqrt(1.0 + trace)
+        q = [(R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s, s / 4]
+    elif R[0, 0] >= R[1, 1] and R[0, 0] >= R[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + R[0, 0] - R[1, 1] - R[2, 2])
+        q = [s / 4, (R[0, 1] + R[1, 0]) / s, (R[0, 2] + R[2, 0]) / s, (R[2, 1] - R[1, 2]) / s]
+    elif R[1, 1] >= R[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + R[1, 1] - R[0, 0] - R[2, 2])
+        q = [(R[0, 1] + R[1, 0]) / s, s / 4, (R[1, 2] + R[2, 1]) / s, (R[0, 2] - R[2, 0]) / s]
+    else:
+        s = 2.0 * math.sqrt(1.0 + R[2, 2] - R[0, 0] - R[1, 1])
+        q = [(R[0, 2] + R[2, 0]) / s, (R[1, 2] + R[2, 1]) / s, s / 4, (R[1, 0] - R[0, 1]) / s]
+    quat = np.asarray(q)
+    quat /= np.linalg.norm(quat)
+    return -quat if quat[3] < 0 else quat
+
+
+def _check_transform(T: np.ndarray) -> np.ndarray:
+    T = np.asarray(T, dtype=np.float64)
+    if T.shape != (4, 4):
+        raise ExtrinsicsError(f"T_base_camera must be 4x4, got shape {T.shape}")
+    if not np.all(np.isfinite(T)):
+        raise ExtrinsicsError("T_base_camera contains non-finite numbers")
+    if not np.allclose(T[3], [0.0, 0.0, 0.0, 1.0]):
+        raise ExtrinsicsError(f"T_base_camera bottom row must be [0, 0, 0, 1], got {T[3].tolist()}")
+    R = T[:3, :3]
+    if not np.allclose(R @ R.T, np.eye(3), atol=_ROTATION_TOLERANCE) or np.linalg.det(R) < 0:
+        raise ExtrinsicsError("T_base_camera rotation is not a proper rotation matrix")
+    return T
+
+
+@dataclass(frozen=True)
+class Extrinsics:
+    """Pose of the camera's optical frame in the robot base frame, and where it came from."""
+
+    T_base_camera: np.ndarray  # 4x4, maps camera-optical-frame points into the base frame
+    base_frame: str
+    camera_frame: str
+    calibration_id: str
+    created: str = ""
+    method: str = ""
+    residuals: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "T_base_camera", _check_transform(self.T_base_camera))
+        for name in ("base_frame", "camera_frame", "calibration_id"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise ExtrinsicsError(f"{name} must be a non-empty string, got {value!r}")
+        if self.base_frame == self.camera_frame:
+            raise ExtrinsicsError(f"base_frame and camera_frame are both {self.base_frame!r}")
+        residuals = {str(k): _finite_number(v, f"residuals.{k}") for k, v in dict(self.residuals).items()}
+        object.__setattr__(self, "residuals", residuals)
+
+    @classmethod
+    def from_translation_quaternion(
+        cls,
+        translation: Sequence[float],
+        rotation_xyzw: Sequence[float],
+        *,
+        base_frame: str,
+        camera_frame: str,
+        calibration_id: str,
+        created: str = "",
+        method: str = "",
+        residuals: Mapping[str, float] | None = None,
+    ) -> Extrinsics:
+        t = _finite_vector(translation, 3, "translation")
+        q = _unit_quaternion(rotation_xyzw)
+        T = np.eye(4)
+        T[:3, :3] = quaternion_xyzw_to_matrix(q)
+        T[:3, 3] = t
+        return cls(T, base_frame, camera_frame, calibration_id, created, method, dict(residuals or {}))
+
+    @property
+    def translation(self) -> np.ndarray:
+        return self.T_base_camera[:3, 3].copy()
+
+    @property
+    def rotation_xyzw(self) -> np.ndarray:
+        return matrix_to_quaternion_xyzw(self.T_base_camera[:3, :3])
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "calibration_id": self.calibration_id,
+            "created": self.created,
+            "method": self.method,
+            "base_frame": self.base_frame,
+            "camera_frame": self.camera_frame,
+            "translation": [float(v) for v in self.translation],
+            "rotation_xyzw": [float(v) for v in self.rotation_xyzw],
+        }
+        if self.residuals:
+            data["residuals"] = {k: float(v) for k, v in self.residuals.items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str = "extrinsics") -> Extrinsics:
+        if not isinstance(data, Mapping):
+            raise ExtrinsicsError(f"{source}: expected a YAML mapping, got {type(data).__name__}")
+        missing = [k for k in _REQUIRED_KEYS if k not in data]
+        if missing:
+            raise ExtrinsicsError(f"{source}: missing required key(s): {', '.join(missing)}")
+        unknown = sorted(str(k) for k in data if k not in _REQUIRED_KEYS + _OPTIONAL_KEYS)
+        if unknown:
+            raise ExtrinsicsError(
+                f"{source}: unknown key(s): {', '.join(unknown)} "
+                f"(allowed: {', '.join(_REQUIRED_KEYS + _OPTIONAL_KEYS)})"
+            )
+        version = data.get("schema_version", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            raise ExtrinsicsError(f"{source}: schema_version {version!r} is not supported ({SCHEMA_VERSION})")
+        residuals = data.get("residuals") or {}
+        if not isinstance(residuals, Mapping):
+            raise ExtrinsicsError(f"{source}: residuals must be a mapping of name -> number")
+        try:
+            return cls.from_translation_quaternion(
+                data["translation"],
+                data["rotation_xyzw"],
+                base_frame=data["base_frame"],
+                camera_frame=data["camera_frame"],
+                calibration_id=_as_text(data["calibration_id"]),
+                created=_as_text(data.get("created") or ""),
+                method=_as_text(data.get("method") or ""),
+                residuals=residuals,
+            )
+        except ExtrinsicsError as error:
+            raise ExtrinsicsError(f"{source}: {error}") from None
+
+
+def _as_text(value: Any) -> Any:
+    """YAML turns unquoted timestamps/numbers into datetimes/ints; ids and dates are text to us."""
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _finite_number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise ExtrinsicsError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(float(value)):
+        raise ExtrinsicsError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def _finite_vector(values: Any, length: int, name: str) -> np.ndarray:
+    if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
+        raise ExtrinsicsError(f"{name} must be a list of {length} numbers, got {values!r}")
+    if len(values) != length:
+        raise ExtrinsicsError(f"{name} must have {length} numbers, got {len(values)}")
+    return np.array([_finite_number(v, f"{name}[{i}]") for i, v in enumerate(values)])
+
+
+def _unit_quaternion(values: Any) -> np.ndarray:
+    q = _finite_vector(values, 4, "rotation_xyzw")
+    norm = float(np.linalg.norm(q))
+    if abs(norm - 1.0) > QUATERNION_NORM_TOLERANCE:
+        raise ExtrinsicsError(
+            f"rotation_xyzw must be a unit quaternion (x, y, z, w); its norm is {norm:.6g}, "
+            f"more than {QUATERNION_NORM_TOLERANCE} from 1"
+        )
+    return q / norm
+
+
+def load_extrinsics(path: str | os.PathLike[str]) -> Extrinsics:
+    """Read and validate a calibration YAML; errors name the file and the offending key."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"calibration file not found: {path}")
+    with path.open("r", encoding="utf-8") as stream:
+        try:
+            data = yaml.safe_load(stream)
+        except yaml.YAMLError as error:
+            raise ExtrinsicsError(f"{path}: not valid YAML: {error}") from None
+    return Extrinsics.from_dict(data, source=str(path))
+
+
+def save_extrinsics(path: str | os.PathLike[str], extrinsics: Extrinsics) -> Path:
+    """Write atomically (temp file + rename), so a crash never leaves half a calibration behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(extrinsics.to_dict(), sort_keys=False, default_flow_style=None)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def static_transform_args(extrinsics: Extrinsics) -> list[str]:
+    """Arguments for `ros2 run tf2_ros static_transform_publisher` (new flag style, §7).
+
+    Publishes base_frame -> camera_frame. Only do this when nothing else gives camera_frame a
+    parent: the realsense-ros driver publishes camera_link -> ..._optical_frame itself unless
+    launched with `publish_tf:=false`, and a frame with two parents breaks TF lookups
+    (moveit/moveit_calibration#115).
+    """
+    x, y, z = (repr(float(v)) for v in extrinsics.translation)
+    qx, qy, qz, qw = (repr(float(v)) for v in extrinsics.rotation_xyzw)
+    return [
+        "--x", x, "--y", y, "--z", z,
+        "--qx", qx, "--qy", qy, "--qz", qz, "--qw", qw,
+        "--frame-id", extrinsics.base_frame,
+        "--child-frame-id", extrinsics.camera_frame,
+    ]  # fmt: skip

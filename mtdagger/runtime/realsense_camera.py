@@ -1,0 +1,708 @@
+"""Intel RealSense depth camera core: a live device or a librealsense recording -> `DepthFrame`.
+
+The ROS camera node and the in-process runtime both call this class; the node only converts the
+`DepthFrame` to Image + CameraInfo. Because pyrealsense2 plays a recording through the very same
+`rs.pipeline` as a live camera, everything here except device enumeration is exercised in the tests
+with synthetic recordings written by `write_synthetic_depth_recording` (no camera needed).
+
+Processing order, and one deliberate difference from realsense-ros (ros2-conventions.md §1):
+realsense-ros runs decimation -> threshold (clip) -> disparity -> spatial -> temporal -> hole_filling
+-> disparity^-1 and *then* aligns depth to colour. Alignment re-projects depth onto the colour
+grid, so its output has the colour resolution and the decimation is undone (checked with
+pyrealsense2 2.59: 4x-decimated 64x48 depth aligned to a 128x96 colour stream comes back 128x96).
+Our contract needs depth that is both in the colour optical frame (the frame hand-eye calibrates)
+and at the decimated size the simulated camera renders (640x480 / 4 = 160x120). So when
+`align_to_color` is on and the recording/device has colour, we align the raw depth first and then
+run the realsense-ros filter chain, in realsense-ros order, on the aligned depth. With
+`align_to_color` off the order is exactly realsense-ros's. (Decimation's block median ignores
+zeros, so the sparse holes that alignment leaves when it up-samples do not survive it: tested.)
+
+Units: Z16 counts x the frame's depth units. D4xx cameras default to 0.001 m (1 mm); L515 uses
+0.00025 m; realsense-ros rescales everything to mm. We always read the units from each frame
+(`depth_frame.get_units()`), so any setting gives metres; 0 stays 0 = invalid.
+
+Intrinsics: taken from the *processed* frame's stream profile, never from the configured stream,
+because decimation divides fx, fy, ppx, ppy by the factor and pads width/height up to a multiple
+of 4 with invalid (0) pixels, and alignment swaps in the colour intrinsics. librealsense scales the
+principal point as ppx / factor (not the pixel-centre-exact (ppx + 0.5) / factor - 0.5); the
+resulting shift is 1.5 full-resolution pixels at factor 4 (about 2.4 mm at 1 m on a D435). We keep
+librealsense's numbers, the convention every realsense-ros CameraInfo follows too, rather than
+invent a third one.
+
+Distortion: D4xx depth (and the aligned depth, which takes the colour intrinsics) is rectified;
+librealsense reports brown_conrady / inverse_brown_conrady with all-zero coefficients. The
+point-cloud contract is pinhole, so non-zero coefficients (e.g. a D455 colour stream used for
+alignment) trigger a `DistortedIntrinsicsWarning`: the cloud would be slightly bent near the edges.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import yaml
+
+from mtdagger.perception.camera_model import CameraModel
+from sim_bridge.backend import DepthFrame
+
+if TYPE_CHECKING:
+    import pyrealsense2 as rs
+
+    from calibration.extrinsics import Extrinsics
+
+log = logging.getLogger(__name__)
+
+HoleFillingMode = Literal["fill_from_left", "farthest_from_around", "nearest_from_around"]
+_HOLE_FILLING_MODES: tuple[str, ...] = ("fill_from_left", "farthest_from_around", "nearest_from_around")
+_ZERO_DISTORTION_ATOL = 1e-9
+
+
+class CameraError(RuntimeError):
+    """The camera or recording could not be opened or read; the message says which and why."""
+
+
+class CameraNotFoundError(CameraError):
+    """No connected RealSense matches the request; names the serial asked for and those found."""
+
+    def __init__(self, requested: str | None, found: Sequence[str]) -> None:
+        found_text = ", ".join(found) if found else "none"
+        if requested is None:
+            message = (
+                f"no unique RealSense device to open: serial_no not set, connected serials: {found_text}"
+            )
+        else:
+            message = f"RealSense with serial {requested!r} not found; connected serials: {found_text}"
+        super().__init__(message)
+        self.requested = requested
+        self.found = list(found)
+
+
+class DistortedIntrinsicsWarning(UserWarning):
+    """The depth image carries lens distortion that the pinhole point-cloud contract ignores."""
+
+
+# ----------------------------------------------------------------------------------------- config
+
+
+@dataclass(frozen=True)
+class SpatialFilterConfig:
+    """librealsense spatial edge-preserving filter (options as in realsense-ros `spatial_filter.*`)."""
+
+    enable: bool = False
+    magnitude: int = 2  # iterations, 1..5
+    smooth_alpha: float = 0.5  # 0.25..1
+    smooth_delta: float = 20.0  # 1..50 (disparity steps)
+    holes_fill: int = 0  # 0 off .. 5 unlimited
+
+    def __post_init__(self) -> None:
+        _check_range("spatial.magnitude", self.magnitude, 1, 5)
+        _check_range("spatial.smooth_alpha", self.smooth_alpha, 0.25, 1.0)
+        _check_range("spatial.smooth_delta", self.smooth_delta, 1.0, 50.0)
+        _check_range("spatial.holes_fill", self.holes_fill, 0, 5)
+
+
+@dataclass(frozen=True)
+class TemporalFilterConfig:
+    """librealsense temporal filter. Off by default: it blends past frames, so a moving arm or object
+    leaves a short ghost, and the simulated camera the policy trained on has no such memory."""
+
+    enable: bool = False
+    smooth_alpha: float = 0.4  # 0..1, weight of the current frame
+    smooth_delta: float = 20.0  # 1..100
+    persistence_control: int = 3  # `holes_fill` option, 0..8
+
+    def __post_init__(self) -> None:
+        _check_range("temporal.smooth_alpha", self.smooth_alpha, 0.0, 1.0)
+        _check_range("temporal.smooth_delta", self.smooth_delta, 1.0, 100.0)
+        _check_range("temporal.persistence_control", self.persistence_control, 0, 8)
+
+
+@dataclass(frozen=True)
+class HoleFillingFilterConfig:
+    """librealsense hole filling: each invalid pixel takes a neighbour's depth."""
+
+    enable: bool = False
+    mode: HoleFillingMode = "farthest_from_around"
+
+    def __post_init__(self) -> None:
+        if self.mode not in _HOLE_FILLING_MODES:
+            raise ValueError(f"hole_filling.mode must be one of {_HOLE_FILLING_MODES}, got {self.mode!r}")
+
+
+@dataclass(frozen=True)
+class RealSenseCameraConfig:
+    """What to open and how to process it. `recording_file` wins over a device: it replays a
+    librealsense recording (.db3 from librealsense >= 2.56, ROS1 .bag from older ones)."""
+
+    serial_no: str | None = None  # None: the only connected device (several connected => error)
+    recording_file: str | None = None
+    # Live streams only: a recording plays at the size and rate it was recorded at.
+    width: int = 640
+    height: int = 480
+    fps: int = 30
+    # Depth in the colour optical frame (the frame hand-eye calibrates). Ignored, with a log line,
+    # when the device/recording has no colour stream: the output is then in the depth optical frame.
+    align_to_color: bool = True
+    decimation: int = 4  # 0 or 1 = off; 2..8 divides width/height (padded up to a multiple of 4)
+    # Run spatial/temporal/hole filling on disparity (1/z), as librealsense recommends and
+    # realsense-ros's `disparity_filter` does; only used when one of those filters is on.
+    disparity_domain: bool = True
+    spatial: SpatialFilterConfig = field(default_factory=SpatialFilterConfig)
+    temporal: TemporalFilterConfig = field(default_factory=TemporalFilterConfig)
+    hole_filling: HoleFillingFilterConfig = field(default_factory=HoleFillingFilterConfig)
+    # Depth beyond this (metres) becomes 0 = invalid, like realsense-ros `clip_distance`; None = off.
+    clip_distance_m: float | None = None
+    # Recordings: False delivers every recorded frame (deterministic replay); True drops frames
+    # the consumer is too slow for, like a live camera.
+    playback_real_time: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("width", "height", "fps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if isinstance(self.decimation, bool) or not isinstance(self.decimation, int):
+            raise ValueError(f"decimation must be an integer, got {self.decimation!r}")
+        _check_range("decimation", self.decimation, 0, 8)
+        if self.clip_distance_m is not None and not (0 < float(self.clip_distance_m) < float("inf")):
+            raise ValueError(
+                f"clip_distance_m must be a positive number or None, got {self.clip_distance_m!r}"
+            )
+        if self.serial_no is not None and (not isinstance(self.serial_no, str) or not self.serial_no):
+            raise ValueError(f"serial_no must be a non-empty string or None, got {self.serial_no!r}")
+        for name, cls in (
+            ("spatial", SpatialFilterConfig),
+            ("temporal", TemporalFilterConfig),
+            ("hole_filling", HoleFillingFilterConfig),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, Mapping):
+                object.__setattr__(self, name, _dataclass_from_dict(cls, value, name))
+            elif not isinstance(value, cls):
+                raise ValueError(f"{name} must be a {cls.__name__} or a mapping, got {value!r}")
+
+    @property
+    def decimation_factor(self) -> int:
+        return self.decimation if self.decimation >= 2 else 1
+
+    def expected_output_size(self, input_size: tuple[int, int] | None = None) -> tuple[int, int]:
+        """(width, height) of the frames `read()` returns for an input stream of `input_size`
+        (default: the configured width/height; a recording plays at the size it was recorded).
+        librealsense's decimation keeps floor(size / factor) pixels, padded up to a multiple of 4."""
+        width, height = input_size if input_size is not None else (self.width, self.height)
+        factor = self.decimation_factor
+        if factor == 1:
+            return width, height
+        return _pad4(width // factor), _pad4(height // factor)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RealSenseCameraConfig:
+        return _dataclass_from_dict(cls, data, "camera config")
+
+
+def _pad4(n: int) -> int:
+    return (n + 3) // 4 * 4
+
+
+def _check_range(name: str, value: Any, low: float, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ValueError(f"{name} must be a number in [{low}, {high}], got {value!r}")
+
+
+def _dataclass_from_dict(cls: type, data: Mapping[str, Any], where: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
+    allowed = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+        )
+    return cls(**dict(data))
+
+
+def load_camera_config(path: str | os.PathLike[str]) -> RealSenseCameraConfig:
+    """Read configs/cameras/*.yaml (keys = RealSenseCameraConfig fields; filters as sub-mappings)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"camera config not found: {path}")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        return RealSenseCameraConfig.from_dict(data or {})
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+def realsense_ros_parameters(config: RealSenseCameraConfig) -> dict[str, Any]:
+    """The same settings as realsense-ros 4.5x launch parameters, for the official-driver launch.
+
+    Caveat: the official driver aligns *after* filtering, so its aligned_depth_to_color topic has
+    the colour resolution (640x480), not the decimated one; the geometry stays right because the
+    point-cloud stage reads K from CameraInfo, only the pixel density differs.
+    """
+    profile = f"{config.width},{config.height},{config.fps}"
+    params: dict[str, Any] = {
+        "enable_depth": True,
+        "enable_color": config.align_to_color,
+        "depth_module.depth_profile": profile,
+        "rgb_camera.color_profile": profile,
+        "align_depth.enable": config.align_to_color,
+        "decimation_filter.enable": config.decimation_factor > 1,
+        "decimation_filter.filter_magnitude": config.decimation_factor,
+        "disparity_filter.enable": config.disparity_domain and _any_smoothing(config),
+        "spatial_filter.enable": config.spatial.enable,
+        "spatial_filter.filter_magnitude": config.spatial.magnitude,
+        "spatial_filter.filter_smooth_alpha": float(config.spatial.smooth_alpha),
+        "spatial_filter.filter_smooth_delta": int(config.spatial.smooth_delta),
+        "spatial_filter.holes_fill": config.spatial.holes_fill,
+        "temporal_filter.enable": config.temporal.enable,
+        "temporal_filter.filter_smooth_alpha": float(config.temporal.smooth_alpha),
+        "temporal_filter.filter_smooth_delta": int(config.temporal.smooth_delta),
+        "temporal_filter.holes_fill": config.temporal.persistence_control,
+        "hole_filling_filter.enable": config.hole_filling.enable,
+        "hole_filling_filter.holes_fill": _HOLE_FILLING_MODES.index(config.hole_filling.mode),
+        "clip_distance": float(config.clip_distance_m) if config.clip_distance_m is not None else -2.0,
+    }
+    if config.serial_no is not None:
+        params["serial_no"] = config.serial_no
+    return params
+
+
+def _any_smoothing(config: RealSenseCameraConfig) -> bool:
+    return config.spatial.enable or config.temporal.enable or config.hole_filling.enable
+
+
+# ------------------------------------------------------------------------------ pure conversions
+
+
+def depth_frame_to_metres(
+    z16: np.ndarray, depth_scale: float, clip_distance_m: float | None = None
+) -> np.ndarray:
+    """Z16 counts -> float32 metres. 0 (no data) stays 0; beyond `clip_distance_m` becomes 0."""
+    z16 = np.asarray(z16)
+    if z16.dtype != np.uint16 or z16.ndim != 2:
+        raise ValueError(f"expected a 2-D uint16 (Z16) depth image, got {z16.dtype} with shape {z16.shape}")
+    if not (np.isfinite(depth_scale) and depth_scale > 0):
+        raise ValueError(f"depth_scale must be a positive number of metres per unit, got {depth_scale!r}")
+    metres = (z16.astype(np.float64) * float(depth_scale)).astype(np.float32)
+    if clip_distance_m is not None:
+        metres[metres > clip_distance_m] = 0.0
+    return metres
+
+
+def camera_model_from_intrinsics(
+    intrinsics: rs.intrinsics, T_base_camera: np.ndarray | None = None
+) -> CameraModel:
+    """Pinhole `CameraModel` from librealsense intrinsics; warns if they carry real distortion."""
+    coeffs = np.asarray(list(intrinsics.coeffs), dtype=np.float64)
+    if coeffs.size and not np.allclose(coeffs, 0.0, atol=_ZERO_DISTORTION_ATOL):
+        warnings.warn(
+            f"depth intrinsics carry distortion ({intrinsics.model}, coeffs {coeffs.tolist()}); the "
+            "point-cloud contract is pinhole, so points near the image edges will be slightly off",
+            DistortedIntrinsicsWarning,
+            stacklevel=2,
+        )
+    return CameraModel(
+        width=int(intrinsics.width),
+        height=int(intrinsics.height),
+        fx=float(intrinsics.fx),
+        fy=float(intrinsics.fy),
+        cx=float(intrinsics.ppx),
+        cy=float(intrinsics.ppy),
+        T_base_camera=np.eye(4) if T_base_camera is None else T_base_camera,
+    )
+
+
+def select_serial(requested: str | None, found: Sequence[str]) -> str:
+    """The serial to open: the requested one if connected, else the single connected device."""
+    if requested is not None:
+        if requested in found:
+            return requested
+        raise CameraNotFoundError(requested, found)
+    if len(found) == 1:
+        return found[0]
+    raise CameraNotFoundError(None, found)
+
+
+def connected_serials(context: rs.context | None = None) -> list[str]:
+    import pyrealsense2 as rs
+
+    context = context if context is not None else rs.context()
+    return [device.get_info(rs.camera_info.serial_number) for device in context.query_devices()]
+
+
+# ----------------------------------------------------------------------------------------- camera
+
+
+class RealSenseCamera:
+    """Opens a RealSense (or a recording), filters depth, and returns metric `DepthFrame`s.
+
+    Use as a context manager, or call `start()` / `stop()`. `read()` returns None on timeout and
+    once a recording has been played to its end.
+    """
+
+    def __init__(self, config: RealSenseCameraConfig, extrinsics: Extrinsics | None = None) -> None:
+        self.config = config
+        self.extrinsics = extrinsics
+        # Identity = points stay in the camera optical frame; the runtime passes the calibration.
+        self._T_base_camera = np.eye(4) if extrinsics is None else extrinsics.T_base_camera
+        self._pipeline: rs.pipeline | None = None
+        self._align: rs.align | None = None
+        self._filters: list[Any] = []
+        self._aligned = False
+        self._model_cache: dict[tuple, CameraModel] = {}
+
+    # -- lifecycle
+    @property
+    def is_started(self) -> bool:
+        return self._pipeline is not None
+
+    @property
+    def aligned_to_color(self) -> bool:
+        """True once started if depth is being aligned to a colour stream (colour optical frame)."""
+        return self._aligned
+
+    def start(self) -> RealSenseCamera:
+        import pyrealsense2 as rs
+
+        if self._pipeline is not None:
+            return self
+        rs_config = rs.config()
+        pipeline = rs.pipeline()
+        source = self.config.recording_file or f"RealSense {self.config.serial_no or '(the only one)'}"
+        try:
+            if self.config.recording_file is not None:
+                self._configure_playback(rs_config, pipeline)
+            else:
+                self._configure_device(rs_config)
+            profile = pipeline.start(rs_config)
+        except RuntimeError as error:
+            if isinstance(error, CameraError):
+                raise
+            raise CameraError(f"could not start streaming from {source}: {error}") from None
+        try:
+            streams = {s.stream_type() for s in profile.get_streams()}
+            if rs.stream.depth not in streams:
+                raise CameraError(f"{source} has no depth stream")
+            self._aligned = self.config.align_to_color and rs.stream.color in streams
+            if self.config.align_to_color and not self._aligned:
+                log.warning(
+                    "align_to_color requested, but %s has no colour stream: depth stays in its own frame",
+                    source,
+                )
+            self._check_calibration_frame()
+        except BaseException:
+            pipeline.stop()
+            raise
+        self._align = rs.align(rs.stream.color) if self._aligned else None
+        self._filters = build_filter_chain(self.config)
+        self._pipeline = pipeline
+        return self
+
+    def _configure_playback(self, rs_config: rs.config, pipeline: rs.pipeline) -> None:
+        import pyrealsense2 as rs
+
+        path = Path(self.config.recording_file or "")
+        if not path.is_file():
+            raise FileNotFoundError(f"RealSense recording not found: {path}")
+        # No enable_stream(): a recording plays the streams it has, at the size it was recorded.
+        rs_config.enable_device_from_file(str(path), repeat_playback=False)
+        # Real-time mode must be chosen on the resolved playback device BEFORE pipeline.start():
+        # the usual "start, then set_real_time(False)" races with the first frames and, with
+        # pyrealsense2 2.59, lost all but the last frame of a short recording in about half the runs
+        # (and seeking back to 0 afterwards segfaulted). Setting it here delivered every frame in
+        # 30 of 30 runs, also with a consumer slower than the recording's frame rate.
+        resolved = rs_config.resolve(rs.pipeline_wrapper(pipeline))
+        resolved.get_device().as_playback().set_real_time(self.config.playback_real_time)
+
+    def _configure_device(self, rs_config: rs.config) -> None:
+        import pyrealsense2 as rs
+
+        context = rs.context()
+        devices = {d.get_info(rs.camera_info.serial_number): d for d in context.query_devices()}
+        serial = select_serial(self.config.serial_no, sorted(devices))
+        rs_config.enable_device(serial)
+        cfg = self.config
+        rs_config.enable_stream(rs.stream.depth, cfg.width, cfg.height, rs.format.z16, cfg.fps)
+        if cfg.align_to_color and _has_stream(devices[serial], rs.stream.color):
+            rs_config.enable_stream(rs.stream.color, cfg.width, cfg.height, rs.format.rgb8, cfg.fps)
+
+    def _check_calibration_frame(self) -> None:
+        """A colour-frame calibration on unaligned depth (or the reverse) is off by the depth-to-colour
+        baseline (~15 mm on a D435): refuse it rather than build a shifted cloud."""
+        if self.extrinsics is None:
+            return
+        frame = self.extrinsics.camera_frame
+        expected, other = ("color", "depth") if self._aligned else ("depth", "color")
+        if frame.endswith(f"_{other}_optical_frame"):
+            raise CameraError(
+                f"calibration {self.extrinsics.calibration_id!r} is for {frame!r}, but depth is in the "
+                f"{expected} optical frame (align_to_color={self.config.align_to_color}, "
+                f"aligned to a colour stream: {self._aligned})"
+            )
+
+    def stop(self) -> None:
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None:
+            pipeline.stop()
+            self._filters, self._align = [], None
+            # Release librealsense's hold on the device/recording file right away.
+            del pipeline
+            gc.collect()
+
+    def __enter__(self) -> RealSenseCamera:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- frames
+    def read(self, timeout_ms: int = 1000) -> DepthFrame | None:
+        """Next processed depth frame, or None if none arrives within `timeout_ms` (or the recording
+        has ended). `stamp_s` is librealsense's frame timestamp in seconds, in the frame's own clock
+        domain (D4xx: host-synchronised global time by default; recordings: as recorded)."""
+        if self._pipeline is None:
+            raise CameraError("camera is not started: call start() or use it as a context manager")
+        deadline = time.monotonic() + timeout_ms / 1000.0
+        while True:
+            remaining_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            ok, frames = self._pipeline.try_wait_for_frames(max(remaining_ms, 1))
+            if not ok:
+                return None
+            depth = self._process(frames)
+            if depth is not None:
+                return depth
+            if time.monotonic() >= deadline:
+                return None
+
+    def _process(self, frames: rs.composite_frame) -> DepthFrame | None:
+        if self._align is not None:
+            # A frameset without both streams cannot be aligned; rs.align would pass depth through
+            # unaligned (wrong frame, wrong size), so skip it and wait for a complete one.
+            if not frames.get_depth_frame() or not frames.get_color_frame():
+                return None
+            frames = self._align.process(frames)
+        depth = frames.get_depth_frame()
+        if not depth:
+            return None
+        processed = depth
+        for rs_filter in self._filters:
+            processed = rs_filter.process(processed)
+        video = processed.as_video_frame()
+        intrinsics = video.get_profile().as_video_stream_profile().get_intrinsics()
+        z16 = np.asanyarray(video.get_data())
+        metres = depth_frame_to_metres(
+            z16, processed.as_depth_frame().get_units(), self.config.clip_distance_m
+        )
+        return DepthFrame(
+            depth_m=metres, camera=self._camera_model(intrinsics), stamp_s=video.get_timestamp() / 1e3
+        )
+
+    def _camera_model(self, intrinsics: rs.intrinsics) -> CameraModel:
+        key = (
+            intrinsics.width,
+            intrinsics.height,
+            intrinsics.fx,
+            intrinsics.fy,
+            intrinsics.ppx,
+            intrinsics.ppy,
+            tuple(intrinsics.coeffs),
+        )
+        model = self._model_cache.get(key)
+        if model is None:
+            model = camera_model_from_intrinsics(intrinsics, self._T_base_camera)
+            self._model_cache[key] = model
+        return model
+
+
+def _has_stream(device: rs.device, stream: rs.stream) -> bool:
+    return any(
+        p.stream_type() == stream for sensor in device.query_sensors() for p in sensor.get_stream_profiles()
+    )
+
+
+def build_filter_chain(config: RealSenseCameraConfig) -> list[Any]:
+    """librealsense filters in realsense-ros `setupFilters` order (hdr_merge and sequence_id, which
+    only matter for HDR multi-exposure streams, are left out); alignment is handled by the caller."""
+    import pyrealsense2 as rs
+
+    chain: list[Any] = []
+    if config.decimation_factor > 1:
+        decimation = rs.decimation_filter()
+        decimation.set_option(rs.option.filter_magnitude, config.decimation_factor)
+        chain.append(decimation)
+    if config.clip_distance_m is not None:
+        threshold = rs.threshold_filter()
+        threshold.set_option(rs.option.min_distance, 0.0)
+        threshold.set_option(rs.option.max_distance, min(float(config.clip_distance_m), 16.0))
+        chain.append(threshold)
+    use_disparity = config.disparity_domain and _any_smoothing(config)
+    if use_disparity:
+        chain.append(rs.disparity_transform(True))
+    if config.spatial.enable:
+        spatial = rs.spatial_filter()
+        spatial.set_option(rs.option.filter_magnitude, config.spatial.magnitude)
+        spatial.set_option(rs.option.filter_smooth_alpha, config.spatial.smooth_alpha)
+        spatial.set_option(rs.option.filter_smooth_delta, config.spatial.smooth_delta)
+        spatial.set_option(rs.option.holes_fill, config.spatial.holes_fill)
+        chain.append(spatial)
+    if config.temporal.enable:
+        temporal = rs.temporal_filter()
+        temporal.set_option(rs.option.filter_smooth_alpha, config.temporal.smooth_alpha)
+        temporal.set_option(rs.option.filter_smooth_delta, config.temporal.smooth_delta)
+        temporal.set_option(rs.option.holes_fill, config.temporal.persistence_control)
+        chain.append(temporal)
+    if config.hole_filling.enable:
+        hole_filling = rs.hole_filling_filter()
+        hole_filling.set_option(rs.option.holes_fill, _HOLE_FILLING_MODES.index(config.hole_filling.mode))
+        chain.append(hole_filling)
+    if use_disparity:
+        chain.append(rs.disparity_transform(False))
+    return chain
+
+
+# ------------------------------------------------------------------------- synthetic recordings
+
+
+@dataclass(frozen=True)
+class SyntheticStream:
+    """Pinhole intrinsics of one synthetic stream (zero distortion, like a D4xx)."""
+
+    width: int
+    height: int
+    fx: float
+    fy: float
+    ppx: float
+    ppy: float
+
+
+def _rs_intrinsics(stream: SyntheticStream) -> rs.intrinsics:
+    import pyrealsense2 as rs
+
+    intrinsics = rs.intrinsics()
+    intrinsics.width, intrinsics.height = stream.width, stream.height
+    intrinsics.fx, intrinsics.fy = stream.fx, stream.fy
+    intrinsics.ppx, intrinsics.ppy = stream.ppx, stream.ppy
+    intrinsics.model = rs.distortion.brown_conrady
+    intrinsics.coeffs = [0.0] * 5
+    return intrinsics
+
+
+def _video_stream(
+    stream: SyntheticStream, kind: Any, fmt: Any, bpp: int, uid: int, fps: int
+) -> rs.video_stream:
+    import pyrealsense2 as rs
+
+    video = rs.video_stream()
+    video.type, video.index, video.uid = kind, 0, uid
+    video.width, video.height, video.fps = stream.width, stream.height, fps
+    video.bpp, video.fmt = bpp, fmt
+    video.intrinsics = _rs_intrinsics(stream)
+    return video
+
+
+def write_synthetic_depth_recording(
+    path: str | os.PathLike[str],
+    depth_frames_z16: Sequence[np.ndarray],
+    depth_stream: SyntheticStream,
+    *,
+    fps: int = 30,
+    depth_units_m: float = 0.001,
+    color_stream: SyntheticStream | None = None,
+    serial: str = "000000000000",
+    frame_timeout_ms: int = 1000,
+) -> Path:
+    """Write a real librealsense recording of the given Z16 frames, via `rs.software_device` +
+    `rs.recorder`: the file plays back through `rs.pipeline` exactly like one from a camera.
+
+    This pyrealsense2 (2.59) records rosbag2/SQLite and insists on a `.db3` name; older builds
+    wrote ROS1 `.bag`. With `color_stream`, a black RGB8 stream is recorded beside depth with
+    identity depth-to-colour extrinsics, so alignment can be exercised.
+    """
+    path = Path(path)
+    if path.suffix != ".db3":
+        raise ValueError(f"this pyrealsense2 records rosbag2 (.db3) files; got {path.name!r}")
+    frames = [np.ascontiguousarray(f) for f in depth_frames_z16]
+    for index, frame in enumerate(frames):
+        if frame.dtype != np.uint16 or frame.shape != (depth_stream.height, depth_stream.width):
+            raise ValueError(
+                f"depth frame {index} must be uint16 of shape {(depth_stream.height, depth_stream.width)}, "
+                f"got {frame.dtype} {frame.shape}"
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    _record(path, frames, depth_stream, fps, depth_units_m, color_stream, serial, frame_timeout_ms)
+    # The recorder finalises the file when destroyed; every librealsense object of the recording
+    # lived in _record's frame, so after this collection the file is complete and closed.
+    gc.collect()
+    return path
+
+
+def _record(
+    path: Path,
+    frames: Sequence[np.ndarray],
+    depth_stream: SyntheticStream,
+    fps: int,
+    depth_units_m: float,
+    color_stream: SyntheticStream | None,
+    serial: str,
+    frame_timeout_ms: int,
+) -> None:
+    import pyrealsense2 as rs
+
+    device = rs.software_device()
+    device.register_info(rs.camera_info.name, "Synthetic RealSense (mtdagger)")
+    device.register_info(rs.camera_info.serial_number, serial)
+    depth_sensor = device.add_sensor("Stereo Module")
+    depth_profile = depth_sensor.add_video_stream(
+        _video_stream(depth_stream, rs.stream.depth, rs.format.z16, 2, 0, fps)
+    )
+    depth_sensor.add_read_only_option(rs.option.depth_units, depth_units_m)
+    streams: list[tuple[Any, Any, int, np.ndarray | None]] = [(depth_sensor, depth_profile, 2, None)]
+    if color_stream is not None:
+        color_sensor = device.add_sensor("RGB Camera")
+        color_profile = color_sensor.add_video_stream(
+            _video_stream(color_stream, rs.stream.color, rs.format.rgb8, 3, 1, fps)
+        )
+        identity = rs.extrinsics()
+        identity.rotation = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+        identity.translation = [0.0, 0.0, 0.0]
+        depth_profile.register_extrinsics_to(color_profile, identity)
+        black = np.zeros((color_stream.height, color_stream.width, 3), np.uint8)
+        streams.append((color_sensor, color_profile, 3, black))
+    device.create_matcher(rs.matchers.dlr_c if color_stream is not None else rs.matchers.default)
+
+    recorder = rs.recorder(str(path), device)  # noqa: F841 (must stay alive while frames flow)
+    syncer = rs.syncer()
+    for sensor, profile, _, _ in streams:
+        sensor.open(profile)
+        sensor.start(syncer)
+    for number, depth in enumerate(frames):
+        for sensor, profile, bpp, fixed_pixels in streams:
+            pixels = depth if fixed_pixels is None else fixed_pixels
+            frame = rs.software_video_frame()
+            frame.pixels = pixels.tobytes()
+            frame.stride = pixels.shape[1] * bpp
+            frame.bpp = bpp
+            frame.timestamp = number * 1000.0 / fps
+            frame.domain = rs.timestamp_domain.hardware_clock
+            frame.frame_number = number
+            frame.profile = profile.as_video_stream_profile()
+            if fixed_pixels is None:
+                frame.depth_units = depth_units_m
+            sensor.on_video_frame(frame)
+        syncer.wait_for_frames(frame_timeout_ms)
+    for sensor, _, _, _ in streams:
+        sensor.stop()
+        sensor.close()
