@@ -1,0 +1,15 @@
+"""Action convention, safety filter and robot descriptions (DESIGN.md §4, §7)."""
+
+from mtdagger.control.action import ACTION_DIM, ActionConvention
+from mtdagger.control.robot_config import RobotConfig, load_robot_config
+from mtdagger.control.safety import AppliedCommand, SafetyFilter, SafetyLimits
+
+__all__ = [
+    "ACTION_DIM",
+    "ActionConvention",
+    "AppliedCommand",
+    "RobotConfig",
+    "SafetyFilter",
+    "SafetyLimits",
+    "load_robot_config",
+]

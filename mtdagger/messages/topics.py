@@ -1,0 +1,44 @@
+"""Topic names and frame ids shared by the nodes, the in-process runtime and the evaluation bags.
+
+Camera names follow realsense-ros 4.5x (reference ros2-conventions.md §1): with the default
+`camera_namespace:=camera camera_name:=camera` every topic is under /camera/camera/, and the aligned
+depth image is expressed in the colour optical frame. Using the same names lets the official
+realsense2_camera driver replace our camera node, and lets a bag recorded either way be replayed.
+Robot frames follow REP 105; the robot's own base frame comes from its robot config.
+"""
+
+from __future__ import annotations
+
+# --- realsense-ros (camera_namespace 'camera', camera_name 'camera')
+CAMERA_NAMESPACE = "camera"
+CAMERA_NAME = "camera"
+CAMERA_PREFIX = f"/{CAMERA_NAMESPACE}/{CAMERA_NAME}"
+ALIGNED_DEPTH_TOPIC = f"{CAMERA_PREFIX}/aligned_depth_to_color/image_raw"  # 16UC1, millimetres
+ALIGNED_DEPTH_INFO_TOPIC = f"{CAMERA_PREFIX}/aligned_depth_to_color/camera_info"
+DEPTH_TOPIC = f"{CAMERA_PREFIX}/depth/image_rect_raw"  # unaligned depth, depth optical frame
+DEPTH_INFO_TOPIC = f"{CAMERA_PREFIX}/depth/camera_info"
+COLOR_TOPIC = f"{CAMERA_PREFIX}/color/image_raw"
+COLOR_INFO_TOPIC = f"{CAMERA_PREFIX}/color/camera_info"
+REALSENSE_POINTS_TOPIC = f"{CAMERA_PREFIX}/depth/color/points"  # needs pointcloud.enable
+
+CAMERA_LINK_FRAME = f"{CAMERA_NAME}_link"
+COLOR_OPTICAL_FRAME = f"{CAMERA_NAME}_color_optical_frame"  # frame of the aligned depth image
+DEPTH_OPTICAL_FRAME = f"{CAMERA_NAME}_depth_optical_frame"  # frame of depth/image_rect_raw and points
+
+# --- REP 105 and tf2
+BASE_FRAME = "base_link"  # default only: robots name their own (configs/robots/*.yaml base_frame)
+TF_TOPIC = "/tf"
+TF_STATIC_TOPIC = "/tf_static"  # publish and record with depth 1, TRANSIENT_LOCAL (reference §7)
+JOINT_STATES_TOPIC = "/joint_states"
+CLOCK_TOPIC = "/clock"
+
+# --- our own topics (policy graph, evaluation bags)
+POINT_CLOUD_TOPIC = "/mtdagger/point_cloud"  # PointCloud2 in the robot base frame, N points
+EE_STATE_TOPIC = "/mtdagger/ee_state"  # PoseStamped of the end effector in the base frame
+ACTION_TOPIC = "/mtdagger/action"  # TwistStamped: the policy's displacement / control period
+GRIPPER_COMMAND_TOPIC = "/mtdagger/gripper_command"  # Float64 in [-1, 1], -1 open
+APPLIED_COMMAND_TOPIC = "/mtdagger/applied_command"  # TwistStamped after the safety filter
+SAFETY_TOPIC = "/mtdagger/safety"  # String JSON: status + reasons of the safety filter
+LATENCY_TOPIC = "/mtdagger/latency"  # String JSON: stage -> milliseconds
+EPISODE_TOPIC = "/mtdagger/episode"  # String JSON episode markers
+METADATA_TOPIC = "/mtdagger/metadata"  # String JSON, latched
