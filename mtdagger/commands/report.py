@@ -1,0 +1,56 @@
+"""`mtdagger report BAG_DIR... [--out DIR]`: evaluation bags -> report.md + PNGs.
+
+The report goes to `--out`, or by default to `report/` beside the first bag (its parent
+directory), so `mtdagger report trials/bag_*` leaves `trials/report/report.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mtdagger.recording.bag_reader import BagError, read_evaluation_bag
+from mtdagger.recording.report import Report, write_report
+
+
+def default_out_dir(first_bag: str | Path) -> Path:
+    return Path(first_bag).parent / "report"
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        bags = [read_evaluation_bag(path) for path in args.bags]
+    except BagError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else default_out_dir(args.bags[0])
+    report = write_report(bags, out)
+    _print_summary(report)
+    return 0
+
+
+def _print_summary(report: Report) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if report.num_episodes == 0:
+        console.print("[yellow]no episodes in these bags[/yellow]")
+    else:
+        table = Table(title=f"success per task ({report.num_episodes} episodes)")
+        for name in ("task", "success", "rate", "95% CI", "incomplete"):
+            table.add_column(name)
+        for row in report.success:
+            rate = "n/a" if row.episodes == 0 else f"{row.rate:.0%}"
+            table.add_row(
+                row.task,
+                f"{row.successes}/{row.episodes}",
+                rate,
+                f"[{row.ci_low:.2f}, {row.ci_high:.2f}]",
+                str(row.incomplete),
+            )
+        console.print(table)
+    for warning in report.warnings:
+        console.print(f"[yellow]note:[/yellow] {warning}")
+    print(report.report_path)

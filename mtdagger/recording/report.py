@@ -1,0 +1,390 @@
+"""Evaluation bags -> `report.md` + PNGs: the document a trial is judged by.
+
+Numbers first, pictures second: per-task success with 95% Wilson intervals (split seen/unseen
+when the episode markers carry `object_split`), control-loop latency percentiles per stage,
+safety events, end-effector trajectories, and the metadata that says which checkpoint and
+calibration produced the trial. Episodes without an end marker (killed run) have no success label:
+they are listed and counted apart, never scored as failures.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mtdagger.recording.bag_reader import EpisodeSummary, EvaluationBag
+from mtdagger.stats import wilson_interval
+
+PERCENTILES = (50, 90, 99)
+_COLOURS = {True: "tab:green", False: "tab:red", None: "tab:gray"}
+
+
+@dataclass(frozen=True)
+class TaskSuccess:
+    task: str
+    split: str | None  # None: all objects together
+    successes: int
+    episodes: int  # episodes with a success label (complete)
+    incomplete: int  # episodes without one; not in the rate
+    ci_low: float
+    ci_high: float
+
+    @property
+    def rate(self) -> float:
+        return self.successes / self.episodes if self.episodes else float("nan")
+
+
+@dataclass(frozen=True)
+class StageLatency:
+    stage: str
+    count: int
+    p50: float
+    p90: float
+    p99: float
+    mean: float
+    max: float
+
+
+@dataclass(frozen=True)
+class Report:
+    out_dir: Path
+    report_path: Path
+    images: list[Path]
+    success: list[TaskSuccess]
+    success_by_split: list[TaskSuccess]
+    latency: list[StageLatency]
+    safety_status: dict[str, int]
+    safety_reasons: dict[tuple[str, str], int]  # (status, reason) -> steps
+    num_episodes: int
+    num_incomplete: int
+    warnings: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def success_by_task(episodes: Iterable[EpisodeSummary], *, by_split: bool = False) -> list[TaskSuccess]:
+    """One row per task (per task and object split with `by_split`), tasks in first-seen order.
+
+    With `by_split`, episodes without an `object_split` label are left out.
+    """
+    groups: dict[tuple[str, str | None], list[EpisodeSummary]] = defaultdict(list)
+    for episode in episodes:
+        if by_split and episode.object_split is None:
+            continue
+        groups[(episode.task, episode.object_split if by_split else None)].append(episode)
+    rows = []
+    for (task, split), members in groups.items():
+        labelled = [e for e in members if e.success is not None]
+        successes = sum(bool(e.success) for e in labelled)
+        low, high = wilson_interval(successes, len(labelled))
+        rows.append(
+            TaskSuccess(task, split, successes, len(labelled), len(members) - len(labelled), low, high)
+        )
+    return rows
+
+
+def latency_percentiles(episodes: Iterable[EpisodeSummary]) -> list[StageLatency]:
+    """p50/p90/p99 per stage over every recorded step (non-finite values, e.g. a stage that did
+    not run, are left out)."""
+    samples: dict[str, list[np.ndarray]] = defaultdict(list)
+    for episode in episodes:
+        for stage, values in episode.latencies_ms.items():
+            samples[stage].append(np.asarray(values, dtype=np.float64))
+    rows = []
+    for stage, chunks in samples.items():
+        values = np.concatenate(chunks)
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            continue
+        p50, p90, p99 = np.percentile(values, PERCENTILES)
+        rows.append(
+            StageLatency(stage, int(values.size), p50, p90, p99, float(values.mean()), float(values.max()))
+        )
+    return rows
+
+
+def safety_counts(episodes: Iterable[EpisodeSummary]) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+    """(steps per safety status, steps per (status, reason)), most frequent first.
+
+    Keyed by status and reason so the report says which reasons held the arm and which clipped it.
+    """
+    status: Counter[str] = Counter()
+    reasons: Counter[tuple[str, str]] = Counter()
+    for episode in episodes:
+        status.update(episode.safety_status)
+        for state, counts in episode.safety_reasons_by_status.items():
+            reasons.update({(state, reason): n for reason, n in counts.items()})
+    return dict(status.most_common()), dict(reasons.most_common())
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def write_report(bags: Sequence[EvaluationBag], out_dir: str | Path) -> Report:
+    """Write `report.md` and its PNGs into `out_dir` (created) and return what they say."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    episodes = [episode for bag in bags for episode in bag.episodes]
+    success = success_by_task(episodes)
+    by_split = success_by_task(episodes, by_split=True)
+    latency = latency_percentiles(episodes)
+    status, reasons = safety_counts(episodes)
+    warnings = [w for bag in bags for w in bag.warnings]
+
+    images: list[Path] = []
+    if episodes:
+        images.append(_plot_success(success, by_split, out / "success.png"))
+        images.append(_plot_trajectories(episodes, out / "trajectories.png"))
+        if latency:
+            images.append(_plot_latency(latency, out / "latency.png"))
+
+    report = Report(
+        out_dir=out,
+        report_path=out / "report.md",
+        images=images,
+        success=success,
+        success_by_split=by_split,
+        latency=latency,
+        safety_status=status,
+        safety_reasons=reasons,
+        num_episodes=len(episodes),
+        num_incomplete=sum(not e.complete for e in episodes),
+        warnings=warnings,
+    )
+    report.report_path.write_text(_markdown(bags, episodes, report))
+    return report
+
+
+def _markdown(bags: Sequence[EvaluationBag], episodes: list[EpisodeSummary], report: Report) -> str:
+    lines = ["# Evaluation report", ""]
+    lines += [
+        f"{len(bags)} bag(s), {report.num_episodes} episode(s), {report.num_incomplete} incomplete.",
+        "",
+    ]
+    lines += _metadata_section(bags)
+    if not episodes:
+        lines += ["## Results", "", "No episodes were recorded in these bags.", ""]
+        lines += _warnings_section(report.warnings)
+        return "\n".join(lines)
+
+    lines += ["## Success per task", ""]
+    lines += [
+        "Success is the end marker's label; 95% Wilson score intervals. Incomplete episodes (no end "
+        "marker: the recording stopped mid-episode) are not scored.",
+        "",
+    ]
+    lines += _success_table(report.success, with_split=False)
+    if report.success_by_split:
+        lines += ["", "### By object split", ""]
+        lines += _success_table(report.success_by_split, with_split=True)
+    lines += ["", "![success per task](success.png)", ""]
+
+    lines += ["## Control-loop latency (ms per step)", ""]
+    if report.latency:
+        lines += ["| stage | steps | p50 | p90 | p99 | mean | max |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for row in report.latency:
+            lines.append(
+                f"| {_cell(row.stage)} | {row.count} | {row.p50:.2f} | {row.p90:.2f} | {row.p99:.2f} "
+                f"| {row.mean:.2f} | {row.max:.2f} |"
+            )
+        lines += ["", "![latency](latency.png)", ""]
+    else:
+        lines += ["No latencies were recorded.", ""]
+
+    lines += ["## Safety events", "", "| status | steps |", "|---|---:|"]
+    lines += [f"| {_cell(s)} | {n} |" for s, n in report.safety_status.items()]
+    lines += ["", "| status | reason | steps |", "|---|---|---:|"]
+    reason_rows = [f"| {_cell(s)} | {_cell(r)} | {n} |" for (s, r), n in report.safety_reasons.items()]
+    lines += reason_rows or ["| | (none) | 0 |"]
+    lines += [""]
+
+    lines += ["## End-effector trajectories", "", "Green: success, red: failure, grey: incomplete.", ""]
+    lines += ["![end-effector trajectories](trajectories.png)", ""]
+
+    lines += [
+        "## Episodes",
+        "",
+        "| bag | # | task | object | split | seed | steps | result | holds | notes |",
+    ]
+    lines += ["|---|---:|---|---|---|---:|---:|---|---:|---|"]
+    for bag in bags:
+        for e in bag.episodes:
+            result = {True: "success", False: "failure", None: "incomplete"}[e.success]
+            lines.append(
+                f"| {_cell(bag.path.name)} | {e.index} | {_cell(e.task)} | {_cell(e.object)} "
+                f"| {_cell(e.object_split or '')} | {'' if e.seed is None else e.seed} | {e.num_steps} "
+                f"| {result} | {e.safety_status.get('held', 0)} | {_cell(e.notes)} |"
+            )
+    lines += [""]
+    lines += _warnings_section(report.warnings)
+    return "\n".join(lines)
+
+
+def _success_table(rows: list[TaskSuccess], *, with_split: bool) -> list[str]:
+    head = (
+        "| task | split | success | rate | 95% CI | incomplete |"
+        if with_split
+        else ("| task | success | rate | 95% CI | incomplete |")
+    )
+    align = "|---|---|---:|---:|---|---:|" if with_split else "|---|---:|---:|---|---:|"
+    lines = [head, align]
+    for row in rows:
+        split = f" {_cell(row.split or '')} |" if with_split else ""
+        rate = "n/a" if row.episodes == 0 else f"{row.rate:.0%}"
+        lines.append(
+            f"| {_cell(row.task)} |{split} {row.successes}/{row.episodes} | {rate} "
+            f"| [{row.ci_low:.2f}, {row.ci_high:.2f}] | {row.incomplete} |"
+        )
+    if not with_split and len(rows) > 1:
+        successes, trials = sum(r.successes for r in rows), sum(r.episodes for r in rows)
+        low, high = wilson_interval(successes, trials)
+        rate = "n/a" if trials == 0 else f"{successes / trials:.0%}"
+        lines.append(
+            f"| **all** | {successes}/{trials} | {rate} | [{low:.2f}, {high:.2f}] "
+            f"| {sum(r.incomplete for r in rows)} |"
+        )
+    return lines
+
+
+def _metadata_section(bags: Sequence[EvaluationBag]) -> list[str]:
+    lines = ["## Bags", ""]
+    lines += [
+        "| bag | checkpoint | calibration | robot | git commit | created | period (s) | episodes | closed |"
+    ]
+    lines += ["|---|---|---|---|---|---|---:|---:|---|"]
+    for bag in bags:
+        m = bag.metadata
+        if m is None:
+            cells = ["(no metadata)"] + [""] * 5
+        else:
+            cells = [
+                m.checkpoint_id,
+                m.calibration_id,
+                m.robot,
+                m.git_commit[:12],
+                m.created_at,
+                f"{m.control_period_s:g}",
+            ]
+        closed = "yes" if bag.complete else "no (recovered)"
+        lines.append(
+            f"| {_cell(str(bag.path))} | "
+            + " | ".join(_cell(c) for c in cells)
+            + f" | {len(bag.episodes)} | {closed} |"
+        )
+    lines.append("")
+    for bag in bags:
+        if bag.metadata is not None and bag.metadata.config:
+            config = json.dumps(bag.metadata.config, indent=2, sort_keys=True, default=str)
+            lines += [
+                f"<details><summary>config of {bag.path.name}</summary>",
+                "",
+                "```json",
+                config,
+                "```",
+                "</details>",
+                "",
+            ]
+    return lines
+
+
+def _warnings_section(warnings: list[str]) -> list[str]:
+    if not warnings:
+        return []
+    return ["## Reading notes", "", *[f"- {w}" for w in warnings], ""]
+
+
+def _cell(text: str) -> str:
+    """A markdown table cell: pipes escaped, newlines flattened."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def _figure(width: float, height: float):
+    # The object API (no pyplot): no global figure state, no GUI backend, safe in any thread.
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _plot_success(rows: list[TaskSuccess], split_rows: list[TaskSuccess], path: Path) -> Path:
+    """Bars per task (all objects, then each split), with the Wilson interval and a dot at the rate
+    so that a 0% bar is still visible."""
+    series = [("all", rows)] + [
+        (str(split), [r for r in split_rows if r.split == split])
+        for split in dict.fromkeys(r.split for r in split_rows)
+    ]
+    tasks = [r.task for r in rows]
+    width = 0.8 / len(series)
+    fig = _figure(max(4.5, 1.0 * len(tasks) * len(series) + 1.5), 3.5)
+    ax = fig.add_subplot()
+    for k, (label, members) in enumerate(series):
+        by_task = {r.task: r for r in members if r.episodes > 0}
+        xs = [i + (k - (len(series) - 1) / 2) * width for i, task in enumerate(tasks) if task in by_task]
+        shown = [by_task[task] for task in tasks if task in by_task]
+        rates = [r.rate for r in shown]
+        errors = [[r.rate - r.ci_low for r in shown], [r.ci_high - r.rate for r in shown]]
+        bars = ax.bar(xs, rates, width, alpha=0.6, label=f"{label} objects" if label != "all" else "all")
+        ax.errorbar(
+            xs,
+            rates,
+            yerr=errors,
+            fmt="o",
+            color=bars.patches[0].get_facecolor() if shown else None,
+            capsize=3,
+            markersize=4,
+        )
+    ax.set_xticks(range(len(tasks)), tasks, rotation=30, ha="right")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("success rate (95% Wilson CI)")
+    if len(series) > 1:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def _plot_latency(rows: list[StageLatency], path: Path) -> Path:
+    fig = _figure(max(4.0, 1.0 * len(rows) + 2), 3.5)
+    ax = fig.add_subplot()
+    x = np.arange(len(rows))
+    for k, (name, values) in enumerate(
+        (("p50", [r.p50 for r in rows]), ("p90", [r.p90 for r in rows]), ("p99", [r.p99 for r in rows]))
+    ):
+        ax.bar(x + (k - 1) * 0.27, values, 0.27, label=name)
+    ax.set_xticks(x, [r.stage for r in rows], rotation=30, ha="right")
+    ax.set_ylabel("ms per step")
+    ax.legend()
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def _plot_trajectories(episodes: list[EpisodeSummary], path: Path) -> Path:
+    """Per task: top view (x-y) above, side view (x-z) below, one line per episode."""
+    tasks = list(dict.fromkeys(e.task for e in episodes))
+    fig = _figure(3.2 * len(tasks), 6.0)
+    axes = fig.subplots(2, len(tasks), squeeze=False)
+    for column, task in enumerate(tasks):
+        top, side = axes[0][column], axes[1][column]
+        for episode in (e for e in episodes if e.task == task):
+            xyz = episode.ee_positions
+            if len(xyz) == 0:
+                continue
+            colour = _COLOURS[episode.success]
+            for ax, (a, b) in ((top, (0, 1)), (side, (0, 2))):
+                ax.plot(xyz[:, a], xyz[:, b], color=colour, linewidth=1.0, alpha=0.8)
+                ax.plot(xyz[0, a], xyz[0, b], "o", color=colour, markersize=3)
+        top.set_title(task, fontsize=9)
+        top.set_xlabel("x (m)")
+        top.set_ylabel("y (m)")
+        side.set_xlabel("x (m)")
+        side.set_ylabel("z (m)")
+        top.set_aspect("equal", adjustable="datalim")
+    fig.savefig(path, dpi=100)
+    return path
