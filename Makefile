@@ -13,8 +13,15 @@ $(STAMP): pyproject.toml scripts/setup.sh
 	VENV=$(VENV) bash scripts/setup.sh
 	touch $(STAMP)
 
+# The main job: train the tiny point-cloud preset -> deploy the checkpoint with RealSense-like depth
+# noise while recording an evaluation bag -> success report. Re-running resumes/refreshes in place.
 demo: setup
-	$(BIN)/mtdagger rollout --sim metaworld --tasks mt10 --policy expert --episodes 2 --workers 2 --out $(DEMO_DIR)/rollout
+	$(BIN)/mtdagger train --config configs/mt10-pointcloud-tiny.yaml --out $(DEMO_DIR)/train \
+		$$(test -f $(DEMO_DIR)/train/config.yaml && echo --resume)
+	rm -rf $(DEMO_DIR)/bag $(DEMO_DIR)/report
+	$(BIN)/mtdagger deploy --checkpoint $(DEMO_DIR)/train/checkpoints/final \
+		--config configs/mt10-pointcloud-tiny.yaml --episodes 2 --noise realsense --record $(DEMO_DIR)/bag
+	$(BIN)/mtdagger report $(DEMO_DIR)/bag --out $(DEMO_DIR)/report
 
 test: setup
 	$(BIN)/ruff check .

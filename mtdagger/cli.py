@@ -35,9 +35,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its manifest")
     p.add_argument("--workers", type=int, default=None, help="override rollout worker count")
-    p.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value"
-    )
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
     p.set_defaults(module="mtdagger.commands.train")
 
 
@@ -63,6 +61,15 @@ def _add_deploy(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--randomize", action="store_true", help="randomise camera pose and intrinsics")
     p.add_argument("--robot-config", default="configs/robots/metaworld_sawyer.yaml")
     p.add_argument("--record", default=None, metavar="BAG_DIR", help="record an evaluation bag")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="YAML whose point_cloud section is this run's contract (a training preset works); "
+        "the checkpoint must match it. Default: trust the checkpoint's own contract",
+    )
+    p.add_argument("--camera-config", default="configs/cameras/metaworld_d435.yaml")
+    p.add_argument("--max-steps", type=int, default=None, help="default: the checkpoint's training horizon")
+    p.add_argument("--realtime", action="store_true", help="sleep to the control period (for watching)")
     p.set_defaults(module="mtdagger.commands.deploy")
 
 
@@ -87,7 +94,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     b = bench.add_parser("schedulers", help="compare task schedulers on the same budget and seeds")
     b.add_argument("--suite", default="mt10")
     b.add_argument("--seeds", type=int, default=3)
-    b.add_argument("--config", default="configs/mt10-state-quick.yaml")
+    b.add_argument("--config", default="configs/mt10-state-bench.yaml")
     b.add_argument("--out", default="runs/bench-schedulers")
     b.add_argument("--target", type=float, default=0.8, help="target mean success")
     b.set_defaults(module="mtdagger.bench.schedulers")

@@ -219,7 +219,9 @@ def run(args: argparse.Namespace) -> int:
     camera = tabletop_camera()
     contract = PointCloudContract(num_points=num_points)
     no_voxel = replace(contract, voxel_size_m=0.0)
+    coarse = replace(contract, voxel_size_m=0.01)
     voxel_label = f"optimised, contract ({contract.voxel_size_m * 1e3:g} mm voxel)"
+    coarse_label = "optimised, 10 mm voxel"
 
     timing_rows, count_rows, verdicts = [], [], []
     for scene, noise in SCENES.items():
@@ -229,6 +231,7 @@ def run(args: argparse.Namespace) -> int:
             BASELINE: lambda depth=depth: naive_point_cloud(depth, camera, no_voxel),
             "optimised, no voxel grid": lambda depth=depth: depth_to_point_cloud(depth, camera, no_voxel),
             voxel_label: lambda depth=depth: depth_to_point_cloud(depth, camera, contract),
+            coarse_label: lambda depth=depth: depth_to_point_cloud(depth, camera, coarse),
             f"{PART} stages 1-4 (up to the voxel grid)": lambda depth=depth: workspace_points(
                 depth, camera, contract
             ),
@@ -249,6 +252,7 @@ def run(args: argparse.Namespace) -> int:
             (BASELINE, naive_point_cloud(depth, camera, no_voxel)[1]),
             ("optimised, no voxel grid", workspace_points(depth, camera, no_voxel)[1]),
             (voxel_label, workspace_points(depth, camera, contract)[1]),
+            (coarse_label, workspace_points(depth, camera, coarse)[1]),
         ):
             count_rows.append([scene, name, *astuple(counts), counts.padding_for(num_points)])
 

@@ -63,8 +63,13 @@ def run(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows, curves, summary = [], {}, {}
-    for label in VARIANTS:
-        runs = [_run_variant(base, label, seed, out) for seed in range(args.seeds)]
+    # Seed-major order: an interrupted benchmark leaves complete seeds (every scheduler), and a
+    # re-run reuses every finished run.
+    all_runs = {label: [] for label in VARIANTS}
+    for seed in range(args.seeds):
+        for label in VARIANTS:
+            all_runs[label].append(_run_variant(base, label, seed, out))
+    for label, runs in all_runs.items():
         reached = [e for e in (episodes_to_target(m, args.target) for m in runs) if e is not None]
         final_mean = np.array([m[-1]["mean_eval_success"] for m in runs])
         final_worst = np.array([m[-1]["worst_eval_success"] for m in runs])

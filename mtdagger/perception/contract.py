@@ -22,16 +22,16 @@ class PointCloudContract:
 
     num_points: int = 1024
     # Axis-aligned crop box in the robot base frame (metres).
-    workspace_min: tuple[float, float, float] = (-0.6, 0.3, -0.025)
+    workspace_min: tuple[float, float, float] = (-0.6, 0.3, -0.0225)
     workspace_max: tuple[float, float, float] = (0.6, 1.1, 0.6)
     # Depth outside [min_depth_m, max_depth_m] is invalid (dropped, never a point at the origin).
     min_depth_m: float = 0.1
     max_depth_m: float = 2.5
-    # Voxel grid edge before FPS; 0 disables the voxel grid. 1 cm is 3x finer than the spacing
-    # FPS leaves between 1024 points on a ~1 m^2 workspace (~3 cm), so FPS picks alike, while it
-    # cuts FPS's input (and time) ~3x against 5 mm. The crop's z floor (-0.025) puts a table top at
-    # z=0 in the middle of a voxel layer, so depth noise does not split it across two layers.
-    voxel_size_m: float = 0.01
+    # Voxel grid edge before FPS; 0 disables the voxel grid. 5 mm keeps every pixel of the decimated
+    # 160x120 stream we deploy (a pixel spans ~7.5 mm at 1.2 m) and thins full-resolution depth;
+    # the crop's z floor (-0.0225) puts a table top at z = 0 mid-layer, so noise does not split it.
+    # `mtdagger bench perception` also times 1 cm, the lever if full-resolution depth must be fast.
+    voxel_size_m: float = 0.005
     # When fewer than num_points survive: repeat-sample surviving points (never zero padding).
     padding: Literal["repeat"] = "repeat"
 

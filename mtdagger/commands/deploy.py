@@ -1,0 +1,105 @@
+"""`mtdagger deploy --sim metaworld --checkpoint DIR ...`: the deployment loop against a simulator.
+
+The checkpoint is validated against this run before anything moves: its point-cloud contract
+(against --config), its action convention (against the simulator's) and the requested tasks
+(against its task list). A mismatch is refused with the checkpoint loader's message.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+from rich.console import Console
+from rich.table import Table
+from tqdm.auto import tqdm
+
+from mtdagger.stats import wilson_interval
+
+
+def _expected_contract(config_path: str | None):
+    from mtdagger.perception.contract import PointCloudContract
+
+    if config_path is None:
+        return None
+    data = yaml.safe_load(Path(config_path).read_text()) or {}
+    if not data.get("point_cloud"):
+        raise ValueError(f"{config_path} has no point_cloud section to check the checkpoint against")
+    return PointCloudContract.from_dict(data["point_cloud"])
+
+
+def run(args) -> int:
+    from mtdagger.runtime.session import DeploymentError, build_sim_deployment
+
+    console = Console()
+    try:
+        session = build_sim_deployment(
+            checkpoint=args.checkpoint,
+            sim=args.sim,
+            tasks=args.tasks,
+            expected_contract=_expected_contract(args.config),
+            camera_config=args.camera_config,
+            noise=args.noise,
+            randomize=args.randomize,
+            robot_config=args.robot_config,
+            record=args.record,
+            realtime=args.realtime,
+        )
+    except (DeploymentError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    max_steps = args.max_steps or session.max_steps
+    outcomes = []
+    with session:
+        jobs = [
+            (task, args.seed + 1000 * i + j)
+            for i, task in enumerate(session.tasks)
+            for j in range(args.episodes)
+        ]
+        for index, (task, seed) in enumerate(tqdm(jobs, desc="deploy", unit="episode")):
+            outcomes.append(session.loop.run_episode(task, seed, max_steps=max_steps, episode_index=index))
+    console.print(
+        outcome_table(
+            outcomes,
+            session.tasks,
+            f"deploy {args.checkpoint} (noise={args.noise}, randomize={args.randomize})",
+        )
+    )
+    if args.record:
+        console.print(f"evaluation bag: {args.record}")
+    return 0
+
+
+def outcome_table(outcomes, tasks: list[str], title: str) -> Table:
+    table = Table(title=title)
+    for column in (
+        "task",
+        "episodes",
+        "success",
+        "95% CI",
+        "held steps",
+        "clipped steps",
+        "control p50 ms",
+        "control p99 ms",
+    ):
+        table.add_column(column, justify="left" if column == "task" else "right")
+    for task in tasks:
+        rows = [o for o in outcomes if o.task == task]
+        if not rows:
+            continue
+        successes = sum(o.success for o in rows)
+        lo, hi = wilson_interval(successes, len(rows))
+        latency = np.concatenate([o.control_latency_ms for o in rows])
+        table.add_row(
+            task,
+            str(len(rows)),
+            f"{successes / len(rows):.2f}",
+            f"[{lo:.2f}, {hi:.2f}]",
+            str(sum(o.status_counts["held"] + o.status_counts["stopped"] for o in rows)),
+            str(sum(o.status_counts["clipped"] for o in rows)),
+            f"{np.percentile(latency, 50):.2f}",
+            f"{np.percentile(latency, 99):.2f}",
+        )
+    return table

@@ -1,0 +1,157 @@
+"""`DeploymentLoop`: the deployment stages wired in one process at a fixed control rate.
+
+This is how a checkpoint is run "as on the robot" on a machine without ROS 2: the same stage
+classes the ROS nodes wrap, the same safety filter, the same evaluation bag. Time is the
+simulator's clock (control step k happens at k·period), so the watchdog sees exactly the
+observation ages a real graph running at that rate would see; `realtime=True` additionally
+sleeps to the period, for a human watching.
+
+Per-stage latencies are measured with perf_counter around each stage call; the control-step
+latency (depth in -> command out) is preprocess + policy + safety.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mtdagger import keys
+from mtdagger.control.safety import SafetyFilter
+from mtdagger.runtime.stages import CameraSource, PointCloudStage, PolicyStage, SimClock
+from sim_bridge.backend import SimBackend
+
+STAGES = ("camera", "preprocess", "policy", "safety", "robot")
+CONTROL_STAGES = ("preprocess", "policy", "safety")
+
+
+@dataclass
+class EpisodeOutcome:
+    task: str
+    seed: int
+    success: bool
+    steps: int
+    status_counts: Counter = field(default_factory=Counter)
+    reason_counts: Counter = field(default_factory=Counter)
+    latencies_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    ee_positions: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def control_latency_ms(self) -> np.ndarray:
+        parts = [np.asarray(self.latencies_ms[s]) for s in CONTROL_STAGES if self.latencies_ms[s]]
+        return np.sum(parts, axis=0) if parts else np.zeros(0)
+
+
+class DeploymentLoop:
+    def __init__(
+        self,
+        backend: SimBackend,
+        camera: CameraSource,
+        preprocess: PointCloudStage,
+        policy: PolicyStage,
+        safety: SafetyFilter,
+        *,
+        clock: SimClock,
+        recorder=None,
+        realtime: bool = False,
+    ) -> None:
+        self.backend = backend
+        self.camera = camera
+        self.preprocess = preprocess
+        self.policy = policy
+        self.safety = safety
+        self.recorder = recorder
+        self.realtime = realtime
+        self.clock = clock
+        self._episode_start_s = 0.0
+        self.period_s = backend.action_convention.control_period_s
+
+    def run_episode(
+        self, task: str, seed: int, *, max_steps: int, episode_index: int = 0, object_label: str | None = None
+    ) -> EpisodeOutcome:
+        self.policy.set_task(task)
+        observation = self.backend.reset(task, seed)
+        state = np.asarray(observation[keys.STATE], dtype=np.float32)
+        self.safety.reset(state[:3])
+        outcome = EpisodeOutcome(task=task, seed=seed, success=False, steps=0)
+        self.clock.now_s = self._episode_start_s
+        if self.recorder is not None:
+            self.recorder.start_episode(
+                self._stamp_ns(),
+                {"episode": episode_index, "task": task, "seed": seed, "object": object_label or task},
+            )
+        for step in range(max_steps):
+            wall_start = time.perf_counter()
+            now_s = self.clock.now_s = self._episode_start_s + (step + 1) * self.period_s
+            latencies = {}
+
+            t = time.perf_counter()
+            frame = self.camera.read()
+            latencies["camera"] = _ms(t)
+            t = time.perf_counter()
+            cloud = self.preprocess.process(frame)
+            latencies["preprocess"] = _ms(t)
+            t = time.perf_counter()
+            proposal = self.policy.act(cloud.value, state)
+            latencies["policy"] = _ms(t)
+
+            # A missing observation or action is handed to the safety filter as stale / non-finite
+            # input, so that every hold goes through the one place that decides holds.
+            action = proposal.value if proposal.value is not None else np.full(4, np.nan, dtype=np.float32)
+            observation_stamp = frame.stamp_s if frame is not None else -np.inf
+            t = time.perf_counter()
+            applied = self.safety.filter(
+                action,
+                ee_position=state[:3],
+                now_s=now_s,
+                observation_stamp_s=observation_stamp,
+                action_stamp_s=now_s,
+            )
+            latencies["safety"] = _ms(t)
+            reasons = tuple(applied.reasons) + tuple(r for r in (cloud.reason, proposal.reason) if r)
+
+            t = time.perf_counter()
+            result = self.backend.step(applied.action)
+            latencies["robot"] = _ms(t)
+
+            if self.recorder is not None:
+                self.recorder.write_step(
+                    self._stamp_ns(),
+                    depth_m=None if frame is None else frame.depth_m,
+                    camera=None if frame is None else frame.camera,
+                    points=cloud.value,
+                    ee_position=state[:3],
+                    gripper=float(state[3]),
+                    action=action,
+                    applied=applied.action,
+                    safety_status=applied.status,
+                    safety_reasons=reasons,
+                    latencies_ms=latencies,
+                )
+            outcome.status_counts[applied.status] += 1
+            outcome.reason_counts.update(reasons)
+            for stage, value in latencies.items():
+                outcome.latencies_ms[stage].append(value)
+            outcome.ee_positions.append(state[:3].copy())
+            outcome.success |= bool(result.success)
+            outcome.steps = step + 1
+            state = np.asarray(result.observation[keys.STATE], dtype=np.float32)
+            if self.realtime:
+                time.sleep(max(0.0, self.period_s - (time.perf_counter() - wall_start)))
+            if result.done:
+                break
+        self.clock.now_s += self.period_s
+        if self.recorder is not None:
+            self.recorder.end_episode(self._stamp_ns(), success=outcome.success)
+        # The next episode starts a period later on the same clock: bag stamps stay monotonic.
+        self._episode_start_s = self.clock.now_s + self.period_s
+        return outcome
+
+    def _stamp_ns(self) -> int:
+        return round(self.clock.now_s * 1e9)
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1e3

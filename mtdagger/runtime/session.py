@@ -1,0 +1,152 @@
+"""Build a complete in-process deployment against a simulator, validating everything first.
+
+Used by `mtdagger deploy`, the control benchmark and the end-to-end test, so the three run the
+same wiring. Refusals (contract, action convention, tasks, robot limits) are `DeploymentError`s
+with the loader's message: nothing is started on a mismatch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from mtdagger.control.safety import SafetyFilter
+from mtdagger.perception.contract import PointCloudContract
+from mtdagger.runtime.loop import DeploymentLoop
+from mtdagger.runtime.stages import PointCloudStage, PolicyStage, SimCameraSource, SimClock
+
+
+class DeploymentError(RuntimeError):
+    """The deployment was refused before it started (the message says which check failed)."""
+
+
+@dataclass
+class SimDeployment:
+    loop: DeploymentLoop
+    tasks: list[str]
+    max_steps: int
+    checkpoint_id: str
+    backend: object
+    recorder: object | None
+
+    def __enter__(self) -> SimDeployment:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+        self.backend.close()
+
+
+def sim_camera_config(path: str, *, noise: str = "none", randomize: bool = False, seed: int = 0):
+    from sim_bridge.depth_noise import CameraRandomizationConfig, DepthNoiseConfig
+    from sim_bridge.sim_camera import SimCameraConfig
+
+    camera = SimCameraConfig.from_yaml(path)
+    if noise == "realsense":
+        camera = dataclasses.replace(camera, noise=DepthNoiseConfig.realsense())
+    elif noise != "none":
+        raise ValueError(f"unknown noise model {noise!r}; valid: none, realsense")
+    if randomize:
+        camera = dataclasses.replace(camera, randomization=CameraRandomizationConfig.default())
+    return dataclasses.replace(camera, seed=seed)
+
+
+def build_sim_deployment(
+    *,
+    checkpoint: str,
+    sim: str = "metaworld",
+    tasks: str | None = None,
+    expected_contract: PointCloudContract | None = None,
+    camera_config: str = "configs/cameras/metaworld_d435.yaml",
+    noise: str = "none",
+    randomize: bool = False,
+    robot_config: str = "configs/robots/metaworld_sawyer.yaml",
+    record: str | None = None,
+    realtime: bool = False,
+    seed: int = 0,
+) -> SimDeployment:
+    from mtdagger.control.robot_config import load_robot_config
+    from mtdagger.policy.checkpoint import CheckpointError, read_checkpoint_meta
+    from mtdagger.policy.student import StudentPolicy
+    from mtdagger.provenance import git_commit
+    from mtdagger.training.config import SimConfig
+    from mtdagger.training.sim_setup import backend_config_for, describe_backend, resolve_run_tasks
+
+    if sim != "metaworld":
+        raise DeploymentError(f"simulator {sim!r} is not available here; valid: metaworld")
+    try:
+        meta = read_checkpoint_meta(checkpoint)
+    except CheckpointError as error:
+        raise DeploymentError(str(error)) from error
+    if meta.point_cloud_contract is None:
+        raise DeploymentError(
+            f"checkpoint {checkpoint} is a {meta.architecture!r} student without a point-cloud contract; "
+            "deployment needs a point-cloud student"
+        )
+    run_tasks = list(meta.tasks)
+    requested = resolve_run_tasks(SimConfig(backend=sim, tasks=tasks)) if tasks else run_tasks
+    unknown = [t for t in requested if t not in run_tasks]
+    if unknown:
+        raise DeploymentError(f"checkpoint was not trained on {unknown}; its tasks: {', '.join(run_tasks)}")
+
+    max_steps = int(meta.provenance.get("max_episode_steps", 200))
+    backend_config = dataclasses.replace(
+        backend_config_for(SimConfig(backend=sim, max_episode_steps=max_steps), run_tasks, render_depth=True),
+        camera=sim_camera_config(camera_config, noise=noise, randomize=randomize, seed=seed),
+    )
+    convention = describe_backend(backend_config).action_convention
+    contract = expected_contract or PointCloudContract.from_dict(meta.point_cloud_contract)
+    try:
+        policy = StudentPolicy.from_checkpoint(checkpoint, expect_contract=contract, expect_action=convention)
+    except CheckpointError as error:
+        raise DeploymentError(str(error)) from error
+
+    robot = load_robot_config(robot_config)
+    if abs(robot.safety.control_period_s - convention.control_period_s) > 1e-9:
+        raise DeploymentError(
+            f"robot config {robot_config} control_period_s={robot.safety.control_period_s} but the simulator "
+            f"steps every {convention.control_period_s} s"
+        )
+    recorder = None
+    if record:
+        from mtdagger.recording.bag_writer import BagMetadata, EvaluationBagWriter
+
+        recorder = EvaluationBagWriter(
+            Path(record),
+            metadata=BagMetadata(
+                checkpoint_id=policy.checkpoint_id,
+                calibration_id=f"sim:{Path(camera_config).stem}",
+                git_commit=git_commit(),
+                robot=robot.name,
+                control_period_s=convention.control_period_s,
+                config={
+                    "sim": sim,
+                    "tasks": requested,
+                    "noise": noise,
+                    "randomize": randomize,
+                    "camera_config": camera_config,
+                    "robot_config": robot_config,
+                    "point_cloud_contract": contract.to_dict(),
+                },
+            ),
+        )
+    backend = backend_config.build()
+    if recorder is not None:
+        # The nominal mounting, as a calibration file would state it; a randomised camera deviates
+        # from it the way a real camera deviates from its calibration.
+        nominal = backend_config.camera.camera_model()
+        recorder.write_static(nominal.T_base_camera, base_frame=robot.base_frame)
+    clock = SimClock()
+    loop = DeploymentLoop(
+        backend,
+        SimCameraSource(backend, clock),
+        PointCloudStage(contract),
+        PolicyStage(policy, requested[0]),
+        SafetyFilter(robot.safety),
+        clock=clock,
+        recorder=recorder,
+        realtime=realtime,
+    )
+    return SimDeployment(loop, requested, max_steps, policy.checkpoint_id, backend, recorder)
