@@ -1,0 +1,272 @@
+"""Arm kinematics for the joint-trajectory command interface (ROS-free core).
+
+Why this exists: the policy speaks base-frame end-effector displacements (DESIGN.md §4), but a
+ros2_control JointTrajectoryController only accepts joint positions. The arm controller node turns
+the safety filter's target position into joint positions with `ArmKinematics.solve`, seeded with
+the measured joints so the solver stays on the current IK branch, and holds the end-effector
+orientation the arm already has (the policy does not command orientation).
+
+The URDF comes from the `robot_description` parameter/topic at run time, so nothing here knows a
+particular robot. The numerical work is done by ikpy (a maintained IK library that reads URDF);
+this module only cuts the base→tip chain out of the full robot description, maps joint names,
+and refuses answers that would move the arm somewhere else than asked.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+_MOVABLE_JOINT_TYPES = ("revolute", "continuous", "prismatic")
+_SUPPORTED_JOINT_TYPES = (*_MOVABLE_JOINT_TYPES, "fixed")
+
+
+class KinematicsError(ValueError):
+    """Base class: the kinematics cannot produce a safe joint target."""
+
+
+class UrdfChainError(KinematicsError):
+    """The robot description has no usable chain between the requested base and tip links."""
+
+
+class UnreachableTargetError(KinematicsError):
+    """IK found no joint configuration that reaches the target closely enough: the arm must hold.
+
+    The reached position and its error travel with the exception so the caller can log them.
+    """
+
+    def __init__(self, message: str, target: np.ndarray, reached: np.ndarray, error_m: float) -> None:
+        super().__init__(message)
+        self.target = target
+        self.reached = reached
+        self.error_m = error_m
+
+
+@dataclass(frozen=True)
+class IkSettings:
+    """Acceptance rules for an IK answer.
+
+    A least-squares solver always returns *something*; these tolerances decide whether that
+    something is the asked-for pose or the closest the arm can get (which must not be executed).
+    """
+
+    position_tolerance_m: float = 1e-3
+    # Used only when an orientation is held; a 6-D target a 3-DoF arm cannot meet is reported.
+    orientation_tolerance_rad: float = 0.02
+    # Hold the seed's end-effector orientation (the policy commands position only).
+    hold_orientation: bool = True
+    # Largest change of any joint in one solve: larger means the solver jumped to another IK
+    # branch, which the trajectory controller would execute as a fast swing.
+    max_joint_step_rad: float = 0.5
+    # Solver effort per call (function evaluations); small targets converge in a few dozen.
+    optimizer_budget: int = 200
+
+    def __post_init__(self) -> None:
+        if self.position_tolerance_m <= 0 or self.orientation_tolerance_rad <= 0:
+            raise ValueError("IK tolerances must be positive")
+        if self.max_joint_step_rad <= 0:
+            raise ValueError("max_joint_step_rad must be positive")
+        if self.optimizer_budget <= 0:
+            raise ValueError("optimizer_budget must be positive")
+
+
+@dataclass(frozen=True)
+class IkSolution:
+    joint_positions: np.ndarray  # (n,) float64, in ArmKinematics.joint_names order
+    reached_position: np.ndarray  # (3,) base frame, from forward kinematics of joint_positions
+    position_error_m: float
+    orientation_error_rad: float  # 0.0 when no orientation was requested
+
+
+def _rotation_angle_between(R_a: np.ndarray, R_b: np.ndarray) -> float:
+    cos_angle = (np.trace(R_a.T @ R_b) - 1.0) / 2.0
+    return float(np.arccos(np.clip(cos_angle, -1.0, 1.0)))
+
+
+def _chain_elements(root: ET.Element, base_link: str, tip_link: str) -> list[ET.Element]:
+    """The URDF <joint> elements from base_link down to tip_link, in order."""
+    link_names = {link.attrib["name"] for link in root.findall("link")}
+    for role, name in (("base", base_link), ("tip", tip_link)):
+        if name not in link_names:
+            known = ", ".join(sorted(link_names))
+            raise UrdfChainError(f"{role} link {name!r} is not in the robot description; links: {known}")
+    joint_by_child: dict[str, ET.Element] = {}
+    for joint in root.findall("joint"):
+        child = joint.find("child")
+        if child is not None:
+            joint_by_child[child.attrib["link"]] = joint
+    path: list[ET.Element] = []
+    link = tip_link
+    while link != base_link:
+        joint = joint_by_child.get(link)
+        if joint is None:
+            raise UrdfChainError(
+                f"tip link {tip_link!r} is not below base link {base_link!r} in the URDF tree"
+            )
+        path.append(joint)
+        link = joint.find("parent").attrib["link"]  # type: ignore[union-attr]
+    path.reverse()
+    if not path:
+        raise UrdfChainError(f"base link and tip link are the same ({base_link!r}); there is no chain")
+    for joint in path:
+        if joint.attrib.get("type") not in _SUPPORTED_JOINT_TYPES:
+            raise UrdfChainError(
+                f"joint {joint.attrib.get('name')!r} has type {joint.attrib.get('type')!r}; "
+                f"supported: {', '.join(_SUPPORTED_JOINT_TYPES)}"
+            )
+    return path
+
+
+def _chain_only_urdf(path: list[ET.Element], base_link: str) -> str:
+    """A URDF holding only the chain: ikpy follows the first child it finds after the last named
+    element, so a full description (fingers, camera mounts) must not be handed to it."""
+    robot = ET.Element("robot", name="chain")
+    ET.SubElement(robot, "link", name=base_link)
+    for joint in path:
+        ET.SubElement(robot, "link", name=joint.find("child").attrib["link"])  # type: ignore[union-attr]
+        robot.append(joint)
+    return ET.tostring(robot, encoding="unicode")
+
+
+class ArmKinematics:
+    """Forward and inverse kinematics of one serial chain (base_link → tip_link) of a URDF."""
+
+    def __init__(
+        self, urdf_xml: str, base_link: str, tip_link: str, settings: IkSettings | None = None
+    ) -> None:
+        # ikpy is imported here so that modules importing this one for its types stay light.
+        from ikpy.chain import Chain
+
+        try:
+            root = ET.fromstring(urdf_xml)
+        except ET.ParseError as exc:
+            raise UrdfChainError(f"robot description is not valid XML: {exc}") from exc
+        if root.tag != "robot":
+            raise UrdfChainError(f"robot description root element is <{root.tag}>, expected <robot>")
+        path = _chain_elements(root, base_link, tip_link)
+        self.settings = settings or IkSettings()
+        self.base_link = base_link
+        self.tip_link = tip_link
+        # The origin link ikpy prepends is fixed, and a zero-length fixed tip is appended so the
+        # last real joint stays active (ikpy always deactivates the last element of a chain).
+        movable = [joint.attrib["type"] in _MOVABLE_JOINT_TYPES for joint in path]
+        mask = [False, *movable, False]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ikpy warns about the fixed links we deliberately keep
+            self._chain = Chain.from_urdf_file(
+                io.StringIO(_chain_only_urdf(path, base_link)),
+                base_elements=[base_link],
+                last_link_vector=np.zeros(3),
+                active_links_mask=mask,
+                symbolic=False,
+                name=f"{base_link}->{tip_link}",
+            )
+        self._active = np.asarray(mask, dtype=bool)
+        self.joint_names: tuple[str, ...] = tuple(j.attrib["name"] for j, m in zip(path, movable) if m)
+        if not self.joint_names:
+            raise UrdfChainError(f"the chain {base_link!r} -> {tip_link!r} has no movable joint")
+        bounds = [link.bounds for link, active in zip(self._chain.links, mask) if active]
+        self.joint_limits = np.asarray(bounds, dtype=np.float64)  # (n, 2), ±inf where unlimited
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joint_names)
+
+    def _full(self, q: np.ndarray) -> np.ndarray:
+        full = np.zeros(len(self._active))
+        full[self._active] = q
+        return full
+
+    def _checked_joints(self, q: Sequence[float] | np.ndarray, what: str) -> np.ndarray:
+        q = np.asarray(q, dtype=np.float64).reshape(-1)
+        if q.shape != (self.num_joints,):
+            names = ", ".join(self.joint_names)
+            raise ValueError(f"{what} needs {self.num_joints} joint values ({names}), got {q.size}")
+        if not np.all(np.isfinite(q)):
+            raise ValueError(f"{what} has non-finite joint values: {q}")
+        return q
+
+    def forward(self, joint_positions: Sequence[float] | np.ndarray) -> np.ndarray:
+        """4x4 pose of the tip link in the base link frame."""
+        q = self._checked_joints(joint_positions, "forward kinematics")
+        return np.asarray(self._chain.forward_kinematics(self._full(q)), dtype=np.float64)
+
+    def joints_from_state(self, names: Sequence[str], positions: Sequence[float]) -> np.ndarray:
+        """Chain-ordered joint vector from a JointState's (names, positions), which may list the
+        joints in any order and carry extra joints (fingers). A missing chain joint is an error:
+        guessing its value would command a wrong trajectory."""
+        if len(names) != len(positions):
+            raise ValueError(f"joint state has {len(names)} names but {len(positions)} positions")
+        index = {name: i for i, name in enumerate(names)}
+        missing = [name for name in self.joint_names if name not in index]
+        if missing:
+            raise KinematicsError(f"joint state lacks chain joints: {', '.join(missing)}")
+        return np.asarray([positions[index[name]] for name in self.joint_names], dtype=np.float64)
+
+    def solve(
+        self,
+        target_position: Sequence[float] | np.ndarray,
+        seed: Sequence[float] | np.ndarray,
+        target_rotation: np.ndarray | None = None,
+    ) -> IkSolution:
+        """Joint positions that put the tip at `target_position` (base frame, metres).
+
+        The orientation held is `target_rotation` if given, else (with `hold_orientation`) the tip
+        orientation at `seed`. Raises UnreachableTargetError when the answer misses the target,
+        the orientation, or needs a joint jump larger than `max_joint_step_rad`.
+        """
+        target = np.asarray(target_position, dtype=np.float64).reshape(-1)
+        if target.shape != (3,) or not np.all(np.isfinite(target)):
+            raise ValueError(f"IK target must be 3 finite numbers, got {target_position!r}")
+        q_seed = self._checked_joints(seed, "IK seed")
+        lo, hi = self.joint_limits[:, 0], self.joint_limits[:, 1]
+        q_seed = np.clip(q_seed, lo, hi)
+
+        rotation = target_rotation
+        if rotation is None and self.settings.hold_orientation:
+            rotation = self.forward(q_seed)[:3, :3]
+        frame = np.eye(4)
+        frame[:3, 3] = target
+        if rotation is not None:
+            frame[:3, :3] = np.asarray(rotation, dtype=np.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            full = self._chain.inverse_kinematics_frame(
+                frame,
+                initial_position=self._full(q_seed),
+                orientation_mode="all" if rotation is not None else None,
+                optimizer_budget=self.settings.optimizer_budget,
+            )
+        q = np.asarray(full, dtype=np.float64)[self._active]
+        reached = self.forward(q)
+        position_error = float(np.linalg.norm(reached[:3, 3] - target))
+        orientation_error = 0.0
+        if rotation is not None:
+            orientation_error = _rotation_angle_between(reached[:3, :3], frame[:3, :3])
+        jump = float(np.max(np.abs(q - q_seed)))
+        s = self.settings
+        problems = []
+        if position_error > s.position_tolerance_m:
+            problems.append(
+                f"position error {position_error * 1000:.1f} mm > {s.position_tolerance_m * 1000:.1f} mm"
+            )
+        if orientation_error > s.orientation_tolerance_rad:
+            problems.append(
+                f"orientation error {orientation_error:.3f} rad > {s.orientation_tolerance_rad:.3f} rad"
+            )
+        if jump > s.max_joint_step_rad:
+            problems.append(f"joint jump {jump:.3f} rad > {s.max_joint_step_rad:.3f} rad")
+        if problems:
+            where = np.round(target, 4).tolist()
+            raise UnreachableTargetError(
+                f"IK cannot reach {where} from the current joints: {'; '.join(problems)}",
+                target=target,
+                reached=reached[:3, 3].copy(),
+                error_m=position_error,
+            )
+        return IkSolution(q, reached[:3, 3].copy(), position_error, orientation_error)

@@ -1,0 +1,280 @@
+"""`arm_controller`: policy actions -> safe commands for the robot's controllers, and gripper goals.
+
+Every decision (safety filter, stale-input holds, IK, command shaping, gripper gating) is
+`mtdagger.control.arm_command.ArmControlCore`; this node converts messages around it:
+
+in:  the action (`/mtdagger/action` TwistStamped, linear = displacement / period, stamped with its
+     observation; `/mtdagger/action/gripper` Float64), the EE pose (`/mtdagger/ee_state`), joint
+     states (IK seed), the robot description (joint_trajectory only: the `robot_description`
+     parameter, else the latched `/robot_description` topic), episode markers (reset at a start).
+out: per `command_interface` (robot config topics):
+     'joint_trajectory' trajectory_msgs/JointTrajectory for a ros2_control JTC (one point, zero
+       final velocity, explicit time_from_start: Jazzy's JTC rejects a non-zero end velocity);
+     'cartesian_pose' PoseStamped equilibrium pose for a Cartesian impedance controller;
+     'twist' TwistStamped for MoveIt Servo (configure Servo with command_in_type: speed_units);
+     gripper goals through the control_msgs/action/GripperCommand client;
+     and, for the evaluation bag, the applied command (`/mtdagger/applied_command` + `/gripper`)
+     and the safety verdict (`/mtdagger/safety`, JSON {"status", "reasons"}).
+services: `~/stop` (latch a stop: hold until reset) and `~/reset` (clear it), std_srvs/Trigger.
+
+A timer at the control rate turns stale input into a hold even when no message arrives.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from builtin_interfaces.msg import Duration as DurationMsg
+from control_msgs.action import GripperCommand
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from rclpy.action import ActionClient
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64, String
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from mtdagger.control.arm_command import ArmCommand, ArmControlCore, ArmControlSettings
+from mtdagger.control.kinematics import ArmKinematics, IkSettings, KinematicsError
+from mtdagger.messages.convert import (
+    NANOSECONDS,
+    float64_msg,
+    gripper_command_msg,
+    json_from_string_msg,
+    json_string_msg,
+    pose_from_msg,
+    pose_stamped_msg,
+    stamp_ns_from_header,
+    twist_from_msg,
+    twist_stamped_msg,
+)
+from mtdagger.messages.factory import RclpyFactory
+from mtdagger.recording import layout
+from policy_node.ros_support import (
+    LATCHED_QOS,
+    RELIABLE_QOS,
+    StartupError,
+    load_robot,
+    now_ns,
+    run_node,
+    text_parameter,
+)
+
+
+class ArmControllerNode(Node):
+    def __init__(self) -> None:
+        super().__init__("arm_controller")
+        self.declare_parameter("robot_config", "")
+        self.declare_parameter("command_interface", "")  # '' = the robot config's default
+        self.declare_parameter("action_topic", layout.ACTION_TOPIC)
+        self.declare_parameter("ee_state_topic", layout.EE_STATE_TOPIC)
+        self.declare_parameter("episode_topic", layout.EPISODE_TOPIC)
+        self.declare_parameter("applied_command_topic", layout.APPLIED_TOPIC)
+        self.declare_parameter("safety_topic", layout.SAFETY_TOPIC)
+        self.declare_parameter("robot_description", "")
+        self.declare_parameter("robot_description_topic", "/robot_description")
+        self.declare_parameter("gripper_change_threshold", 0.1)
+        self.declare_parameter("trajectory_time_from_start_s", 0.0)
+        # joint_trajectory: when an IK answer is good enough to send (mtdagger.control.kinematics).
+        self.declare_parameter("ik_position_tolerance_m", IkSettings.position_tolerance_m)
+        self.declare_parameter("ik_orientation_tolerance_rad", IkSettings.orientation_tolerance_rad)
+        self.declare_parameter("ik_max_joint_step_rad", IkSettings.max_joint_step_rad)
+
+        robot = load_robot(self)
+        interface = text_parameter(self, "command_interface") or robot.default_command_interface
+        try:
+            self._core = ArmControlCore(
+                robot,
+                ArmControlSettings(
+                    command_interface=interface,
+                    gripper_change_threshold=float(self.get_parameter("gripper_change_threshold").value),
+                    trajectory_time_from_start_s=float(
+                        self.get_parameter("trajectory_time_from_start_s").value
+                    ),
+                ),
+            )
+        except ValueError as error:
+            raise StartupError(str(error)) from error
+        self._robot = robot
+        self._interface = interface
+        try:
+            self._ik_settings = IkSettings(
+                position_tolerance_m=float(self.get_parameter("ik_position_tolerance_m").value),
+                orientation_tolerance_rad=float(self.get_parameter("ik_orientation_tolerance_rad").value),
+                max_joint_step_rad=float(self.get_parameter("ik_max_joint_step_rad").value),
+            )
+        except ValueError as error:
+            raise StartupError(str(error)) from error
+        self._gripper_command = -1.0  # open until the policy says otherwise
+        self._factory = RclpyFactory()
+        topics = robot.controllers
+
+        if interface == "joint_trajectory":
+            self._command_pub = self.create_publisher(
+                JointTrajectory, topics.joint_trajectory_topic, RELIABLE_QOS
+            )
+            description = text_parameter(self, "robot_description")
+            if description is not None:
+                self._on_robot_description(String(data=description))
+            else:
+                self.create_subscription(
+                    String,
+                    str(self.get_parameter("robot_description_topic").value),
+                    self._on_robot_description,
+                    LATCHED_QOS,
+                )
+        elif interface == "cartesian_pose":
+            self._command_pub = self.create_publisher(PoseStamped, topics.cartesian_pose_topic, RELIABLE_QOS)
+        else:
+            self._command_pub = self.create_publisher(TwistStamped, topics.servo_twist_topic, RELIABLE_QOS)
+        self._gripper_client = (
+            ActionClient(self, GripperCommand, topics.gripper_action)
+            if topics.gripper_action and robot.gripper
+            else None
+        )
+
+        applied_topic = str(self.get_parameter("applied_command_topic").value)
+        self._applied_pub = self.create_publisher(TwistStamped, applied_topic, RELIABLE_QOS)
+        self._applied_gripper_pub = self.create_publisher(Float64, f"{applied_topic}/gripper", RELIABLE_QOS)
+        self._safety_pub = self.create_publisher(
+            String, str(self.get_parameter("safety_topic").value), RELIABLE_QOS
+        )
+
+        action_topic = str(self.get_parameter("action_topic").value)
+        self.create_subscription(Float64, f"{action_topic}/gripper", self._on_gripper, RELIABLE_QOS)
+        self.create_subscription(TwistStamped, action_topic, self._on_action, RELIABLE_QOS)
+        self.create_subscription(
+            PoseStamped, str(self.get_parameter("ee_state_topic").value), self._on_ee, RELIABLE_QOS
+        )
+        self.create_subscription(JointState, topics.joint_states_topic, self._on_joints, RELIABLE_QOS)
+        self.create_subscription(
+            String, str(self.get_parameter("episode_topic").value), self._on_episode, RELIABLE_QOS
+        )
+        self.create_service(Trigger, "~/stop", self._stop)
+        self.create_service(Trigger, "~/reset", self._reset)
+        self.create_timer(robot.safety.control_period_s, self._tick)
+        self.get_logger().info(
+            f"{robot.name}: command_interface {interface}, period {robot.safety.control_period_s} s"
+        )
+
+    # ------------------------------------------------------------------ inputs
+    def _on_robot_description(self, msg: String) -> None:
+        try:
+            kinematics = ArmKinematics(
+                msg.data, self._robot.base_frame, self._robot.ee_frame, self._ik_settings
+            )
+            self._core.set_kinematics(kinematics)
+        except KinematicsError as error:
+            self.get_logger().error(f"robot description unusable for IK, holding: {error}")
+            return
+        self.get_logger().info(f"IK chain {self._robot.base_frame} -> {self._robot.ee_frame} ready")
+
+    def _on_ee(self, msg: PoseStamped) -> None:
+        position, orientation = pose_from_msg(msg)
+        self._core.on_ee_pose(position, stamp_ns_from_header(msg.header) / NANOSECONDS, orientation)
+
+    def _on_joints(self, msg: JointState) -> None:
+        self._core.on_joint_state(msg.name, msg.position)
+
+    def _on_gripper(self, msg: Float64) -> None:
+        self._gripper_command = float(msg.data)
+
+    def _on_episode(self, msg: String) -> None:
+        try:
+            event = json_from_string_msg(msg).get("event")
+        except (ValueError, AttributeError):
+            return
+        if event == "start" and not self._core.start_episode():
+            self.get_logger().warn("episode start before any end-effector pose: reset deferred")
+
+    def _on_action(self, msg: TwistStamped) -> None:
+        linear, _ = twist_from_msg(msg)
+        action = np.array([*(linear * self._core.period_s), self._gripper_command])
+        stamp_ns = stamp_ns_from_header(msg.header)
+        command = self._core.on_action(action, stamp_ns / NANOSECONDS, now_ns(self) / NANOSECONDS)
+        if command is None:
+            self.get_logger().warn(
+                "action before any end-effector pose: nothing sent", throttle_duration_sec=2.0
+            )
+            return
+        # Stamped with the observation it answers (a lockstep simulator waits for exactly that).
+        self._send(command, stamp_ns)
+
+    def _tick(self) -> None:
+        now = now_ns(self)
+        command = self._core.on_tick(now / NANOSECONDS)
+        if command is not None:
+            self.get_logger().warn(
+                f"holding: {', '.join(command.applied.reasons)}", throttle_duration_sec=2.0
+            )
+            self._send(command, now)
+
+    def _stop(self, _request, response):
+        now = now_ns(self)
+        command = self._core.stop(now / NANOSECONDS)
+        if command is not None:
+            self._send(command, now)
+        response.success, response.message = True, "stopped: every command is a hold until ~/reset"
+        return response
+
+    def _reset(self, _request, response):
+        ready = self._core.reset()
+        response.success = True
+        response.message = "stop cleared" + (
+            "" if ready else " (no end-effector pose yet: filter reset deferred)"
+        )
+        return response
+
+    # ------------------------------------------------------------------ outputs
+    def _send(self, command: ArmCommand, stamp_ns: int) -> None:
+        frame, factory = self._robot.base_frame, self._factory
+        # Gripper first: in lockstep simulation the twist triggers the step, the goal should be there.
+        if command.gripper_position_m is not None:
+            self._send_gripper(command.gripper_position_m)
+        twist = twist_stamped_msg(factory, command.linear_velocity_m_s, (0.0, 0.0, 0.0), stamp_ns, frame)
+        if self._interface == "joint_trajectory":
+            if command.joint_positions is not None:
+                self._command_pub.publish(self._trajectory(command.joint_positions))
+        elif self._interface == "cartesian_pose":
+            if command.orientation_xyzw is not None:
+                target, orientation = command.target_position, command.orientation_xyzw
+                self._command_pub.publish(pose_stamped_msg(factory, target, orientation, stamp_ns, frame))
+        else:
+            self._command_pub.publish(twist)
+        applied = command.applied
+        self._applied_pub.publish(twist)
+        self._applied_gripper_pub.publish(float64_msg(factory, float(applied.action[3])))
+        verdict = {"status": applied.status, "reasons": list(applied.reasons)}
+        self._safety_pub.publish(json_string_msg(factory, verdict))
+
+    def _trajectory(self, joint_positions: np.ndarray) -> JointTrajectory:
+        msg = JointTrajectory()  # header stamp 0: start now
+        msg.joint_names = list(self._core.kinematics.joint_names)
+        seconds = self._core.trajectory_time_s
+        point = JointTrajectoryPoint()
+        point.positions = [float(v) for v in joint_positions]
+        point.velocities = [0.0] * len(joint_positions)
+        sec, nanosec = divmod(round(seconds * 1e9), 1_000_000_000)
+        point.time_from_start = DurationMsg(sec=sec, nanosec=nanosec)
+        msg.points = [point]
+        return msg
+
+    def _send_gripper(self, position_m: float) -> None:
+        if self._gripper_client is None:
+            return
+        if not self._gripper_client.server_is_ready():
+            self.get_logger().warn(
+                "gripper action server not available: goal dropped", throttle_duration_sec=5.0
+            )
+            self._core.forget_gripper_goal()
+            return
+        goal = GripperCommand.Goal()
+        goal.command = gripper_command_msg(self._factory, position_m, self._robot.gripper.max_effort_n)
+        self._gripper_client.send_goal_async(goal)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(ArmControllerNode, args, "arm_controller")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

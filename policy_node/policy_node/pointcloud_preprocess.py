@@ -1,0 +1,126 @@
+"""`pointcloud_preprocess`: depth Image + CameraInfo + TF -> the policy's PointCloud2 (base frame).
+
+The cloud is made by `mtdagger.runtime.stages.PointCloudStage` (i.e. `depth_to_point_cloud` with
+the point-cloud contract, DESIGN.md §3): the same function and numbers as in simulation and
+training. This node only gathers its inputs: the latest CameraInfo (intrinsics do not change
+between frames, so a cache is enough; no synchroniser needed), and `T_base_camera` from TF, where
+launch publishes the hand-eye calibration as a static transform (the sim bridge publishes its
+simulated camera's pose the same way).
+
+Nothing it receives can crash it: no CameraInfo yet, no transform yet, a malformed image or an
+empty cloud (everything cropped away) all log a throttled warning and publish nothing, and the
+policy/arm controller watchdogs then hold the arm.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rclpy.duration import Duration
+from rclpy.node import Node
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from tf2_ros import Buffer, TransformException, TransformListener
+
+from mtdagger.messages.convert import (
+    NANOSECONDS,
+    camera_model_from_camera_info,
+    depth_m_from_image_msg,
+    point_cloud2_msg,
+    stamp_ns_from_header,
+    transform_from_msg,
+)
+from mtdagger.messages.factory import RclpyFactory
+from mtdagger.recording import layout
+from mtdagger.runtime.stages import PointCloudStage
+from policy_node.ros_support import (
+    RELIABLE_QOS,
+    SENSOR_QOS,
+    contract_from_parameters,
+    declare_contract_parameters,
+    load_robot,
+    run_node,
+    text_parameter,
+)
+from sim_bridge.backend import DepthFrame
+
+_WARN_PERIOD_S = 2.0
+
+
+class PointCloudPreprocessNode(Node):
+    def __init__(self) -> None:
+        super().__init__("pointcloud_preprocess")
+        self.declare_parameter("depth_topic", layout.DEPTH_TOPIC)
+        self.declare_parameter("camera_info_topic", layout.CAMERA_INFO_TOPIC)
+        self.declare_parameter("cloud_topic", layout.POINT_CLOUD_TOPIC)
+        self.declare_parameter("robot_config", "")
+        self.declare_parameter("checkpoint", "")
+        self.declare_parameter("tf_timeout_s", 0.05)
+        declare_contract_parameters(self)
+
+        robot = load_robot(self)
+        self._base_frame = robot.base_frame
+        self._stage = PointCloudStage(contract_from_parameters(self, text_parameter(self, "checkpoint")))
+        self._tf_timeout = Duration(seconds=float(self.get_parameter("tf_timeout_s").value))
+        self._tf_buffer = Buffer()
+        self._tf_listener = TransformListener(self._tf_buffer, self)
+        self._factory = RclpyFactory()
+        self._info: CameraInfo | None = None
+
+        self._cloud_pub = self.create_publisher(
+            PointCloud2, str(self.get_parameter("cloud_topic").value), RELIABLE_QOS
+        )
+        self.create_subscription(
+            CameraInfo, str(self.get_parameter("camera_info_topic").value), self._on_info, SENSOR_QOS
+        )
+        self.create_subscription(
+            Image, str(self.get_parameter("depth_topic").value), self._on_depth, SENSOR_QOS
+        )
+        contract = self._stage.contract
+        self.get_logger().info(
+            f"clouds of {contract.num_points} points in {self._base_frame}, workspace "
+            f"{contract.workspace_min}..{contract.workspace_max}"
+        )
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        self._info = msg
+
+    def _warn(self, text: str) -> None:
+        self.get_logger().warn(text, throttle_duration_sec=_WARN_PERIOD_S)
+
+    def _on_depth(self, msg: Image) -> None:
+        info = self._info
+        if info is None:
+            self._warn("depth image without CameraInfo yet: no cloud")
+            return
+        try:
+            transform = self._tf_buffer.lookup_transform(
+                self._base_frame, msg.header.frame_id, Time(), timeout=self._tf_timeout
+            )
+        except TransformException as error:
+            self._warn(
+                f"no transform {self._base_frame} <- {msg.header.frame_id!r} "
+                f"(is the calibration published?): {error}"
+            )
+            return
+        try:
+            T_base_camera = transform_from_msg(transform).T
+            camera = camera_model_from_camera_info(info, T_base_camera)
+            depth = depth_m_from_image_msg(msg)
+        except ValueError as error:
+            self._warn(f"unusable depth image or camera info: {error}")
+            return
+        stamp_ns = stamp_ns_from_header(msg.header)
+        output = self._stage.process(DepthFrame(depth, camera, stamp_ns / NANOSECONDS))
+        if output.value is None:
+            self._warn(f"no cloud: {output.reason}")
+            return
+        points = np.asarray(output.value, dtype=np.float32)
+        self._cloud_pub.publish(point_cloud2_msg(self._factory, points, stamp_ns, self._base_frame))
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(PointCloudPreprocessNode, args, "pointcloud_preprocess")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,287 @@
+"""`policy`: point cloud + proprioception + task -> the action (TwistStamped + gripper Float64).
+
+The checkpoint is loaded and validated at start-up by `StudentPolicy.from_checkpoint` against this
+graph's point-cloud contract and the robot's control period; on any mismatch the node refuses to
+start with the loader's message (a policy run on the wrong contract does not fail, it misbehaves).
+Inference is `mtdagger.runtime.stages.PolicyStage`, the stage the in-process runtime uses.
+
+Timing: one action per point cloud, stamped with the cloud's stamp (the observation it used), so
+the arm controller's watchdog measures the age of the observation behind every command. Clouds
+arriving faster than the control period are skipped, so actions come at most at the control rate
+(a simulator in lockstep and a 30 fps camera both pace the loop by their clouds).
+
+The action is published as the evaluation bags store it (mtdagger.recording.layout): TwistStamped
+in the base frame with linear = displacement / control period (m/s), angular = 0, and the gripper
+command on `<action_topic>/gripper` (std_msgs/Float64, -1 open .. +1 closed).
+
+Proprioception (`observation.state` = EE xyz in the base frame + gripper opening): the EE position
+from a PoseStamped topic (the sim bridge, or the `ee_state` node from TF on a real arm), the
+opening from one JointState joint scaled to MetaWorld's 0 (closed) .. 1 (open).
+
+The task can change at run time (`ros2 param set /policy task drawer-close-v3`); a task the
+checkpoint does not know is rejected with the list of its tasks. Evaluation episodes on a real
+robot are marked with `~/start_episode` (Trigger) and `~/end_episode` (SetBool: data = success),
+which write the markers `mtdagger report` reads; the run's metadata is published once, latched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped, TwistStamped
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import JointState, PointCloud2
+from std_msgs.msg import Float64, String
+from std_srvs.srv import SetBool, Trigger
+
+from mtdagger.control.action import ActionConvention
+from mtdagger.messages.convert import (
+    NANOSECONDS,
+    float64_msg,
+    json_from_string_msg,
+    points_from_point_cloud2,
+    pose_from_msg,
+    stamp_ns_from_header,
+    string_msg,
+    twist_stamped_msg,
+)
+from mtdagger.messages.factory import RclpyFactory
+from mtdagger.recording import layout
+from mtdagger.recording.layout import BagMetadata, EpisodeInfo
+from mtdagger.runtime.stages import PolicyStage
+from policy_node.ros_support import (
+    LATCHED_QOS,
+    RELIABLE_QOS,
+    StartupError,
+    contract_from_parameters,
+    declare_contract_parameters,
+    load_robot,
+    run_node,
+    text_parameter,
+)
+
+
+class PolicyNode(Node):
+    def __init__(self) -> None:
+        super().__init__("policy")
+        self.declare_parameter("checkpoint", Parameter.Type.STRING)
+        self.declare_parameter("task", Parameter.Type.STRING)
+        self.declare_parameter("robot_config", "")
+        self.declare_parameter("cloud_topic", layout.POINT_CLOUD_TOPIC)
+        self.declare_parameter("ee_state_topic", layout.EE_STATE_TOPIC)
+        self.declare_parameter("joint_states_topic", layout.JOINT_STATES_TOPIC)
+        self.declare_parameter("action_topic", layout.ACTION_TOPIC)
+        self.declare_parameter("episode_topic", layout.EPISODE_TOPIC)
+        self.declare_parameter("metadata_topic", layout.METADATA_TOPIC)
+        # observation.state[3]: the opening of this joint x scale, 0 closed .. 1 open (MetaWorld's).
+        self.declare_parameter("gripper_joint", "gripper")
+        self.declare_parameter("gripper_opening_scale", 1.0)
+        self.declare_parameter("calibration_id", "unknown")
+        self.declare_parameter("object_label", "")
+        # Simulation: the sim bridge decides the task of each episode; follow its start markers.
+        self.declare_parameter("follow_episode_task", False)
+        declare_contract_parameters(self)
+
+        checkpoint = text_parameter(self, "checkpoint")
+        task = text_parameter(self, "task")
+        if checkpoint is None or task is None:
+            raise StartupError("parameters checkpoint and task are required")
+        robot = load_robot(self)
+        self._period = robot.safety.control_period_s
+        self._base_frame = robot.base_frame
+        self._stage = self._load_policy(checkpoint, task, contract_from_parameters(self, checkpoint))
+        self._gripper_joint = str(self.get_parameter("gripper_joint").value)
+        self._gripper_scale = float(self.get_parameter("gripper_opening_scale").value)
+        self._ee_position: np.ndarray | None = None
+        self._gripper_opening: float | None = None
+        self._last_stamp_ns: int | None = None
+        self._factory = RclpyFactory()
+        self._episode: EpisodeInfo | None = None
+        self._episode_index = 0
+        self._episode_steps = 0
+
+        action_topic = str(self.get_parameter("action_topic").value)
+        self._action_pub = self.create_publisher(TwistStamped, action_topic, RELIABLE_QOS)
+        self._gripper_pub = self.create_publisher(Float64, f"{action_topic}/gripper", RELIABLE_QOS)
+        self._episode_pub = self.create_publisher(
+            String, str(self.get_parameter("episode_topic").value), RELIABLE_QOS
+        )
+        self._metadata_pub = self.create_publisher(
+            String, str(self.get_parameter("metadata_topic").value), LATCHED_QOS
+        )
+        self.create_subscription(
+            PoseStamped, str(self.get_parameter("ee_state_topic").value), self._on_ee, RELIABLE_QOS
+        )
+        self.create_subscription(
+            JointState, str(self.get_parameter("joint_states_topic").value), self._on_joints, RELIABLE_QOS
+        )
+        self.create_subscription(
+            PointCloud2, str(self.get_parameter("cloud_topic").value), self._on_cloud, RELIABLE_QOS
+        )
+        if bool(self.get_parameter("follow_episode_task").value):
+            self.create_subscription(
+                String, str(self.get_parameter("episode_topic").value), self._on_episode_marker, RELIABLE_QOS
+            )
+        self.create_service(Trigger, "~/start_episode", self._start_episode)
+        self.create_service(SetBool, "~/end_episode", self._end_episode)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._publish_metadata(robot.name, checkpoint)
+        self.get_logger().info(
+            f"checkpoint {self._stage.policy.checkpoint_id} ready, task {task!r}, "
+            f"tasks {self._stage.policy.tasks}, control period {self._period} s"
+        )
+
+    def _load_policy(self, checkpoint: str, task: str, contract) -> PolicyStage:
+        from mtdagger.policy.checkpoint import CheckpointError, read_checkpoint_meta
+        from mtdagger.policy.student import StudentPolicy
+
+        try:
+            stored = ActionConvention.from_dict(read_checkpoint_meta(checkpoint).action_convention)
+            # The robot's control period must be the one the policy was trained with: a
+            # displacement per step means nothing at another rate. The per-step size is the
+            # safety filter's business, so only the period is imposed.
+            expected = dataclasses.replace(stored, control_period_s=self._period)
+            policy = StudentPolicy.from_checkpoint(
+                checkpoint, expect_contract=contract, expect_action=expected
+            )
+        except (CheckpointError, TypeError, ValueError) as error:
+            raise StartupError(f"checkpoint {checkpoint} refused: {error}") from error
+        try:
+            return PolicyStage(policy, task)
+        except ValueError as error:
+            raise StartupError(str(error)) from error
+
+    def _publish_metadata(self, robot: str, checkpoint: str) -> None:
+        from mtdagger.provenance import git_commit
+
+        metadata = BagMetadata(
+            checkpoint_id=self._stage.policy.checkpoint_id,
+            calibration_id=str(self.get_parameter("calibration_id").value),
+            robot=robot,
+            control_period_s=self._period,
+            git_commit=git_commit(),
+            config={"checkpoint": checkpoint, "point_cloud_contract": self._stage.policy.contract.to_dict()},
+        )
+        self._metadata_pub.publish(string_msg(self._factory, metadata.to_json()))
+
+    # ------------------------------------------------------------------ parameters and services
+    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        for parameter in parameters:
+            if parameter.name == "task":
+                tasks = self._stage.policy.tasks
+                if parameter.value not in tasks:
+                    reason = f"unknown task {parameter.value!r}; this checkpoint knows: {', '.join(tasks)}"
+                    return SetParametersResult(successful=False, reason=reason)
+            elif parameter.name == "checkpoint" or parameter.name.startswith("contract"):
+                return SetParametersResult(
+                    successful=False, reason=f"{parameter.name} is fixed: restart the node"
+                )
+        for parameter in parameters:
+            if parameter.name == "task":
+                self._stage.set_task(parameter.value)
+                self.get_logger().info(f"task is now {parameter.value!r}")
+        return SetParametersResult(successful=True)
+
+    def _start_episode(self, _request, response):
+        if self._episode is not None:
+            self._publish_end(success=False, notes="superseded by a new start")
+        self._episode = EpisodeInfo(
+            index=self._episode_index,
+            task=self._stage.task,
+            object=str(self.get_parameter("object_label").value),
+        )
+        self._episode_index += 1
+        self._episode_steps = 0
+        self._episode_pub.publish(string_msg(self._factory, json.dumps(self._episode.start_marker())))
+        response.success, response.message = (
+            True,
+            f"episode {self._episode.index} ({self._stage.task}) started",
+        )
+        return response
+
+    def _end_episode(self, request, response):
+        if self._episode is None:
+            response.success, response.message = False, "no episode is running (call ~/start_episode first)"
+            return response
+        index = self._episode.index
+        self._publish_end(success=bool(request.data), notes="")
+        response.success, response.message = True, f"episode {index} ended, success={bool(request.data)}"
+        return response
+
+    def _publish_end(self, success: bool, notes: str) -> None:
+        marker = self._episode.start_marker()
+        marker.update(event="end", success=success, notes=notes, num_steps=self._episode_steps)
+        self._episode_pub.publish(string_msg(self._factory, json.dumps(marker)))
+        self._episode = None
+
+    def _on_episode_marker(self, msg: String) -> None:
+        try:
+            marker = json_from_string_msg(msg)
+            event, task = marker.get("event"), marker.get("task")
+        except (ValueError, AttributeError):
+            return
+        if event != "start" or task == self._stage.task:
+            return
+        if task not in self._stage.policy.tasks:
+            self.get_logger().error(f"episode task {task!r} is not one this checkpoint knows: holding")
+            return
+        self.set_parameters([Parameter("task", Parameter.Type.STRING, task)])
+
+    # ------------------------------------------------------------------ observations -> action
+    def _on_ee(self, msg: PoseStamped) -> None:
+        self._ee_position, _ = pose_from_msg(msg)
+
+    def _on_joints(self, msg: JointState) -> None:
+        if self._gripper_joint in msg.name:
+            index = list(msg.name).index(self._gripper_joint)
+            if index < len(msg.position):
+                self._gripper_opening = float(msg.position[index]) * self._gripper_scale
+
+    def _on_cloud(self, msg: PointCloud2) -> None:
+        stamp_ns = stamp_ns_from_header(msg.header)
+        if (
+            self._last_stamp_ns is not None
+            and stamp_ns - self._last_stamp_ns < 0.5 * self._period * NANOSECONDS
+        ):
+            return  # faster than the control rate (or a repeat): skip
+        if self._ee_position is None or self._gripper_opening is None:
+            self.get_logger().warn(
+                f"no proprioception yet (end-effector pose and joint {self._gripper_joint!r}): no action",
+                throttle_duration_sec=2.0,
+            )
+            return
+        try:
+            points = points_from_point_cloud2(msg)
+        except ValueError as error:
+            self.get_logger().warn(f"unusable point cloud: {error}", throttle_duration_sec=2.0)
+            return
+        state = np.array([*self._ee_position, self._gripper_opening], dtype=np.float32)
+        try:
+            output = self._stage.act(points, state)
+        except ArithmeticError as error:  # NonFiniteActionError: never publish a NaN command
+            self.get_logger().error(f"no action: {error}", throttle_duration_sec=2.0)
+            return
+        if output.value is None:
+            self.get_logger().warn(f"no action: {output.reason}", throttle_duration_sec=2.0)
+            return
+        action = np.asarray(output.value, dtype=np.float64)
+        self._last_stamp_ns = stamp_ns
+        self._episode_steps += 1
+        # Gripper first: a consumer that acts on the twist finds the matching gripper command.
+        self._gripper_pub.publish(float64_msg(self._factory, float(action[3])))
+        velocity = action[:3] / self._period
+        self._action_pub.publish(
+            twist_stamped_msg(self._factory, velocity, (0.0, 0.0, 0.0), stamp_ns, self._base_frame)
+        )
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(PolicyNode, args, "policy")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

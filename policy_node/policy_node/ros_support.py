@@ -1,0 +1,151 @@
+"""The rclpy plumbing every node of this package shares: start-up, spin, shutdown, QoS, stamps.
+
+Written for Humble and Jazzy (rclpy APIs common to both). A node that cannot start (no camera, a
+checkpoint that does not match, a missing robot config) raises `StartupError` from its
+constructor; `run_node` logs the message and exits non-zero, so `ros2 launch` shows why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import rclpy
+from rclpy.exceptions import ParameterUninitializedException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.logging import get_logger
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+
+# Camera images: best effort, keep last 5 (the realsense-ros / image_pipeline convention).
+SENSOR_QOS = qos_profile_sensor_data
+# Commands and states: ROS defaults (reliable, volatile, keep last 10).
+RELIABLE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+# Published once, received by late joiners and by `ros2 bag record` (like /tf_static).
+LATCHED_QOS = QoSProfile(
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    history=HistoryPolicy.KEEP_LAST,
+)
+
+
+class StartupError(RuntimeError):
+    """The node refuses to start; the message says what was wrong and what was looked for."""
+
+
+def now_ns(node: Node) -> int:
+    """The node's clock (simulated under use_sim_time) in integer nanoseconds, like message stamps."""
+    return node.get_clock().now().nanoseconds
+
+
+def text_parameter(node: Node, name: str) -> str | None:
+    """A string parameter where '' (or a required parameter never given) means "not set"."""
+    try:
+        value = node.get_parameter(name).value
+    except ParameterUninitializedException:
+        return None
+    return str(value or "").strip() or None
+
+
+def request_shutdown(node: Node, exit_code: int) -> None:
+    """End the process from inside a callback (end of a recording, last episode done)."""
+    node.exit_code = exit_code
+    rclpy.try_shutdown()
+
+
+def run_node(make_node: Callable[[], Node], args: list[str] | None = None, name: str = "policy_node") -> int:
+    """rclpy.init, build the node, spin until shutdown; returns the process exit code."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        try:
+            node = make_node()
+        except StartupError as error:
+            get_logger(name).fatal(f"cannot start: {error}")
+            return 1
+        # One thread: callbacks of a node never race on its state (inference and IK take
+        # milliseconds, well inside a control period).
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        try:
+            executor.spin()
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        return int(getattr(node, "exit_code", 0))
+    finally:
+        if node is not None:
+            close = getattr(node, "close", None)
+            if close is not None:
+                close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+# ----------------------------------------------------------------- the point-cloud contract
+# Declared by pointcloud_preprocess and policy alike and set from one `/**` YAML block, so the
+# cloud the preprocessing makes is, by construction, the cloud the policy was checked against.
+CONTRACT_SOURCES = ("checkpoint", "parameters")
+
+
+def declare_contract_parameters(node: Node) -> None:
+    from rcl_interfaces.msg import ParameterDescriptor
+
+    from mtdagger.perception.contract import PointCloudContract
+
+    default = PointCloudContract()
+    # 'checkpoint': the contract stored in the checkpoint (simulation: training and graph agree
+    # by construction); 'parameters': this robot cell's contract.*, which the policy node checks
+    # the checkpoint against at start-up (real robot: a checkpoint for another cell is refused).
+    # Dynamic typing: a YAML box written as [0, 1, 0] (integers) must not stop the node.
+    numbers = ParameterDescriptor(dynamic_typing=True)
+    node.declare_parameter("contract_source", "checkpoint")
+    node.declare_parameter("contract.num_points", default.num_points)
+    node.declare_parameter("contract.workspace_min", list(default.workspace_min), numbers)
+    node.declare_parameter("contract.workspace_max", list(default.workspace_max), numbers)
+    node.declare_parameter("contract.min_depth_m", default.min_depth_m, numbers)
+    node.declare_parameter("contract.max_depth_m", default.max_depth_m, numbers)
+    node.declare_parameter("contract.voxel_size_m", default.voxel_size_m, numbers)
+
+
+def contract_from_parameters(node: Node, checkpoint: str | None):
+    """The PointCloudContract this node works with (see `declare_contract_parameters`)."""
+    from mtdagger.perception.contract import PointCloudContract
+    from mtdagger.policy.checkpoint import CheckpointError, read_checkpoint_meta
+
+    source = str(node.get_parameter("contract_source").value)
+    if source not in CONTRACT_SOURCES:
+        raise StartupError(f"parameter contract_source={source!r}; valid: {', '.join(CONTRACT_SOURCES)}")
+    if source == "checkpoint":
+        if checkpoint is None:
+            raise StartupError("contract_source is 'checkpoint' but the checkpoint parameter is empty")
+        try:
+            stored = read_checkpoint_meta(checkpoint).point_cloud_contract
+        except CheckpointError as error:
+            raise StartupError(str(error)) from error
+        if stored is None:
+            raise StartupError(f"checkpoint {checkpoint} is a state student: it has no point-cloud contract")
+        return PointCloudContract.from_dict(stored)
+    try:
+        return PointCloudContract(
+            num_points=int(node.get_parameter("contract.num_points").value),
+            workspace_min=tuple(float(v) for v in node.get_parameter("contract.workspace_min").value),
+            workspace_max=tuple(float(v) for v in node.get_parameter("contract.workspace_max").value),
+            min_depth_m=float(node.get_parameter("contract.min_depth_m").value),
+            max_depth_m=float(node.get_parameter("contract.max_depth_m").value),
+            voxel_size_m=float(node.get_parameter("contract.voxel_size_m").value),
+        )
+    except (TypeError, ValueError) as error:
+        raise StartupError(f"invalid contract.* parameters: {error}") from error
+
+
+def load_robot(node: Node):
+    """The robot config named by the `robot_config` parameter (a YAML path or a name in configs/robots)."""
+    from mtdagger.control.robot_config import load_robot_config
+
+    name = text_parameter(node, "robot_config")
+    if name is None:
+        raise StartupError("parameter robot_config is empty (a configs/robots name or a YAML path)")
+    try:
+        return load_robot_config(name)
+    except (OSError, ValueError) as error:
+        raise StartupError(str(error)) from error

@@ -1,0 +1,80 @@
+"""ROS tier: the arm controller executes an action once, then holds on stale input by itself.
+
+In-process rclpy test (no launch): the node is spun in a thread while a probe node publishes one
+action and listens on MoveIt Servo's twist topic and the safety topic. Skipped without rclpy.
+"""
+
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+
+import json  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+
+from geometry_msgs.msg import PoseStamped, TwistStamped  # noqa: E402
+from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from std_msgs.msg import Float64, String  # noqa: E402
+
+pytestmark = pytest.mark.ros
+
+
+@pytest.fixture
+def graph():
+    from policy_node.arm_controller import ArmControllerNode
+
+    rclpy.init(args=["--ros-args", "-p", "robot_config:=metaworld_sawyer", "-p", "command_interface:=twist"])
+    controller = ArmControllerNode()
+    probe = rclpy.create_node("arm_controller_probe")
+    executor = MultiThreadedExecutor()
+    executor.add_node(controller)
+    executor.add_node(probe)
+    thread = threading.Thread(target=executor.spin, daemon=True)
+    thread.start()
+    yield controller, probe
+    executor.shutdown()
+    controller.destroy_node()
+    probe.destroy_node()
+    rclpy.shutdown()
+    thread.join(timeout=2.0)
+
+
+def _wait(predicate, timeout_s=5.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_one_action_is_one_move_then_a_hold(graph):
+    _controller, probe = graph
+    twists, verdicts = [], []
+    probe.create_subscription(TwistStamped, "/servo_node/delta_twist_cmds", twists.append, 10)
+    probe.create_subscription(String, "/mtdagger/safety", lambda m: verdicts.append(json.loads(m.data)), 10)
+    ee_pub = probe.create_publisher(PoseStamped, "/mtdagger/ee_state", 10)
+    gripper_pub = probe.create_publisher(Float64, "/mtdagger/action/gripper", 10)
+    action_pub = probe.create_publisher(TwistStamped, "/mtdagger/action", 10)
+    assert _wait(lambda: action_pub.get_subscription_count() > 0 and ee_pub.get_subscription_count() > 0)
+
+    now = probe.get_clock().now().to_msg()
+    pose = PoseStamped()
+    pose.header.stamp, pose.header.frame_id = now, "right_arm_base_link"
+    pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = 0.0, 0.6, 0.2
+    pose.pose.orientation.w = 1.0
+    ee_pub.publish(pose)
+    time.sleep(0.1)
+    gripper_pub.publish(Float64(data=-1.0))
+    action = TwistStamped()
+    action.header.stamp, action.header.frame_id = probe.get_clock().now().to_msg(), "right_arm_base_link"
+    action.twist.linear.x = 0.4  # 5 mm per 12.5 ms step
+    action_pub.publish(action)
+
+    assert _wait(lambda: len(twists) >= 2, timeout_s=3.0), f"got {len(twists)} twist(s)"
+    assert twists[0].twist.linear.x == pytest.approx(0.4, rel=1e-3)
+    assert twists[1].twist.linear.x == 0.0  # the stale-action hold from the timer, not a repeat
+    assert verdicts[0]["status"] == "ok"
+    assert verdicts[1]["status"] == "held" and "stale_action" in verdicts[1]["reasons"]
+    time.sleep(0.5)
+    assert len(twists) == 2  # one hold, not a stream of them

@@ -1,0 +1,52 @@
+"""A tiny, untrained point-cloud checkpoint for the ROS graph tests (what it does is irrelevant:
+the tests check that the graph carries observations to actions, not that the arm succeeds)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def save_tiny_checkpoint(
+    directory: Path, tasks=("reach-v3",), num_points: int = 64, period_s: float = 0.0125
+):
+    import torch
+
+    from mtdagger.control.action import ActionConvention
+    from mtdagger.data.normalization import NormalizationStats
+    from mtdagger.perception.contract import PointCloudContract
+    from mtdagger.policy.checkpoint import CheckpointMeta, save_checkpoint
+    from mtdagger.policy.networks import build_student
+
+    torch.manual_seed(0)
+    config = {
+        "num_tasks": len(tasks),
+        "num_points": num_points,
+        "point_channels": [8, 16],
+        "head_hidden": [16],
+        "task_embed_dim": 4,
+    }
+    model = build_student("pointnet", config)
+    rng = np.random.default_rng(0)
+    stats = NormalizationStats.from_arrays(
+        {
+            "state": rng.normal(0.5, 0.2, size=(50, 4)),
+            "action": rng.normal(0.0, [0.002, 0.002, 0.002, 0.5], size=(50, 4)),
+        }
+    )
+    contract = PointCloudContract(
+        num_points=num_points,
+        workspace_min=(-0.6, 0.25, 0.015),
+        workspace_max=(0.6, 0.97, 0.6),
+        voxel_size_m=0.01,
+    )
+    meta = CheckpointMeta.for_model(
+        model,
+        tasks=list(tasks),
+        contract=contract,
+        action_convention=ActionConvention(control_period_s=period_s, max_step_m=0.01),
+        normalization=stats,
+    )
+    save_checkpoint(directory, model, meta)
+    return directory

@@ -1,0 +1,573 @@
+"""The simulator as a ROS 2 robot: the same node graph runs against it as against a real arm.
+
+`SimBridgeCore` (ROS-free, tested in tests/test_sim_bridge_core.py) owns the episodes, the
+simulated clock and the conversion of controller commands into convention actions; the node at
+the bottom of this file (rclpy imported lazily, so the core imports without ROS) publishes what a
+robot cell would:
+
+- the simulated depth camera on the realsense-ros topics (16UC1 mm, `<camera>_color_optical_frame`),
+  with its pose in the base frame on /tf_static (re-sent when a randomised camera moves);
+- `/mtdagger/ee_state` (PoseStamped) and `/joint_states` (one joint `gripper` = opening), the
+  evaluation-bag layout (mtdagger.recording.layout);
+- `/clock`, the simulated time (all other nodes run with use_sim_time);
+- `/mtdagger/success` (std_msgs/Bool, the task's per-step flag) and `/mtdagger/episode` start/end
+  markers with the episode's success, which `mtdagger report` reads from a recorded bag;
+
+and it consumes the arm controller's `twist` command (MoveIt Servo's TwistStamped topic from the
+robot config: linear m/s x control period = the step's displacement) and GripperCommand goals
+(an action server on the robot config's gripper action).
+
+Stepping. Each received twist is applied for exactly one step; a step without a new twist holds
+(zero displacement), as a robot does when commands stop. With `lockstep` (default) the bridge
+waits, with the clock frozen, until the command computed from the current observation arrives
+(its stamp is the observation's), so a rollout gives the same result however slow the graph
+runs; if none comes within `command_timeout_s` of wall time it steps with a hold. Without
+lockstep it steps every control period of wall time, like a real robot.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from mtdagger import keys
+from mtdagger.recording import layout
+from mtdagger.recording.layout import EpisodeInfo
+from sim_bridge.backend import DepthFrame, SimBackend
+
+# Simulated time starts here, not at 0: a zero stamp means "unset" to ROS tools.
+CLOCK_START_S = 1.0
+
+
+@dataclass(frozen=True)
+class SimBridgeConfig:
+    tasks: tuple[str, ...]
+    episodes_per_task: int = 1  # 0: run forever (cycling through the tasks)
+    seed: int = 0
+    lockstep: bool = True
+    command_timeout_s: float = 1.0  # wall time to wait for a command (lockstep) before a hold
+    # Before the very first command the graph is still starting (checkpoint loading, discovery).
+    startup_timeout_s: float = 120.0
+    # While waiting (lockstep), the current observation is published again this often: a node that
+    # joined late, or a dropped best-effort image, must not stall the rollout until the timeout.
+    republish_period_s: float = 0.25
+    # GripperCommand.position (m) at the convention's -1 (open) and +1 (closed).
+    gripper_open_position_m: float = 0.0
+    gripper_closed_position_m: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.tasks:
+            raise ValueError("the sim bridge needs at least one task")
+        if self.episodes_per_task < 0 or self.seed < 0:
+            raise ValueError("episodes_per_task and seed must be >= 0")
+        if not (self.command_timeout_s > 0 and self.startup_timeout_s > 0 and self.republish_period_s > 0):
+            raise ValueError("command_timeout_s, startup_timeout_s and republish_period_s must be positive")
+        if self.gripper_open_position_m == self.gripper_closed_position_m:
+            raise ValueError("gripper open and closed positions must differ")
+
+
+@dataclass(frozen=True)
+class SimFrame:
+    """What the node publishes after a reset or a step, all stamped `stamp_s` (simulated time)."""
+
+    stamp_s: float
+    depth: DepthFrame
+    ee_position: np.ndarray  # (3,) base frame
+    gripper_opening: float
+    success: bool  # this step's task success flag (False right after a reset)
+    markers: tuple[dict[str, Any], ...] = ()  # episode end / start markers to publish, in order
+    camera_moved: bool = False  # T_base_camera differs from the last frame's: re-send /tf_static
+    finished: bool = False  # every requested episode is done
+
+
+@dataclass
+class _Episode:
+    info: EpisodeInfo
+    steps: int = 0
+    success: bool = False
+    timeouts: int = 0
+
+
+@dataclass
+class _Command:
+    displacement_m: np.ndarray
+    stamp_s: float
+
+
+class StartupTimeoutError(RuntimeError):
+    """No command arrived before `startup_timeout_s`: the rest of the graph is not running."""
+
+
+class SimBridgeCore:
+    """Episodes, simulated time and command conversion of the sim bridge (no ROS)."""
+
+    def __init__(self, backend: SimBackend, config: SimBridgeConfig) -> None:
+        self.backend = backend
+        self.config = config
+        self.period_s = backend.action_convention.control_period_s
+        self._ticks = 0  # simulated time in control periods (integer: no drift over long runs)
+        self._gripper = -1.0  # open until a goal says otherwise
+        self._pending: _Command | None = None
+        self._episode: _Episode | None = None
+        self._episode_count = 0
+        self._frame: SimFrame | None = None
+        self._camera_pose: np.ndarray | None = None
+        self._wait_started: float | None = None
+        self._republished = 0
+        self._seen_command = False
+        self.finished = False
+
+    # ------------------------------------------------------------------ schedule
+    def _schedule(self, index: int) -> tuple[str, int] | None:
+        """(task, seed) of the index-th episode: each task `episodes_per_task` times, in order."""
+        per_task = self.config.episodes_per_task
+        tasks = self.config.tasks
+        if per_task and index >= per_task * len(tasks):
+            return None
+        task = tasks[index // per_task] if per_task else tasks[index % len(tasks)]
+        return task, self.config.seed + index
+
+    def begin(self) -> SimFrame:
+        """Reset into the first episode; the frame to publish first."""
+        if self._schedule(0) is None:
+            raise ValueError("no episode to run")
+        return self._start_episode(markers=())
+
+    def _start_episode(self, markers: tuple[dict[str, Any], ...]) -> SimFrame:
+        task, seed = self._schedule(self._episode_count)
+        observation = self.backend.reset(task, seed)
+        info = EpisodeInfo(index=self._episode_count, task=task, object=task, seed=seed)
+        self._episode = _Episode(info)
+        self._episode_count += 1
+        self._pending = None
+        return self._make_frame(observation, success=False, markers=(*markers, info.start_marker()))
+
+    def _make_frame(self, observation: dict[str, Any], *, success: bool, markers=()) -> SimFrame:
+        state = np.asarray(observation[keys.STATE], dtype=np.float64)
+        depth = self.backend.render_depth()
+        pose = np.asarray(depth.camera.T_base_camera)
+        moved = self._camera_pose is None or not np.array_equal(pose, self._camera_pose)
+        self._camera_pose = pose.copy()
+        self._wait_started = None
+        self._republished = 0
+        self._frame = SimFrame(
+            stamp_s=self.now_s,
+            depth=depth,
+            ee_position=state[:3].copy(),
+            gripper_opening=float(state[3]),
+            success=success,
+            markers=tuple(markers),
+            camera_moved=moved,
+        )
+        return self._frame
+
+    @property
+    def now_s(self) -> float:
+        """Simulated time (s): the clock the rest of the graph runs on."""
+        return CLOCK_START_S + self._ticks * self.period_s
+
+    @property
+    def task(self) -> str | None:
+        return None if self._episode is None else self._episode.info.task
+
+    # ------------------------------------------------------------------ commands
+    def on_twist(self, linear_m_s, stamp_s: float) -> None:
+        """A twist command: linear velocity (m/s) held for one control period."""
+        velocity = np.asarray(linear_m_s, dtype=np.float64).reshape(-1)
+        if velocity.shape != (3,) or not np.all(np.isfinite(velocity)):
+            return  # the arm controller never sends these; a robot would ignore them too
+        self._pending = _Command(velocity * self.period_s, float(stamp_s))
+        self._seen_command = True
+
+    def on_gripper_goal(self, position_m: float) -> float:
+        """A GripperCommand goal position -> the convention's gripper command (-1 open .. +1 closed)."""
+        open_m, closed_m = self.config.gripper_open_position_m, self.config.gripper_closed_position_m
+        if not math.isfinite(position_m):
+            return self._gripper
+        closed_fraction = (float(position_m) - open_m) / (closed_m - open_m)
+        self._gripper = float(np.clip(2.0 * closed_fraction - 1.0, -1.0, 1.0))
+        return self._gripper
+
+    @property
+    def gripper_command(self) -> float:
+        return self._gripper
+
+    def ready_to_step(self, wall_now_s: float) -> bool:
+        """Lockstep: the command for the current observation has arrived, or the wait timed out.
+
+        Raises StartupTimeoutError when the very first command never comes."""
+        if self.finished:
+            return False
+        if not self.config.lockstep:
+            return True
+        if self._pending is not None and self._pending.stamp_s >= self.now_s - 1e-9:
+            return True
+        if self._wait_started is None:
+            self._wait_started = wall_now_s
+        waited = wall_now_s - self._wait_started
+        if not self._seen_command:
+            if waited > self.config.startup_timeout_s:
+                raise StartupTimeoutError(
+                    f"no twist command within {self.config.startup_timeout_s:.0f} s of the first "
+                    "observation: is the arm controller running in 'twist' mode on the robot config's "
+                    "servo topic?"
+                )
+            return False
+        return waited > self.config.command_timeout_s
+
+    def frame_to_republish(self, wall_now_s: float) -> SimFrame | None:
+        """The current observation again (no markers: those are events), every republish_period_s
+        of a lockstep wait; None when nothing is due. Call after `ready_to_step` said no."""
+        if not self.config.lockstep or self.finished or self._frame is None or self._wait_started is None:
+            return None
+        due = (self._republished + 1) * self.config.republish_period_s
+        if wall_now_s - self._wait_started < due:
+            return None
+        self._republished += 1
+        return replace(self._frame, markers=(), camera_moved=False)
+
+    def step(self) -> SimFrame:
+        """Apply the pending command (or a hold) for one control period."""
+        if self.finished or self._episode is None:
+            raise RuntimeError("step() after the last episode (or before begin())")
+        command = self._pending
+        fresh = command is not None and (not self.config.lockstep or command.stamp_s >= self.now_s - 1e-9)
+        displacement = command.displacement_m if fresh else np.zeros(3)
+        if self.config.lockstep and not fresh:
+            self._episode.timeouts += 1
+        self._pending = None
+        action = np.array([*displacement, self._gripper], dtype=np.float32)
+        result = self.backend.step(action)
+        self._ticks += 1
+        episode = self._episode
+        episode.steps += 1
+        episode.success = episode.success or bool(result.success)
+        if not result.done:
+            return self._make_frame(result.observation, success=bool(result.success))
+        end = episode.info.start_marker()
+        end.update(event="end", success=episode.success, notes=_notes(episode), num_steps=episode.steps)
+        # The next reset happens one period later, so every frame has a later stamp than the last.
+        self._ticks += 1
+        if self._schedule(self._episode_count) is None:
+            self.finished = True
+            assert self._frame is not None
+            self._frame = replace(
+                self._frame, stamp_s=self.now_s, success=bool(result.success), markers=(end,),
+                camera_moved=False, finished=True,
+            )  # fmt: skip
+            return self._frame
+        return self._start_episode(markers=(end,))
+
+
+def _notes(episode: _Episode) -> str:
+    return f"{episode.timeouts} step(s) held for lack of a command" if episode.timeouts else ""
+
+
+# ====================================================================== the ROS 2 node
+
+
+def build_backend(
+    sim: str, tasks: list[str], camera_config: str, noise: str, randomize: bool, seed: int, max_steps: int
+) -> SimBackend:
+    """The backend the in-process runtime would build for the same settings (one code path)."""
+    from mtdagger.runtime.session import sim_camera_config
+    from sim_bridge.registry import make_backend
+
+    camera = sim_camera_config(camera_config, noise=noise, randomize=randomize, seed=seed)
+    options: dict[str, Any] = {"tasks": tuple(tasks), "camera": camera, "render_depth": False}
+    if max_steps > 0:
+        options["max_episode_steps"] = max_steps
+    return make_backend(sim, **options)
+
+
+@dataclass
+class _Publishers:
+    clock: Any
+    image: Any
+    info: Any
+    ee: Any
+    joints: Any
+    success: Any
+    episode: Any
+    tf_static: Any
+    extra: dict = field(default_factory=dict)
+
+
+class SimBridgeNode:
+    """rclpy wrapper around SimBridgeCore (composition, so this module imports without rclpy)."""
+
+    def __init__(self, make_node: Callable[[str], Any]) -> None:
+        from rclpy.action import ActionServer
+        from rclpy.clock import Clock, ClockType
+        from rclpy.parameter import Parameter
+
+        from mtdagger.control.robot_config import load_robot_config
+        from sim_bridge.suites import resolve_tasks
+
+        node = make_node("sim_bridge")
+        self.node = node
+        self.exit_code = 0
+        node.declare_parameter("sim", "metaworld")
+        node.declare_parameter("tasks", Parameter.Type.STRING)
+        node.declare_parameter("episodes_per_task", 1)
+        node.declare_parameter("seed", 0)
+        node.declare_parameter("max_episode_steps", 0)  # 0: the backend's default
+        node.declare_parameter("camera_config", "configs/cameras/metaworld_d435.yaml")
+        node.declare_parameter("noise", "none")
+        node.declare_parameter("randomize", False)
+        node.declare_parameter("lockstep", True)
+        node.declare_parameter("command_timeout_s", 1.0)
+        node.declare_parameter("startup_timeout_s", 120.0)
+        node.declare_parameter("robot_config", "metaworld_sawyer")
+        node.declare_parameter("camera_name", "camera")
+        node.declare_parameter("camera_namespace", "camera")
+        node.declare_parameter("ee_state_topic", layout.EE_STATE_TOPIC)
+        node.declare_parameter("success_topic", "/mtdagger/success")
+        node.declare_parameter("episode_topic", layout.EPISODE_TOPIC)
+        # The first episode starts once these topics have a publisher (the policy is loaded; the
+        # arm controller's twist topic is always awaited) and the camera has a subscriber, plus
+        # settle_s: a message published before its subscribers exist is lost, markers included.
+        node.declare_parameter("ready_topics", [layout.ACTION_TOPIC])
+        node.declare_parameter("settle_s", 1.0)
+
+        from rclpy.exceptions import ParameterUninitializedException
+
+        def value(name: str) -> Any:
+            try:
+                return node.get_parameter(name).value
+            except ParameterUninitializedException:
+                raise ValueError(f"parameter {name} is required") from None
+
+        robot = load_robot_config(str(value("robot_config")))
+        tasks = resolve_tasks(str(value("tasks") or ""))
+        seed = int(value("seed"))
+        self.backend = build_backend(
+            str(value("sim")),
+            tasks,
+            str(value("camera_config")),
+            str(value("noise")),
+            bool(value("randomize")),
+            seed,
+            int(value("max_episode_steps")),
+        )
+        gripper = robot.gripper
+        self.core = SimBridgeCore(
+            self.backend,
+            SimBridgeConfig(
+                tasks=tuple(tasks),
+                episodes_per_task=int(value("episodes_per_task")),
+                seed=seed,
+                lockstep=bool(value("lockstep")),
+                command_timeout_s=float(value("command_timeout_s")),
+                startup_timeout_s=float(value("startup_timeout_s")),
+                gripper_open_position_m=gripper.open_position_m if gripper else 0.0,
+                gripper_closed_position_m=gripper.closed_position_m if gripper else 1.0,
+            ),
+        )
+        if abs(self.core.period_s - robot.safety.control_period_s) > 1e-9:
+            raise ValueError(
+                f"robot config {robot.name!r} has control_period_s={robot.safety.control_period_s} but the "
+                f"simulator steps every {self.core.period_s} s"
+            )
+        if robot.controllers.servo_twist_topic is None:
+            raise ValueError(f"robot config {robot.name!r} names no servo_twist_topic for the bridge to read")
+        self.base_frame = robot.base_frame
+        camera_name = str(value("camera_name"))
+        namespace = str(value("camera_namespace")).strip("/")
+        prefix = "/" + "/".join(part for part in (namespace, camera_name.strip("/")) if part)
+        self.camera_frame = f"{camera_name}_color_optical_frame"
+        self._publishers = self._make_publishers(prefix, value)
+        self._factory = _rclpy_factory()
+        self._ready_topics = [*list(value("ready_topics")), robot.controllers.servo_twist_topic]
+        self._settle_s = float(value("settle_s"))
+        self._started = False
+        self._ready_since: float | None = None
+        self._created = time.monotonic()
+
+        from geometry_msgs.msg import TwistStamped
+
+        node.create_subscription(TwistStamped, robot.controllers.servo_twist_topic, self._on_twist, 10)
+        if robot.controllers.gripper_action:
+            from control_msgs.action import GripperCommand
+
+            self._gripper_server = ActionServer(
+                node, GripperCommand, robot.controllers.gripper_action, self._execute_gripper_goal
+            )
+        # The bridge owns the simulated clock, so its own timer runs on the wall (steady) clock.
+        wall = Clock(clock_type=ClockType.STEADY_TIME)
+        poll_s = 0.001 if self.core.config.lockstep else self.core.period_s
+        self._publish_clock(self.core.now_s)  # sim-time nodes start from a sane time, not 0
+        node.create_timer(poll_s, self._tick, clock=wall)
+        node.get_logger().info(
+            f"simulating {', '.join(tasks)} "
+            f"({self.core.config.episodes_per_task or 'endless'} episode(s) each, "
+            f"period {self.core.period_s} s, lockstep={self.core.config.lockstep})"
+        )
+
+    def _make_publishers(self, prefix: str, value) -> _Publishers:
+        from geometry_msgs.msg import PoseStamped
+        from rclpy.qos import qos_profile_sensor_data
+        from rosgraph_msgs.msg import Clock as ClockMsg
+        from sensor_msgs.msg import CameraInfo, Image, JointState
+        from std_msgs.msg import Bool, String
+        from tf2_ros import StaticTransformBroadcaster
+
+        node = self.node
+        return _Publishers(
+            clock=node.create_publisher(ClockMsg, "/clock", 10),
+            image=node.create_publisher(
+                Image, f"{prefix}/aligned_depth_to_color/image_raw", qos_profile_sensor_data
+            ),
+            info=node.create_publisher(
+                CameraInfo, f"{prefix}/aligned_depth_to_color/camera_info", qos_profile_sensor_data
+            ),
+            ee=node.create_publisher(PoseStamped, str(value("ee_state_topic")), 10),
+            joints=node.create_publisher(JointState, layout.JOINT_STATES_TOPIC, 10),
+            success=node.create_publisher(Bool, str(value("success_topic")), 10),
+            episode=node.create_publisher(String, str(value("episode_topic")), 10),
+            tf_static=StaticTransformBroadcaster(node),
+        )
+
+    # ------------------------------------------------------------------ callbacks
+    def _on_twist(self, msg) -> None:
+        linear = msg.twist.linear
+        stamp = msg.header.stamp
+        self.core.on_twist([linear.x, linear.y, linear.z], stamp.sec + stamp.nanosec * 1e-9)
+
+    def _execute_gripper_goal(self, goal_handle):
+        from control_msgs.action import GripperCommand
+
+        command = self.core.on_gripper_goal(float(goal_handle.request.command.position))
+        goal_handle.succeed()
+        result = GripperCommand.Result()
+        result.position = float(goal_handle.request.command.position)
+        result.reached_goal = True
+        self.node.get_logger().debug(f"gripper command {command:+.2f}")
+        return result
+
+    def _graph_ready(self, now: float) -> bool:
+        node = self.node
+        missing = [topic for topic in self._ready_topics if node.count_publishers(topic) == 0]
+        if self._publishers.image.get_subscription_count() == 0:
+            missing.append("a subscriber of the camera image")
+        if missing:
+            self._ready_since = None
+            if now - self._created > self.core.config.startup_timeout_s:
+                raise StartupTimeoutError(f"the graph never came up: still waiting for {', '.join(missing)}")
+            node.get_logger().info(f"waiting for {', '.join(missing)}", throttle_duration_sec=5.0)
+            return False
+        if self._ready_since is None:
+            self._ready_since = now
+        return now - self._ready_since >= self._settle_s
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        try:
+            if not self._started:
+                if self._graph_ready(now):
+                    self._started = True
+                    self._publish(self.core.begin())
+                return
+            if not self.core.ready_to_step(now):
+                again = self.core.frame_to_republish(now)
+                if again is not None:
+                    self._publish(again)
+                return
+            frame = self.core.step()
+        except StartupTimeoutError as error:
+            self.node.get_logger().error(str(error))
+            self._finish(1)
+            return
+        self._publish(frame)
+        if frame.finished:
+            self.node.get_logger().info("all episodes done")
+            self._finish(0)
+
+    def _finish(self, code: int) -> None:
+        import rclpy
+
+        self.exit_code = code
+        rclpy.try_shutdown()
+
+    # ------------------------------------------------------------------ output
+    def _publish(self, frame: SimFrame) -> None:
+        from mtdagger.messages.convert import (
+            camera_info_msg,
+            depth_image_msg,
+            joint_state_msg,
+            pose_stamped_msg,
+            string_msg,
+            transform_stamped_msg,
+        )
+
+        factory, p = self._factory, self._publishers
+        stamp_ns = round(frame.stamp_s * 1e9)
+        self._publish_clock(frame.stamp_s)
+        if frame.camera_moved:
+            T = frame.depth.camera.T_base_camera
+            p.tf_static.sendTransform(
+                transform_stamped_msg(factory, T, self.base_frame, self.camera_frame, stamp_ns)
+            )
+        if not frame.finished:
+            identity = (0.0, 0.0, 0.0, 1.0)
+            p.ee.publish(pose_stamped_msg(factory, frame.ee_position, identity, stamp_ns, self.base_frame))
+            p.joints.publish(joint_state_msg(factory, ["gripper"], [frame.gripper_opening], stamp_ns))
+            p.success.publish(factory.new("std_msgs/msg/Bool", data=bool(frame.success)))
+        # Markers after the state: a node resetting on an episode start sees the new pose first.
+        for marker in frame.markers:
+            p.episode.publish(string_msg(factory, json.dumps(marker)))
+        if frame.finished:
+            return
+        # The camera last: its image starts the perception -> policy -> controller chain.
+        p.info.publish(camera_info_msg(factory, frame.depth.camera, stamp_ns, self.camera_frame))
+        p.image.publish(depth_image_msg(factory, frame.depth.depth_m, stamp_ns, self.camera_frame))
+
+    def _publish_clock(self, stamp_s: float) -> None:
+        from mtdagger.messages.convert import time_msg
+
+        stamp = time_msg(self._factory, round(stamp_s * 1e9))
+        self._publishers.clock.publish(self._factory.new("rosgraph_msgs/msg/Clock", clock=stamp))
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+def _rclpy_factory():
+    from mtdagger.messages.factory import RclpyFactory
+
+    return RclpyFactory()
+
+
+def main(args: list[str] | None = None) -> int:
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+    from rclpy.logging import get_logger
+
+    rclpy.init(args=args)
+    bridge = None
+    try:
+        try:
+            bridge = SimBridgeNode(rclpy.create_node)
+        except (OSError, ValueError, RuntimeError) as error:
+            get_logger("sim_bridge").fatal(f"cannot start: {error}")
+            return 1
+        try:
+            rclpy.spin(bridge.node)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        return bridge.exit_code
+    finally:
+        if bridge is not None:
+            bridge.close()
+            bridge.node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
