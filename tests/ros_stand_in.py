@@ -484,7 +484,7 @@ def scenario_real_graph(tmp: Path) -> dict:
         transform_stamped_msg,
         twist_stamped_msg,
     )
-    from mtdagger.runtime.realsense_camera import SyntheticStream, write_synthetic_depth_recording
+    from mtdagger.runtime.realsense_recording import SyntheticStream, write_synthetic_depth_recording
 
     robot = yaml.safe_load((REPO / "configs" / "robots" / "franka_fr3.yaml").read_text())
     robot.update(name="test_arm", base_frame="base", ee_frame="tip", joint_names=["yaw", "shoulder", "elbow"])

@@ -24,15 +24,14 @@ from mtdagger.runtime.realsense_camera import (  # noqa: E402
     DistortedIntrinsicsWarning,
     RealSenseCamera,
     RealSenseCameraConfig,
-    SyntheticStream,
     camera_model_from_intrinsics,
     connected_serials,
     depth_frame_to_metres,
     load_camera_config,
     realsense_ros_parameters,
     select_serial,
-    write_synthetic_depth_recording,
 )
+from mtdagger.runtime.realsense_recording import SyntheticStream, write_synthetic_depth_recording  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 WIDTH, HEIGHT, FPS = 128, 96, 30

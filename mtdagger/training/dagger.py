@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,12 +62,6 @@ def episode_seed(base_seed: int, round_index: int, task_index: int, j: int) -> i
     return base_seed * 1_000_000_000 + round_index * _ROUND_STRIDE + task_index * _TASK_STRIDE + j
 
 
-@dataclass
-class RoundOutcome:
-    feedback: dict[str, TaskFeedback]
-    metrics: dict[str, Any]
-
-
 class DaggerLoop:
     def __init__(self, config: TrainConfig, run_dir: str | Path, *, resume: bool = False) -> None:
         self.config = config
@@ -89,6 +82,8 @@ class DaggerLoop:
         self.completed_round = -1
         self.metrics: list[dict[str, Any]] = []
         self.model: torch.nn.Module | None = None
+        self.stats: NormalizationStats | None = None  # the statistics self.model was trained with
+        self._episodes: dict[str, Episode] = {}  # episode_id -> loaded episode (each read once)
         if state:
             self.completed_round = int(state["completed_round"])
             self.scheduler.load_state_dict(state["scheduler"])
@@ -131,23 +126,22 @@ class DaggerLoop:
         collected = self._collect(k, allocation, beta)
         rollout_s = time.perf_counter() - t0
 
-        episodes = [self.store.load(r) for r in self.store.records()]
-        train_eps, heldout_eps = self._split(episodes)
-        stats = NormalizationStats.from_episodes(train_eps)
-        train_ds = TransitionDataset(train_eps, use_point_clouds=cfg.uses_point_clouds, stats=stats)
-        heldout_ds = TransitionDataset(heldout_eps, use_point_clouds=cfg.uses_point_clouds, stats=stats)
-
+        train_eps, heldout_eps = self._split()
+        # Loss before the update: the current student, with the statistics it was trained with.
+        loss_before = {}
+        if self.model is not None:
+            loss_before = self._task_losses(self.model, self._dataset(heldout_eps, self.stats))
         if self.model is None or cfg.dagger.retrain == "scratch":
-            previous = self.model
+            self.stats = NormalizationStats.from_episodes(train_eps)
             self.model = self._new_model()
-            loss_before = self._task_losses(previous, heldout_ds) if previous is not None else {}
-        else:
-            loss_before = self._task_losses(self.model, heldout_ds)
+        # Fine-tuning keeps the statistics fixed: changing them would shift the inputs and outputs
+        # of a model trained on the old ones (and inflate loss_before, hence perf-gain).
+        train_ds = self._dataset(train_eps, self.stats)
+        heldout_ds = self._dataset(heldout_eps, self.stats)
         t1 = time.perf_counter()
         fit = self.trainer.fit(self.model, train_ds, desc=f"BC round {k}")
         train_s = time.perf_counter() - t1
         loss_after = self._task_losses(self.model, heldout_ds)
-        self.stats = stats
         checkpoint = self.run.checkpoint_dir(k)
         self._save_checkpoint(checkpoint, k)
 
@@ -270,13 +264,22 @@ class DaggerLoop:
 
     # ------------------------------------------------------------------ helpers
 
-    def _split(self, episodes: list[Episode]) -> tuple[list[Episode], list[Episode]]:
+    def _split(self) -> tuple[list[Episode], list[Episode]]:
+        """Per-task train / held-out split of every stored episode (episodes are read from disk once)."""
         records = self.store.records()
+        for record in records:
+            if record.episode_id not in self._episodes:
+                self._episodes[record.episode_id] = self.store.load(record)
         train_records, heldout_records = split_by_task(
             records, holdout_fraction=self.config.dagger.holdout_fraction, seed=self.config.seed
         )
-        by_id = {r.episode_id: e for r, e in zip(records, episodes)}
-        return [by_id[r.episode_id] for r in train_records], [by_id[r.episode_id] for r in heldout_records]
+        return (
+            [self._episodes[r.episode_id] for r in train_records],
+            [self._episodes[r.episode_id] for r in heldout_records],
+        )
+
+    def _dataset(self, episodes: list[Episode], stats: NormalizationStats) -> TransitionDataset:
+        return TransitionDataset(episodes, use_point_clouds=self.config.uses_point_clouds, stats=stats)
 
     def _task_losses(self, model, dataset: TransitionDataset) -> dict[int, float]:
         if model is None or len(dataset) == 0:
