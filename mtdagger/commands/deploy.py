@@ -73,18 +73,11 @@ def run(args) -> int:
 
 
 def outcome_table(outcomes, tasks: list[str], title: str) -> Table:
+    """Per task: success with its 95% Wilson interval, safety interventions, control-step latency."""
     table = Table(title=title)
-    for column in (
-        "task",
-        "episodes",
-        "success",
-        "95% CI",
-        "held steps",
-        "clipped steps",
-        "control p50 ms",
-        "control p99 ms",
-    ):
-        table.add_column(column, justify="left" if column == "task" else "right")
+    table.add_column("task", overflow="fold")
+    for column in ("eps", "success [95% CI]", "held", "clipped", "ctrl ms p50/p99"):
+        table.add_column(column, justify="right")
     for task in tasks:
         rows = [o for o in outcomes if o.task == task]
         if not rows:
@@ -95,11 +88,9 @@ def outcome_table(outcomes, tasks: list[str], title: str) -> Table:
         table.add_row(
             task,
             str(len(rows)),
-            f"{successes / len(rows):.2f}",
-            f"[{lo:.2f}, {hi:.2f}]",
+            f"{successes / len(rows):.2f} [{lo:.2f}, {hi:.2f}]",
             str(sum(o.status_counts["held"] + o.status_counts["stopped"] for o in rows)),
             str(sum(o.status_counts["clipped"] for o in rows)),
-            f"{np.percentile(latency, 50):.2f}",
-            f"{np.percentile(latency, 99):.2f}",
+            f"{np.percentile(latency, 50):.1f}/{np.percentile(latency, 99):.1f}",
         )
     return table
