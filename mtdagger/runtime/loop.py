@@ -131,7 +131,8 @@ class DeploymentLoop:
                     latencies_ms=latencies,
                 )
             outcome.status_counts[applied.status] += 1
-            outcome.reason_counts.update(reasons)
+            # Count reason codes; the bag keeps the full text ("empty_point_cloud: 0 of 19200 ...").
+            outcome.reason_counts.update(r.split(":", 1)[0] for r in reasons)
             for stage, value in latencies.items():
                 outcome.latencies_ms[stage].append(value)
             outcome.ee_positions.append(state[:3].copy())
