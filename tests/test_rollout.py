@@ -162,6 +162,31 @@ def test_student_gets_clouds_whenever_a_contract_is_given_even_without_recording
     assert all(keys.POINT_CLOUD in seen for seen in student.seen)
 
 
+class BlindFrameBackend(FakeBackend):
+    """The camera returns an all-invalid frame at the given steps (0 = the first frame)."""
+
+    def __init__(self, blind_steps: set[int]) -> None:
+        super().__init__(max_episode_steps=5)
+        self.blind_steps = blind_steps
+
+    def render_depth(self) -> DepthFrame:
+        frame = super().render_depth()
+        if self.t in self.blind_steps:
+            return DepthFrame(np.zeros_like(frame.depth_m), frame.camera)
+        return frame
+
+
+def test_an_empty_cloud_mid_episode_reuses_the_last_cloud_but_a_first_empty_frame_is_an_error():
+    from mtdagger.perception.pointcloud import EmptyPointCloudError
+
+    job = RolloutJob("a", 0, seed=1, beta=1.0, record_clouds=True)
+    episode = run_episode(BlindFrameBackend({2}), job, FakeExpert(), None, CONTRACT)
+    assert episode.num_steps == 5
+    np.testing.assert_array_equal(episode.point_clouds[2], episode.point_clouds[1])
+    with pytest.raises(EmptyPointCloudError):
+        run_episode(BlindFrameBackend({0}), job, FakeExpert(), None, CONTRACT)
+
+
 def test_beta_mixing_is_reproducible_from_the_seed_and_roughly_beta():
     def actors(seed: int) -> np.ndarray:
         job = RolloutJob("a", 0, seed=seed, beta=0.5, max_steps=400)

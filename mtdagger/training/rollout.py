@@ -35,7 +35,7 @@ from mtdagger import keys
 from mtdagger.control.action import ACTION_DIM
 from mtdagger.data.episode import Episode
 from mtdagger.perception.contract import PointCloudContract
-from mtdagger.perception.pointcloud import depth_to_point_cloud
+from mtdagger.perception.pointcloud import EmptyPointCloudError, depth_to_point_cloud
 
 StudentFn = Callable[[dict[str, Any]], np.ndarray]  # observation dict -> convention action (4,)
 
@@ -100,8 +100,16 @@ def run_episode(
         student_obs = {**observation, keys.TASK_INDEX: job.task_index, keys.TASK_NAME: job.task}
         if needs_clouds:
             frame = backend.render_depth()
-            student_obs[keys.POINT_CLOUD] = depth_to_point_cloud(frame.depth_m, frame.camera, contract)
-            clouds.append(student_obs[keys.POINT_CLOUD])
+            try:
+                cloud = depth_to_point_cloud(frame.depth_m, frame.camera, contract)
+            except EmptyPointCloudError:
+                # Nothing in the crop box this frame (heavy noise, occlusion): keep the last cloud,
+                # as a held sensor frame would; an episode whose first frame is empty is an error.
+                if not clouds:
+                    raise
+                cloud = clouds[-1]
+            student_obs[keys.POINT_CLOUD] = cloud
+            clouds.append(cloud)
         label = np.asarray(expert.act(observation[keys.PRIVILEGED]), dtype=np.float32)
         expert_acts = bool(rng.random() < job.beta)
         action = label if expert_acts else _checked_student_action(student(student_obs), job, step)
