@@ -73,20 +73,7 @@ class DepthNoiseConfig:
     @classmethod
     def from_value(cls, value: Any) -> DepthNoiseConfig:
         """YAML value -> config: None/'none' (off), 'realsense' (preset) or a mapping of fields."""
-        if value is None or value == "none":
-            return cls()
-        if value == "realsense":
-            return cls.realsense()
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, dict):
-            unknown = set(value) - set(cls.__dataclass_fields__)
-            if unknown:
-                raise ValueError(
-                    f"unknown depth noise fields {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}"
-                )
-            return cls(**{k: float(v) for k, v in value.items()})
-        raise ValueError(f"depth noise must be 'none', 'realsense' or a mapping of fields, got {value!r}")
+        return _config_from_value(cls, value, "realsense", "depth noise", convert=float)
 
 
 @dataclass(frozen=True)
@@ -123,21 +110,25 @@ class CameraRandomizationConfig:
 
     @classmethod
     def from_value(cls, value: Any) -> CameraRandomizationConfig:
-        if value is None or value == "none":
-            return cls()
-        if value == "default":
-            return cls.default()
-        if isinstance(value, cls):
-            return value
-        if isinstance(value, dict):
-            unknown = set(value) - set(cls.__dataclass_fields__)
-            if unknown:
-                raise ValueError(
-                    f"unknown camera randomisation fields {sorted(unknown)}; "
-                    f"known: {sorted(cls.__dataclass_fields__)}"
-                )
-            return cls(**value)
-        raise ValueError(f"camera randomisation must be 'none', 'default' or a mapping, got {value!r}")
+        """YAML value -> config: None/'none' (off), 'default' (preset) or a mapping of fields."""
+        return _config_from_value(cls, value, "default", "camera randomisation")
+
+
+def _config_from_value(cls: type, value: Any, preset: str, what: str, convert=lambda v: v) -> Any:
+    """None/'none' -> cls(); `preset` -> getattr(cls, preset)(); a mapping -> cls(**fields), strictly."""
+    if value is None or value == "none":
+        return cls()
+    if value == preset:
+        return getattr(cls, preset)()
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, dict):
+        unknown = set(value) - set(cls.__dataclass_fields__)
+        if unknown:
+            known = sorted(cls.__dataclass_fields__)
+            raise ValueError(f"unknown {what} fields {sorted(unknown)}; known: {known}")
+        return cls(**{k: convert(v) for k, v in value.items()})
+    raise ValueError(f"{what} must be 'none', {preset!r} or a mapping of fields, got {value!r}")
 
 
 def apply_depth_noise(depth_m: np.ndarray, config: DepthNoiseConfig, rng: np.random.Generator) -> np.ndarray:
