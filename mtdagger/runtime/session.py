@@ -72,7 +72,7 @@ def build_sim_deployment(
     from mtdagger.policy.student import StudentPolicy
     from mtdagger.provenance import git_commit
     from mtdagger.training.config import SimConfig
-    from mtdagger.training.sim_setup import backend_config_for, describe_backend, resolve_run_tasks
+    from mtdagger.training.sim_setup import backend_config_for, resolve_run_tasks
 
     if sim != "metaworld":
         raise DeploymentError(f"simulator {sim!r} is not available here; valid: metaworld")
@@ -96,43 +96,51 @@ def build_sim_deployment(
         backend_config_for(SimConfig(backend=sim, max_episode_steps=max_steps), run_tasks, render_depth=True),
         camera=sim_camera_config(camera_config, noise=noise, randomize=randomize, seed=seed),
     )
-    convention = describe_backend(backend_config).action_convention
-    contract = expected_contract or PointCloudContract.from_dict(meta.point_cloud_contract)
-    try:
-        policy = StudentPolicy.from_checkpoint(checkpoint, expect_contract=contract, expect_action=convention)
-    except CheckpointError as error:
-        raise DeploymentError(str(error)) from error
-
-    robot = load_robot_config(robot_config)
-    if abs(robot.safety.control_period_s - convention.control_period_s) > 1e-9:
-        raise DeploymentError(
-            f"robot config {robot_config} control_period_s={robot.safety.control_period_s} but the simulator "
-            f"steps every {convention.control_period_s} s"
-        )
-    recorder = None
-    if record:
-        from mtdagger.recording.bag_writer import BagMetadata, EvaluationBagWriter
-
-        recorder = EvaluationBagWriter(
-            Path(record),
-            metadata=BagMetadata(
-                checkpoint_id=policy.checkpoint_id,
-                calibration_id=f"sim:{Path(camera_config).stem}",
-                git_commit=git_commit(),
-                robot=robot.name,
-                control_period_s=convention.control_period_s,
-                config={
-                    "sim": sim,
-                    "tasks": requested,
-                    "noise": noise,
-                    "randomize": randomize,
-                    "camera_config": camera_config,
-                    "robot_config": robot_config,
-                    "point_cloud_contract": contract.to_dict(),
-                },
-            ),
-        )
+    # One backend, built first: its action convention is what the checkpoint must match. Any refusal
+    # below closes it again, so nothing is left running.
     backend = backend_config.build()
+    try:
+        convention = backend.action_convention
+        contract = expected_contract or PointCloudContract.from_dict(meta.point_cloud_contract)
+        try:
+            policy = StudentPolicy.from_checkpoint(
+                checkpoint, expect_contract=contract, expect_action=convention
+            )
+        except CheckpointError as error:
+            raise DeploymentError(str(error)) from error
+
+        robot = load_robot_config(robot_config)
+        if abs(robot.safety.control_period_s - convention.control_period_s) > 1e-9:
+            raise DeploymentError(
+                f"robot config {robot_config} control_period_s={robot.safety.control_period_s} "
+                f"but the simulator steps every {convention.control_period_s} s"
+            )
+        recorder = None
+        if record:
+            from mtdagger.recording.bag_writer import BagMetadata, EvaluationBagWriter
+
+            recorder = EvaluationBagWriter(
+                Path(record),
+                metadata=BagMetadata(
+                    checkpoint_id=policy.checkpoint_id,
+                    calibration_id=f"sim:{Path(camera_config).stem}",
+                    git_commit=git_commit(),
+                    robot=robot.name,
+                    control_period_s=convention.control_period_s,
+                    config={
+                        "sim": sim,
+                        "tasks": requested,
+                        "noise": noise,
+                        "randomize": randomize,
+                        "camera_config": camera_config,
+                        "robot_config": robot_config,
+                        "point_cloud_contract": contract.to_dict(),
+                    },
+                ),
+            )
+    except BaseException:
+        backend.close()
+        raise
     if recorder is not None:
         # The nominal mounting, as a calibration file would state it; a randomised camera deviates
         # from it the way a real camera deviates from its calibration.
