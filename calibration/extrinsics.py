@@ -15,6 +15,16 @@ Schema (one YAML mapping; unknown keys are refused, so a typo cannot silently dr
     translation: [x, y, z]                  # required, metres, camera origin in the base frame
     rotation_xyzw: [qx, qy, qz, qw]         # required, unit quaternion (ROS order), base <- camera
     residuals: {translation_rms_m: ..., rotation_rms_deg: ...}  # optional, finite numbers
+    camera_serial: '123456789'              # optional, the camera that was calibrated
+    optical_frame: camera_color_optical_frame  # optional, with camera_to_optical (below)
+    camera_to_optical: {translation: [x, y, z], rotation_xyzw: [...]}  # optional: camera_frame <- optical
+
+A hand-eye calibration (`calibration.solve`) writes camera_frame = the camera's *link* frame (the
+parent of the driver's optical frames, REP 103 body axes) plus the link -> optical transform, so
+`real.launch.py` can publish base -> camera_link while the camera driver keeps publishing
+camera_link -> optical frames, and no frame gets two parents. Consumers that need the optical
+frame's pose (point-cloud preprocessing) use `Extrinsics.T_base_optical` or `as_optical()`;
+a file whose camera_frame already is the optical frame has T_base_optical == T_base_camera.
 
 Quaternions: a norm within 1e-3 of one is normalised (YAML written by hand or with few digits);
 anything further off is an error, because it means the numbers are not a rotation at all.
@@ -39,7 +49,9 @@ QUATERNION_NORM_TOLERANCE = 1e-3
 _ROTATION_TOLERANCE = 1e-6
 
 _REQUIRED_KEYS = ("calibration_id", "base_frame", "camera_frame", "translation", "rotation_xyzw")
-_OPTIONAL_KEYS = ("schema_version", "created", "method", "residuals")
+_OPTIONAL_KEYS = (
+    "schema_version", "created", "method", "residuals", "camera_serial", "optical_frame", "camera_to_optical",
+)  # fmt: skip
 
 
 class ExtrinsicsError(ValueError):
@@ -96,7 +108,10 @@ def _check_transform(T: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Extrinsics:
-    """Pose of the camera's optical frame in the robot base frame, and where it came from."""
+    """Pose of the camera (its `camera_frame`) in the robot base frame, and where it came from.
+
+    `T_camera_optical` (camera_frame <- optical_frame) is set when camera_frame is a link frame;
+    None means camera_frame is itself the optical frame."""
 
     T_base_camera: np.ndarray  # 4x4, maps camera-optical-frame points into the base frame
     base_frame: str
@@ -105,9 +120,18 @@ class Extrinsics:
     created: str = ""
     method: str = ""
     residuals: Mapping[str, float] = field(default_factory=dict)
+    camera_serial: str = ""
+    optical_frame: str = ""
+    T_camera_optical: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "T_base_camera", _check_transform(self.T_base_camera))
+        if (self.T_camera_optical is None) != (not self.optical_frame):
+            raise ExtrinsicsError("optical_frame and camera_to_optical must be given together")
+        if self.T_camera_optical is not None:
+            object.__setattr__(self, "T_camera_optical", _check_transform(self.T_camera_optical))
+            if self.optical_frame in (self.base_frame, self.camera_frame):
+                raise ExtrinsicsError(f"optical_frame {self.optical_frame!r} repeats another frame")
         for name in ("base_frame", "camera_frame", "calibration_id"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
@@ -138,6 +162,24 @@ class Extrinsics:
         return cls(T, base_frame, camera_frame, calibration_id, created, method, dict(residuals or {}))
 
     @property
+    def T_base_optical(self) -> np.ndarray:
+        """Pose of the optical frame (x right, y down, z forward) in the base frame: the point
+        cloud's camera pose."""
+        if self.T_camera_optical is None:
+            return self.T_base_camera.copy()
+        return self.T_base_camera @ self.T_camera_optical
+
+    def as_optical(self) -> Extrinsics:
+        """The same calibration with the optical frame as its child (what a graph without the
+        driver's camera_link -> optical transforms must publish); unchanged if it already is."""
+        if self.T_camera_optical is None:
+            return self
+        return Extrinsics(
+            self.T_base_optical, self.base_frame, self.optical_frame, self.calibration_id,
+            self.created, self.method, dict(self.residuals), self.camera_serial,
+        )  # fmt: skip
+
+    @property
     def translation(self) -> np.ndarray:
         return self.T_base_camera[:3, 3].copy()
 
@@ -158,6 +200,14 @@ class Extrinsics:
         }
         if self.residuals:
             data["residuals"] = {k: float(v) for k, v in self.residuals.items()}
+        if self.camera_serial:
+            data["camera_serial"] = self.camera_serial
+        if self.T_camera_optical is not None:
+            data["optical_frame"] = self.optical_frame
+            data["camera_to_optical"] = {
+                "translation": [float(v) for v in self.T_camera_optical[:3, 3]],
+                "rotation_xyzw": [float(v) for v in matrix_to_quaternion_xyzw(self.T_camera_optical[:3, :3])],
+            }
         return data
 
     @classmethod
@@ -180,7 +230,7 @@ class Extrinsics:
         if not isinstance(residuals, Mapping):
             raise ExtrinsicsError(f"{source}: residuals must be a mapping of name -> number")
         try:
-            return cls.from_translation_quaternion(
+            base = cls.from_translation_quaternion(
                 data["translation"],
                 data["rotation_xyzw"],
                 base_frame=data["base_frame"],
@@ -190,8 +240,25 @@ class Extrinsics:
                 method=_as_text(data.get("method") or ""),
                 residuals=residuals,
             )
+            T_camera_optical = _optical_transform(data.get("camera_to_optical"))
+            return cls(
+                base.T_base_camera, base.base_frame, base.camera_frame, base.calibration_id, base.created,
+                base.method, base.residuals, _as_text(data.get("camera_serial") or ""),
+                str(data.get("optical_frame") or ""), T_camera_optical,
+            )  # fmt: skip
         except ExtrinsicsError as error:
             raise ExtrinsicsError(f"{source}: {error}") from None
+
+
+def _optical_transform(optical: Any) -> np.ndarray | None:
+    if optical is None:
+        return None
+    if not isinstance(optical, Mapping) or set(optical) != {"translation", "rotation_xyzw"}:
+        raise ExtrinsicsError("camera_to_optical must be a mapping with translation and rotation_xyzw")
+    T = np.eye(4)
+    T[:3, :3] = quaternion_xyzw_to_matrix(_unit_quaternion(optical["rotation_xyzw"]))
+    T[:3, 3] = _finite_vector(optical["translation"], 3, "camera_to_optical.translation")
+    return T
 
 
 def _as_text(value: Any) -> Any:

@@ -354,9 +354,10 @@ class RealSenseCamera:
 
     def __init__(self, config: RealSenseCameraConfig, extrinsics: Extrinsics | None = None) -> None:
         self.config = config
-        self.extrinsics = extrinsics
+        # A hand-eye YAML names the camera link as its child: depth lives in the optical frame.
+        self.extrinsics = None if extrinsics is None else extrinsics.as_optical()
         # Identity = points stay in the camera optical frame; the runtime passes the calibration.
-        self._T_base_camera = np.eye(4) if extrinsics is None else extrinsics.T_base_camera
+        self._T_base_camera = np.eye(4) if self.extrinsics is None else self.extrinsics.T_base_camera
         self._pipeline: rs.pipeline | None = None
         self._align: rs.align | None = None
         self._filters: list[Any] = []
