@@ -74,9 +74,7 @@ def detect_board(
     projected = cv2.projectPoints(object_points, rvec, tvec, K, dist)[0].reshape(-1, 2)
     error = float(np.sqrt(np.mean(np.sum((projected - image_points) ** 2, axis=1))))
     if error > max_reprojection_px:
-        return BoardView(
-            None, count, error, f"reprojection error {error:.2f} px > {max_reprojection_px} px"
-        )
+        return BoardView(None, count, error, f"reprojection error {error:.2f} px > {max_reprojection_px} px")
     T = np.eye(4)
     T[:3, :3] = cv2.Rodrigues(rvec)[0]
     T[:3, 3] = tvec.reshape(3)

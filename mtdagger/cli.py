@@ -104,10 +104,36 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     b.set_defaults(module="mtdagger.bench.control")
 
 
+def _add_calibrate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("calibrate", help="hand-eye calibration: board, solve a capture, verify in sim")
+    cal = p.add_subparsers(dest="action", required=True)
+    b = cal.add_parser("board", help="write board.png, a true-scale board.pdf and board.yaml")
+    b.add_argument("--out", required=True, help="output directory")
+    b.add_argument("--squares-x", type=int, default=7, help="chessboard squares across")
+    b.add_argument("--squares-y", type=int, default=5, help="chessboard squares down")
+    b.add_argument("--square-length", type=float, default=0.04, help="square side in metres")
+    b.add_argument("--marker-length", type=float, default=0.03, help="ArUco marker side in metres")
+    b.add_argument("--dictionary", default="DICT_5X5_100", help="cv2.aruco dictionary name")
+    b.add_argument("--dpi", type=int, default=300, help="print resolution of the PNG/PDF")
+    s = cal.add_parser("solve", help="solve a capture folder and write the calibration YAML")
+    s.add_argument("capture_dir", help="folder written by the calibration_capture node")
+    s.add_argument("--out", default=None, help="calibration YAML (default: CAPTURE_DIR/calibration.yaml)")
+    s.add_argument("--board", default=None, help="board.yaml (default: the board stored in the capture)")
+    s.add_argument("--method", default=None, help="force a hand-eye method (default: lowest residual)")
+    s.add_argument("--id", default=None, help="calibration_id (default: the capture folder's name)")
+    s.add_argument("--min-views", type=int, default=5, help="fewest usable views to accept")
+    s.add_argument("--max-reprojection-px", type=float, default=1.0, help="reject views fitting worse")
+    v = cal.add_parser("verify", help="simulated capture with a known camera pose: error per method")
+    v.add_argument("--out", default="runs/calibrate-verify", help="work directory (captures, YAML, table)")
+    v.add_argument("--poses", type=int, default=20, help="board poses per capture")
+    v.add_argument("--seed", type=int, default=0, help="pose and noise seed")
+    p.set_defaults(module="mtdagger.commands.calibrate")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mtdagger", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_rollout, _add_train, _add_eval, _add_deploy, _add_report, _add_bench):
+    for add in (_add_rollout, _add_train, _add_eval, _add_deploy, _add_report, _add_bench, _add_calibrate):
         add(sub)
     return parser
 

@@ -1,0 +1,251 @@
+"""A capture folder: the (image, intrinsics, base -> gripper pose) samples a hand-eye solve reads.
+
+Layout (plain files, so a capture from a robot can be inspected, copied and re-solved offline):
+
+    capture.yaml        set-up, frames, camera serial, the board, optional link -> optical transform
+    samples/000.png     colour image (what the camera driver published)
+    samples/000.yaml    K, distortion, image size, image stamp, T_base_gripper and its stamp
+
+Why stamps are kept: a gripper pose looked up at another instant than the image (a TF buffer
+behind, a moving arm) is a silent calibration error. The writer refuses such a sample and the
+solve re-checks, so a folder edited by hand cannot sneak one in either.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from calibration.board import BoardSpec, board_from_dict, load_board
+from calibration.detect import BoardView, detect_board
+from calibration.extrinsics import Extrinsics, matrix_to_quaternion_xyzw, quaternion_xyzw_to_matrix
+from calibration.handeye import HandEyeError
+from calibration.solve import MIN_VIEWS, SETUPS, SolveReport, report_to_extrinsics, solve_hand_eye
+
+CAPTURE_FILE = "capture.yaml"
+MAX_STAMP_SKEW_S = 0.05
+
+
+class CaptureError(ValueError):
+    """A sample or capture folder that cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    base_frame: str = "base_link"
+    gripper_frame: str = "tool0"
+    camera_frame: str = "camera_link"
+    optical_frame: str = "camera_color_optical_frame"
+    setup: str = "eye_to_hand"
+    camera_serial: str = ""
+    max_stamp_skew_s: float = MAX_STAMP_SKEW_S
+    camera_to_optical: dict[str, list[float]] | None = None  # {translation, rotation_xyzw} if known
+
+    def __post_init__(self) -> None:
+        if self.setup not in SETUPS:
+            raise CaptureError(f"setup must be one of {', '.join(SETUPS)}, got {self.setup!r}")
+        if not self.max_stamp_skew_s > 0:
+            raise CaptureError(f"max_stamp_skew_s must be > 0, got {self.max_stamp_skew_s!r}")
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    image: np.ndarray
+    K: np.ndarray
+    distortion: np.ndarray
+    image_stamp: float
+    T_base_gripper: np.ndarray
+    pose_stamp: float
+
+
+def pose_to_dict(T: np.ndarray) -> dict[str, list[float]]:
+    return {
+        "translation": [float(v) for v in T[:3, 3]],
+        "rotation_xyzw": [float(v) for v in matrix_to_quaternion_xyzw(T[:3, :3])],
+    }
+
+
+def pose_from_dict(data: Any, name: str) -> np.ndarray:
+    if not isinstance(data, dict) or set(data) != {"translation", "rotation_xyzw"}:
+        raise CaptureError(f"{name} must be a mapping with translation and rotation_xyzw")
+    q = np.asarray(data["rotation_xyzw"], dtype=np.float64)
+    t = np.asarray(data["translation"], dtype=np.float64)
+    if q.shape != (4,) or t.shape != (3,) or not np.all(np.isfinite(q)) or not np.all(np.isfinite(t)):
+        raise CaptureError(f"{name}: translation needs 3 and rotation_xyzw 4 finite numbers")
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = quaternion_xyzw_to_matrix(q / np.linalg.norm(q)), t
+    return T
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class CaptureWriter:
+    """Appends samples to a capture folder (new or existing with the same settings)."""
+
+    def __init__(self, folder: str | Path, settings: CaptureSettings, board: BoardSpec) -> None:
+        self.folder = Path(folder)
+        self.settings = settings
+        (self.folder / "samples").mkdir(parents=True, exist_ok=True)
+        meta = {"settings": asdict(settings), "board": asdict(board)}
+        _write_atomic(self.folder / CAPTURE_FILE, yaml.safe_dump(meta, sort_keys=False).encode())
+        self.count = len(list((self.folder / "samples").glob("[0-9]*.yaml")))
+
+    def add(
+        self,
+        image: np.ndarray,
+        K: np.ndarray,
+        distortion: np.ndarray,
+        image_stamp: float,
+        T_base_gripper: np.ndarray,
+        pose_stamp: float,
+    ) -> str:
+        """Write one sample; refuse it when the pose and the image are from different instants."""
+        import cv2
+
+        check_stamps(image_stamp, pose_stamp, self.settings.max_stamp_skew_s)
+        name = f"{self.count:03d}"
+        ok, png = cv2.imencode(".png", image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise CaptureError(f"could not encode image of shape {image.shape} as PNG")
+        record = {
+            "image": f"{name}.png",
+            "image_stamp": float(image_stamp),
+            "width": int(image.shape[1]),
+            "height": int(image.shape[0]),
+            "K": np.asarray(K, dtype=float).reshape(3, 3).tolist(),
+            "distortion": [float(v) for v in np.asarray(distortion, dtype=float).ravel()],
+            "T_base_gripper": pose_to_dict(np.asarray(T_base_gripper, dtype=float)),
+            "pose_stamp": float(pose_stamp),
+        }
+        samples = self.folder / "samples"
+        _write_atomic(samples / f"{name}.png", png.tobytes())
+        _write_atomic(samples / f"{name}.yaml", yaml.safe_dump(record, sort_keys=False).encode())
+        self.count += 1
+        return name
+
+
+def check_stamps(image_stamp: float, pose_stamp: float, max_skew_s: float) -> None:
+    skew = abs(float(image_stamp) - float(pose_stamp))
+    if not skew <= max_skew_s:
+        raise CaptureError(
+            f"inconsistent timestamps: the gripper pose is stamped {skew:.3f} s from the image "
+            f"(max {max_skew_s:.3f} s); hold the arm still and check the TF clock"
+        )
+
+
+def load_capture(folder: str | Path) -> tuple[CaptureSettings, BoardSpec, list[Sample]]:
+    import cv2
+
+    folder = Path(folder)
+    meta_path = folder / CAPTURE_FILE
+    if not meta_path.is_file():
+        raise CaptureError(f"{folder} is not a capture folder (no {CAPTURE_FILE})")
+    meta = yaml.safe_load(meta_path.read_text(encoding="utf-8")) or {}
+    try:
+        settings = CaptureSettings(**meta.get("settings", {}))
+    except TypeError as error:
+        raise CaptureError(f"{meta_path}: settings: {error}") from None
+    board = board_from_dict(meta.get("board") or {}, source=str(meta_path))
+    samples = []
+    for path in sorted((folder / "samples").glob("[0-9]*.yaml")):
+        record = yaml.safe_load(path.read_text(encoding="utf-8"))
+        try:
+            image = cv2.imread(str(path.parent / record["image"]), cv2.IMREAD_GRAYSCALE)
+            if image is None:
+                raise CaptureError(f"image {record['image']} is missing or unreadable")
+            samples.append(
+                Sample(
+                    path.stem,
+                    image,
+                    np.asarray(record["K"], dtype=float),
+                    np.asarray(record["distortion"], dtype=float),
+                    float(record["image_stamp"]),
+                    pose_from_dict(record["T_base_gripper"], "T_base_gripper"),
+                    float(record["pose_stamp"]),
+                )
+            )
+        except (KeyError, TypeError, CaptureError) as error:
+            raise CaptureError(f"{path}: {error}") from None
+    return settings, board, samples
+
+
+@dataclass(frozen=True)
+class CaptureSolution:
+    report: SolveReport
+    views: dict[str, BoardView | str]  # sample name -> its board view, or why it was skipped
+    extrinsics: Extrinsics
+    accepted: list[str]  # names of the samples given to the solver (report indices refer to these)
+
+    def removed_views(self) -> dict[str, str]:
+        """Sample name -> why the solver dropped it as an outlier."""
+        return {self.accepted[i]: reason for i, reason in self.report.removed.items()}
+
+
+def solve_capture(
+    folder: str | Path,
+    *,
+    calibration_id: str | None = None,
+    board: BoardSpec | str | Path | None = None,
+    method: str | None = None,
+    min_views: int = MIN_VIEWS,
+    max_reprojection_px: float = 1.0,
+) -> CaptureSolution:
+    """Detect the board in every sample, drop the bad ones with a reason, solve, build the YAML."""
+    settings, captured_board, samples = load_capture(folder)
+    if isinstance(board, (str, Path)):
+        board = load_board(board)
+    board = board or captured_board
+    views: dict[str, BoardView | str] = {}
+    gripper, targets, accepted = [], [], []
+    for sample in samples:
+        try:
+            check_stamps(sample.image_stamp, sample.pose_stamp, settings.max_stamp_skew_s)
+        except CaptureError as error:
+            views[sample.name] = str(error)
+            continue
+        view = detect_board(
+            sample.image, sample.K, sample.distortion, board, max_reprojection_px=max_reprojection_px
+        )
+        views[sample.name] = view
+        if view.accepted:
+            gripper.append(sample.T_base_gripper)
+            targets.append(view.T_camera_board)
+            accepted.append(sample.name)
+    if len(gripper) < min_views:
+        reasons = "; ".join(f"{n}: {v if isinstance(v, str) else v.reason}" for n, v in views.items()
+                            if isinstance(v, str) or not v.accepted)  # fmt: skip
+        raise HandEyeError(
+            f"too few views: {len(gripper)} of {len(samples)} usable, need at least {min_views}"
+            + (f" (rejected: {reasons})" if reasons else "")
+        )
+    report = solve_hand_eye(gripper, targets, settings.setup, method=method, min_views=min_views)
+    T_camera_optical = None
+    if settings.camera_to_optical is not None:
+        T_camera_optical = pose_from_dict(settings.camera_to_optical, "camera_to_optical")
+    parent = settings.base_frame if settings.setup == "eye_to_hand" else settings.gripper_frame
+    extrinsics = report_to_extrinsics(
+        report,
+        calibration_id=calibration_id or f"{Path(folder).resolve().name}",
+        parent_frame=parent,
+        camera_frame=settings.camera_frame,
+        optical_frame=settings.optical_frame,
+        T_camera_optical=T_camera_optical,
+        camera_serial=settings.camera_serial,
+    )
+    return CaptureSolution(report, views, extrinsics, accepted)
