@@ -140,6 +140,25 @@ class CaptureWriter:
         return name
 
 
+_CHANNELS = {"mono8": 1, "rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4}
+
+
+def image_from_fields(encoding: str, height: int, width: int, step: int, data: bytes) -> np.ndarray:
+    """uint8 grey (H, W) or RGB (H, W, 3) from sensor_msgs/Image fields; honours row padding."""
+    if encoding not in _CHANNELS:
+        raise CaptureError(f"unsupported image encoding {encoding!r}; expected one of {sorted(_CHANNELS)}")
+    channels = _CHANNELS[encoding]
+    raw = np.frombuffer(bytes(data), dtype=np.uint8)
+    if step < width * channels or raw.size < step * height:
+        raise CaptureError(f"image of {width}x{height} {encoding} has step {step} and {raw.size} bytes")
+    rows = raw[: step * height].reshape(height, step)[:, : width * channels]
+    pixels = rows.reshape(height, width, channels)
+    if channels == 1:
+        return pixels[..., 0].copy()
+    rgb = pixels[..., :3] if encoding.startswith("rgb") else pixels[..., 2::-1]
+    return np.ascontiguousarray(rgb)
+
+
 def check_stamps(image_stamp: float, pose_stamp: float, max_skew_s: float) -> None:
     skew = abs(float(image_stamp) - float(pose_stamp))
     if not skew <= max_skew_s:
