@@ -18,7 +18,7 @@ rclpy = pytest.importorskip("rclpy")
 from geometry_msgs.msg import PoseStamped  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image, JointState  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
 
 from calibration.board import BoardSpec, write_board  # noqa: E402
@@ -176,3 +176,66 @@ def test_missing_tf2_and_parameters_are_clear_startup_errors(tmp_path, context):
             CaptureNode(context=context, parameter_overrides=_params(**base, gripper_pose_source="tf"))
     with pytest.raises(StartupError, match="gripper_pose_source must be one of"):
         CaptureNode(context=context, parameter_overrides=_params(**base, gripper_pose_source="joints"))
+
+
+def _urdf() -> str:
+    joints = [("j1", "base", "l1", "0 0 0.3", "0 0 1"), ("j2", "l1", "l2", "0 0 0.2", "0 1 0"),
+              ("j3", "l2", "tool", "0.4 0 0", "1 0 0")]  # fmt: skip
+    xml = "".join(
+        f'<joint name="{n}" type="revolute"><parent link="{p}"/><child link="{c}"/><origin xyz="{xyz}" '
+        f'rpy="0 0 0"/><axis xyz="{axis}"/><limit lower="-3" upper="3" effort="1" velocity="1"/></joint>'
+        for n, p, c, xyz, axis in joints
+    )
+    links = "".join(f'<link name="{n}"/>' for n in ("base", "l1", "l2", "tool"))
+    return f"<robot name='arm'>{links}{xml}</robot>"
+
+
+def test_gripper_pose_from_joint_states_and_forward_kinematics(tmp_path, context):
+    from mtdagger.control.kinematics import ArmKinematics
+
+    CaptureNode, _ = _capture_node_class()
+    write_board(BoardSpec(), tmp_path / "board", dpi=100)
+    node = CaptureNode(
+        context=context,
+        parameter_overrides=_params(
+            capture_dir=str(tmp_path / "capture"), board_file=str(tmp_path / "board" / "board.yaml"),
+            image_topic="/cal_fk/image", camera_info_topic="/cal_fk/info", gripper_pose_source="joint_states",
+            joint_states_topic="/cal_fk/joint_states", robot_description=_urdf(), base_frame="base",
+            gripper_frame="tool",
+        ),
+    )  # fmt: skip
+    robot = rclpy.create_node("cal_fk_robot", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    for n in (node, robot):
+        executor.add_node(n)
+    images = robot.create_publisher(Image, "/cal_fk/image", 5)
+    infos = robot.create_publisher(CameraInfo, "/cal_fk/info", 5)
+    joints = robot.create_publisher(JointState, "/cal_fk/joint_states", 5)
+    client = robot.create_client(Trigger, "/calibration_capture/capture")
+    try:
+        assert _spin_until(
+            executor, lambda: client.service_is_ready() and joints.get_subscription_count() > 0
+        )
+        image = Image(height=4, width=6, encoding="bgr8", step=18, data=bytes(range(72)))
+        info = CameraInfo(height=4, width=6, k=[5.0, 0.0, 3.0, 0.0, 5.0, 2.0, 0.0, 0.0, 1.0])
+        state = JointState(name=["finger", "j3", "j1", "j2"], position=[0.01, 0.3, -0.5, 0.7])
+        for msg in (image, info, state):
+            _stamp(msg, 7.25)
+        images.publish(image)
+        infos.publish(info)
+        joints.publish(state)
+        assert _spin_until(executor, lambda: None not in (node._image, node._info, node._joints))
+        future = client.call_async(Trigger.Request())
+        assert _spin_until(executor, future.done)
+    finally:
+        executor.shutdown()
+        robot.destroy_node()
+        node.destroy_node()
+    assert future.result().success, future.result().message
+    from calibration.capture import load_capture
+
+    _, _, samples = load_capture(tmp_path / "capture")
+    expected = ArmKinematics(_urdf(), "base", "tool").forward([-0.5, 0.7, 0.3])
+    np.testing.assert_allclose(samples[0].T_base_gripper, expected, atol=1e-9)
+    assert samples[0].pose_stamp == samples[0].image_stamp == 7.25
+    assert samples[0].image.shape == (4, 6)  # stored, read back as grey

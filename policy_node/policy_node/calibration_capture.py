@@ -9,7 +9,9 @@ The gripper pose comes from `gripper_pose_source`:
 - `tf` (a robot PC): tf2 lookup base_frame <- gripper_frame at the image's stamp; the camera
   link -> optical transform the driver publishes is recorded too. tf2_ros is not on PyPI;
 - `pose_topic`: a geometry_msgs/PoseStamped of the gripper in base_frame (a controller's
-  measured pose, or FK of /joint_states published by another node), for rclpy from PyPI.
+  measured pose), for rclpy from PyPI;
+- `joint_states`: sensor_msgs/JointState + forward kinematics of the `robot_description` URDF
+  (base_frame -> gripper_frame chain, `mtdagger.control.kinematics`), for rclpy from PyPI.
 All logic (stamp checks, files) lives in `calibration.capture`; this node converts messages.
 """
 
@@ -21,7 +23,7 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_srvs.srv import Trigger
 
 from calibration.board import load_board
@@ -30,8 +32,7 @@ from calibration.solve import SETUPS
 from mtdagger.messages.convert import pose_from_msg, stamp_ns_from_header, transform_from_msg
 from policy_node.ros_support import SENSOR_QOS, StartupError, run_node, text_parameter
 
-POSE_SOURCES = ("tf", "pose_topic")
-_NS = 1e-9
+POSE_SOURCES = ("tf", "pose_topic", "joint_states")
 
 
 def _pose_matrix(position: np.ndarray, quaternion_xyzw: np.ndarray) -> np.ndarray:
@@ -57,6 +58,8 @@ class CalibrationCaptureNode(Node):
         self.declare_parameter("camera_serial", "")
         self.declare_parameter("gripper_pose_source", "tf")
         self.declare_parameter("gripper_pose_topic", "/gripper_pose")
+        self.declare_parameter("joint_states_topic", "/joint_states")
+        self.declare_parameter("robot_description", "")  # URDF XML, for gripper_pose_source:=joint_states
         self.declare_parameter("max_stamp_skew_s", 0.05)
         self.declare_parameter("tf_timeout_s", 0.5)
         capture_dir = text_parameter(self, "capture_dir")
@@ -79,6 +82,8 @@ class CalibrationCaptureNode(Node):
         self._image: Image | None = None
         self._info: CameraInfo | None = None
         self._pose: PoseStamped | None = None
+        self._joints: JointState | None = None
+        self._kinematics = None
         self._tf_buffer = None
         if self._source == "tf":
             try:
@@ -91,6 +96,20 @@ class CalibrationCaptureNode(Node):
                 ) from None
             self._tf_buffer = Buffer()
             self._tf_listener = TransformListener(self._tf_buffer, self)
+        elif self._source == "joint_states":
+            from mtdagger.control.kinematics import ArmKinematics, KinematicsError
+
+            description = text_parameter(self, "robot_description")
+            if description is None:
+                raise StartupError(
+                    "gripper_pose_source:=joint_states needs robot_description:= (the URDF XML)"
+                )
+            try:
+                self._kinematics = ArmKinematics(description, self._base, self._gripper)
+            except KinematicsError as error:
+                raise StartupError(f"robot_description: {error}") from None
+            topic = str(self.get_parameter("joint_states_topic").value)
+            self.create_subscription(JointState, topic, self._on_joints, 10)
         else:
             topic = str(self.get_parameter("gripper_pose_topic").value)
             self.create_subscription(PoseStamped, topic, self._on_pose, 10)
@@ -112,6 +131,9 @@ class CalibrationCaptureNode(Node):
     def _on_pose(self, msg: PoseStamped) -> None:
         self._pose = msg
 
+    def _on_joints(self, msg: JointState) -> None:
+        self._joints = msg
+
     def _on_capture(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         try:
             response.message = self._capture()
@@ -125,7 +147,7 @@ class CalibrationCaptureNode(Node):
         image, info = self._image, self._info
         if image is None or info is None:
             raise CaptureError("no image and camera_info received yet (check the image topics)")
-        image_stamp = stamp_ns_from_header(image.header) * _NS
+        image_stamp = stamp_ns_from_header(image.header) / 1e9
         T_base_gripper, pose_stamp = self._gripper_pose(image)
         writer = self._writer or self._open_writer(image.header.frame_id)
         pixels = image_from_fields(image.encoding, image.height, image.width, image.step, image.data)
@@ -135,6 +157,12 @@ class CalibrationCaptureNode(Node):
         return f"sample {name} saved"
 
     def _gripper_pose(self, image: Image) -> tuple[np.ndarray, float]:
+        if self._kinematics is not None:
+            joints = self._joints
+            if joints is None:
+                raise CaptureError("no joint state received yet on joint_states_topic")
+            q = self._kinematics.joints_from_state(list(joints.name), list(joints.position))
+            return self._kinematics.forward(q), stamp_ns_from_header(joints.header) / 1e9
         if self._tf_buffer is None:
             pose = self._pose
             if pose is None:
@@ -143,7 +171,7 @@ class CalibrationCaptureNode(Node):
                 raise CaptureError(
                     f"gripper pose is in frame {pose.header.frame_id!r}, expected base_frame {self._base!r}"
                 )
-            return _pose_matrix(*pose_from_msg(pose)), stamp_ns_from_header(pose.header) * _NS
+            return _pose_matrix(*pose_from_msg(pose)), stamp_ns_from_header(pose.header) / 1e9
         from rclpy.duration import Duration
         from rclpy.time import Time
 
@@ -157,7 +185,7 @@ class CalibrationCaptureNode(Node):
             raise CaptureError(
                 f"no transform {self._base} <- {self._gripper} at the image stamp: {error}"
             ) from None
-        return reading.T, reading.stamp_ns * _NS
+        return reading.T, reading.stamp_ns / 1e9
 
     def _open_writer(self, optical_frame: str) -> CaptureWriter:
         camera_frame = str(self.get_parameter("camera_frame").value)
