@@ -23,10 +23,10 @@ import numpy as np
 import yaml
 
 from calibration.board import BoardSpec, board_from_dict, load_board
-from calibration.detect import BoardView, detect_board
+from calibration.detect import BoardView, detect_board, reprojection_rms_px
 from calibration.extrinsics import Extrinsics, matrix_to_quaternion_xyzw, quaternion_xyzw_to_matrix
-from calibration.handeye import HandEyeError
-from calibration.solve import MIN_VIEWS, SETUPS, SolveReport, report_to_extrinsics, solve_hand_eye
+from calibration.handeye import HandEyeError, _board_pose_and_residuals
+from calibration.solve import MIN_VIEWS, SETUPS, SolveReport, motions, report_to_extrinsics, solve_hand_eye
 
 CAPTURE_FILE = "capture.yaml"
 MAX_STAMP_SKEW_S = 0.05
@@ -204,6 +204,25 @@ def load_capture(folder: str | Path) -> tuple[CaptureSettings, BoardSpec, list[S
     return settings, board, samples
 
 
+def _add_reprojection_residuals(
+    report: SolveReport, gripper: np.ndarray, targets: np.ndarray, cameras
+) -> None:
+    """Per method: RMS pixel error of every used view's corners at the board pose the solution
+    predicts (C_i = X^-1 M_i Y), the residual a user can compare with the detector's own error."""
+    M = motions(gripper, report.setup)[report.used]
+    C = targets[report.used]
+    for result in report.results.values():
+        if result.X is None:
+            continue
+        Y, _ = _board_pose_and_residuals(result.X, M, C)
+        predicted = np.linalg.inv(result.X) @ M @ Y
+        errors = [
+            reprojection_rms_px(T, K, dist, view)
+            for T, (K, dist, view) in zip(predicted, [cameras[i] for i in report.used])
+        ]
+        result.residuals["reprojection_rms_px"] = float(np.sqrt(np.mean(np.square(errors))))
+
+
 @dataclass(frozen=True)
 class CaptureSolution:
     report: SolveReport
@@ -231,7 +250,7 @@ def solve_capture(
         board = load_board(board)
     board = board or captured_board
     views: dict[str, BoardView | str] = {}
-    gripper, targets, accepted = [], [], []
+    gripper, targets, accepted, cameras = [], [], [], []
     for sample in samples:
         try:
             check_stamps(sample.image_stamp, sample.pose_stamp, settings.max_stamp_skew_s)
@@ -246,6 +265,7 @@ def solve_capture(
             gripper.append(sample.T_base_gripper)
             targets.append(view.T_camera_board)
             accepted.append(sample.name)
+            cameras.append((sample.K, sample.distortion, view))
     if len(gripper) < min_views:
         reasons = "; ".join(f"{n}: {v if isinstance(v, str) else v.reason}" for n, v in views.items()
                             if isinstance(v, str) or not v.accepted)  # fmt: skip
@@ -254,6 +274,7 @@ def solve_capture(
             + (f" (rejected: {reasons})" if reasons else "")
         )
     report = solve_hand_eye(gripper, targets, settings.setup, method=method, min_views=min_views)
+    _add_reprojection_residuals(report, np.asarray(gripper), np.asarray(targets), cameras)
     T_camera_optical = None
     if settings.camera_to_optical is not None:
         T_camera_optical = pose_from_dict(settings.camera_to_optical, "camera_to_optical")

@@ -27,10 +27,27 @@ class BoardView:
     num_corners: int
     reprojection_px: float
     reason: str = ""  # empty when accepted
+    object_points: np.ndarray | None = None  # (K, 3) board-frame corners that were seen
+    image_points: np.ndarray | None = None  # (K, 2) where they were seen (pixels)
 
     @property
     def accepted(self) -> bool:
         return self.T_camera_board is not None
+
+
+def reprojection_rms_px(
+    T_camera_board: np.ndarray, K: np.ndarray, distortion: np.ndarray | None, view: BoardView
+) -> float:
+    """RMS pixel distance between a view's detected corners and their projection at a given pose
+    (e.g. the pose a hand-eye solution predicts for this view)."""
+    import cv2
+
+    if view.object_points is None or view.image_points is None:
+        raise ValueError("the view has no detected corners")
+    rvec = cv2.Rodrigues(np.asarray(T_camera_board[:3, :3], dtype=np.float64))[0]
+    dist = np.zeros(5) if distortion is None else np.asarray(distortion, dtype=np.float64)
+    projected = cv2.projectPoints(view.object_points, rvec, T_camera_board[:3, 3], K, dist)[0].reshape(-1, 2)
+    return float(np.sqrt(np.mean(np.sum((projected - view.image_points) ** 2, axis=1))))
 
 
 def camera_matrix(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
@@ -78,4 +95,4 @@ def detect_board(
     T = np.eye(4)
     T[:3, :3] = cv2.Rodrigues(rvec)[0]
     T[:3, 3] = tvec.reshape(3)
-    return BoardView(T, count, error)
+    return BoardView(T, count, error, "", object_points, image_points)

@@ -74,16 +74,16 @@ class SolveReport:
         return self.results[self.chosen]
 
     def table(self) -> str:
-        lines = [f"{'method':<14} {'trans rms mm':>12} {'rot rms deg':>11}  note"]
+        lines = [f"{'method':<14} {'trans rms mm':>12} {'rot rms deg':>11} {'reproj px':>9}  note"]
         for name, result in self.results.items():
             if result.X is None:
-                lines.append(f"{name:<14} {'-':>12} {'-':>11}  failed: {result.error}")
+                lines.append(f"{name:<14} {'-':>12} {'-':>11} {'-':>9}  failed: {result.error}")
                 continue
             note = "chosen" if name == self.chosen else ""
             r = result.residuals
-            lines.append(
-                f"{name:<14} {1e3 * r['translation_rms_m']:>12.3f} {r['rotation_rms_deg']:>11.4f}  {note}"
-            )
+            px = f"{r['reprojection_rms_px']:.3f}" if "reprojection_rms_px" in r else "-"
+            t_mm, r_deg = 1e3 * r["translation_rms_m"], r["rotation_rms_deg"]
+            lines.append(f"{name:<14} {t_mm:>12.3f} {r_deg:>11.4f} {px:>9}  {note}")
         return "\n".join(lines)
 
 
@@ -230,8 +230,9 @@ def report_to_extrinsics(
     residuals = {**best.residuals, "num_removed_views": float(len(report.removed))}
     for name, result in report.results.items():
         if result.X is not None:
-            residuals[f"{name}.translation_rms_m"] = result.residuals["translation_rms_m"]
-            residuals[f"{name}.rotation_rms_deg"] = result.residuals["rotation_rms_deg"]
+            for key in ("translation_rms_m", "rotation_rms_deg", "reprojection_rms_px"):
+                if key in result.residuals:
+                    residuals[f"{name}.{key}"] = result.residuals[key]
     return Extrinsics(
         best.X @ np.linalg.inv(T_camera_optical),
         parent_frame,

@@ -142,6 +142,8 @@ def test_capture_solve_yaml_round_trip_over_rclpy(tmp_path, context):
     assert not replies[15].success and "inconsistent timestamps" in replies[15].message
     solution = solve_capture(tmp_path / "capture", calibration_id="ros-round-trip")
     assert len(solution.accepted) == 15
+    # Camera-space residual of the solution: the predicted board poses reproject onto the corners.
+    assert 0.0 < solution.report.best.residuals["reprojection_rms_px"] < 0.5
     yaml_path = save_extrinsics(tmp_path / "calibration.yaml", solution.extrinsics)
     loaded = load_extrinsics(yaml_path)
     assert (loaded.base_frame, loaded.camera_frame, loaded.camera_serial) == (

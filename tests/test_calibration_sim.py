@@ -65,6 +65,8 @@ def test_verify_command_writes_the_table(tmp_path, capsys):
     assert (
         written["camera_frame"] == "camera_link" and written["optical_frame"] == "camera_color_optical_frame"
     )
+    residuals = written["residuals"]
+    assert residuals["shah.reprojection_rms_px"] < 1.0 and residuals["num_samples"] >= 15
 
 
 def test_bad_captures_get_clear_errors(tmp_path, cell, capsys):
