@@ -9,9 +9,9 @@ Why two solvers: OpenCV's `cv2.calibrateHandEye(R_gripper2base, t_gripper2base, 
 t_target2cam)` returns cam2gripper; fed base2gripper instead (eye-on-base), it returns cam2base
 (ros2-conventions.md §7). We use it when the installed OpenCV has it (the project pins a 4.x wheel
 for that reason). The opencv-python-headless 5.0.0 wheel exports the CALIB_HAND_EYE_* constants but
-not the function, so the
-Park & Martin (1994) closed form, the same method as CALIB_HAND_EYE_PARK, is built in (two SVDs
-and one least-squares solve) and is what runs where OpenCV lacks it.
+not the function, so the Park & Martin (1994) closed form, the same method as
+CALIB_HAND_EYE_PARK, is built in (two SVDs and one least-squares solve) and is what runs where
+OpenCV lacks it.
 
 Geometry: with X = T_base_camera and Y = T_gripper_target (both constant),
 G_i Y = X C_i for every sample (G = T_base_gripper, C = T_camera_target). For two samples,

@@ -106,3 +106,27 @@ def test_yaml_names_the_camera_link_and_keeps_the_optical_pose(tmp_path):
     optical = loaded.as_optical()
     assert optical.camera_frame == "camera_color_optical_frame"
     np.testing.assert_allclose(optical.T_base_camera, X, atol=1e-9)
+
+
+def test_optical_frame_fields_must_come_together_and_be_valid():
+    from calibration.extrinsics import Extrinsics, ExtrinsicsError
+
+    data = {
+        "calibration_id": "c",
+        "base_frame": "base_link",
+        "camera_frame": "camera_link",
+        "translation": [1.0, 0.0, 0.5],
+        "rotation_xyzw": [0.0, 0.0, 0.0, 1.0],
+        "optical_frame": "camera_color_optical_frame",
+    }
+    with pytest.raises(ExtrinsicsError, match="optical_frame and camera_to_optical must be given together"):
+        Extrinsics.from_dict(data)
+    data["camera_to_optical"] = {"translation": [0.0, 0.015, 0.0]}
+    with pytest.raises(ExtrinsicsError, match="camera_to_optical must be a mapping with translation and"):
+        Extrinsics.from_dict(data)
+    data["camera_to_optical"] = {"translation": [0.0, 0.015, 0.0], "rotation_xyzw": [-0.5, 0.5, -0.5, 0.5]}
+    extrinsics = Extrinsics.from_dict(data)
+    # The optical frame sits 15 mm to the link's left (+y), looking along the link's +x.
+    np.testing.assert_allclose(extrinsics.T_base_optical[:3, 3], [1.0, 0.015, 0.5], atol=1e-12)
+    np.testing.assert_allclose(extrinsics.T_base_optical[:3, :3], R_LINK_OPTICAL, atol=1e-12)
+    assert Extrinsics.from_dict(extrinsics.to_dict()).to_dict() == extrinsics.to_dict()
