@@ -51,6 +51,9 @@ class SimCellConfig:
     )
     # The board plane's pose on the gripper (what the solver recovers as a by-product).
     board_on_gripper: tuple[float, ...] = (0.02, -0.01, 0.07, 0.2, -0.1, 0.0)  # x, y, z, rotvec
+    # Eye-in-hand: the camera's optical frame on the gripper, and the board lying on the table.
+    camera_on_gripper: tuple[float, ...] = (0.06, -0.02, 0.04, 0.05, -0.1, 1.5708)  # x, y, z, rotvec
+    board_on_table: tuple[float, float] = (0.5, 0.05)  # board centre x, y in the base frame
     num_poses: int = 20
     pixels_per_square: int = 80
 
@@ -78,6 +81,21 @@ class SimCellConfig:
         T = np.eye(4)
         T[:3, :3] = Rotation.from_rotvec(self.board_on_gripper[3:]).as_matrix()
         T[:3, 3] = self.board_on_gripper[:3]
+        return T
+
+    @property
+    def T_gripper_optical(self) -> np.ndarray:
+        """The eye-in-hand truth."""
+        T = np.eye(4)
+        T[:3, :3] = Rotation.from_rotvec(self.camera_on_gripper[3:]).as_matrix()
+        T[:3, 3] = self.camera_on_gripper[:3]
+        return T
+
+    @property
+    def T_base_table_board(self) -> np.ndarray:
+        """The board plane lying face up on the table (eye-in-hand), 1 mm above it."""
+        T = np.eye(4)
+        T[:3, 3] = (*self.board_on_table, self.table_height_in_base + 0.001)
         return T
 
     @property
@@ -156,14 +174,46 @@ class SimCalibrationCell:
         inverse_mount = np.linalg.inv(self.config.T_gripper_plane)
         return [plane @ inverse_mount for plane in self.board_plane_poses(rng, count)]
 
+    def eye_in_hand_gripper_poses(self, rng: np.random.Generator, count: int) -> list[np.ndarray]:
+        """T_base_gripper for `count` views of the table board by the gripper-mounted camera:
+        0.4-0.55 m away, 55-80 deg above the table, any azimuth, varied roll."""
+        centre = self.config.T_base_table_board[:3, 3]
+        inverse_mount = np.linalg.inv(self.config.T_gripper_optical)
+        poses = []
+        for _ in range(count):
+            azimuth, elevation = rng.uniform(0, 2 * np.pi), np.deg2rad(rng.uniform(55, 80))
+            direction = [
+                np.cos(elevation) * np.cos(azimuth),
+                np.cos(elevation) * np.sin(azimuth),
+                np.sin(elevation),
+            ]
+            position = centre + rng.uniform(0.4, 0.55) * np.asarray(direction)
+            up = rng.normal(size=3)
+            up[2] = 0.0
+            T = np.eye(4)
+            T[:3, :3] = look_at_rotation(position, centre + rng.uniform(-0.03, 0.03, 3) * [1, 1, 0], up)
+            T[:3, 3] = position
+            poses.append(T @ inverse_mount)
+        return poses
+
     def render(
-        self, T_base_gripper: np.ndarray | None, noise: SimNoise, rng: np.random.Generator
+        self,
+        T_base_gripper: np.ndarray | None,
+        noise: SimNoise,
+        rng: np.random.Generator,
+        setup: str = "eye_to_hand",
     ) -> np.ndarray:
-        """RGB uint8 image of the board held at T_base_gripper (None: board out of view)."""
+        """RGB uint8 image: eye-to-hand, the fixed camera sees the board held at T_base_gripper
+        (None: board out of view); eye-in-hand, the camera on the gripper sees the table board."""
         import cv2
 
-        self._place(T_base_gripper)
-        rgb = self._renderer.render_rgb(self.data, self.config.camera(), self.config.T_world_base)
+        if setup == "eye_in_hand":
+            self._place_plane(self.config.T_base_table_board)
+            camera = self.config.camera(T_base_gripper @ self.config.T_gripper_optical)
+        else:
+            self._place(T_base_gripper)
+            camera = self.config.camera()
+        rgb = self._renderer.render_rgb(self.data, camera, self.config.T_world_base)
         image = rgb.astype(np.float32)
         if noise.blur_sigma_px > 0:
             image = cv2.GaussianBlur(image, (0, 0), noise.blur_sigma_px)
@@ -176,10 +226,13 @@ class SimCalibrationCell:
         return self._renderer.render_depth(self.data, self.config.camera(), self.config.T_world_base)
 
     def _place(self, T_base_gripper: np.ndarray | None) -> None:
-        if T_base_gripper is None:
+        self._place_plane(None if T_base_gripper is None else T_base_gripper @ self.config.T_gripper_plane)
+
+    def _place_plane(self, T_base_plane: np.ndarray | None) -> None:
+        if T_base_plane is None:
             self.data.mocap_pos[0] = (0.0, 0.0, -5.0)
         else:
-            T_world_plane = self.config.T_world_base @ T_base_gripper @ self.config.T_gripper_plane
+            T_world_plane = self.config.T_world_base @ T_base_plane
             self.data.mocap_pos[0] = T_world_plane[:3, 3]
             quat = Rotation.from_matrix(T_world_plane[:3, :3]).as_quat()  # x, y, z, w
             self.data.mocap_quat[0] = np.roll(quat, 1)  # MuJoCo order: w, x, y, z

@@ -33,16 +33,24 @@ def pose_error(T_estimate: np.ndarray, T_truth: np.ndarray) -> tuple[float, floa
 
 
 def simulate_capture(
-    cell: SimCalibrationCell, folder: str | Path, noise: SimNoise, seed: int = 0, count: int | None = None
+    cell: SimCalibrationCell,
+    folder: str | Path,
+    noise: SimNoise,
+    seed: int = 0,
+    count: int | None = None,
+    setup: str = "eye_to_hand",
 ) -> Path:
     """Write a capture folder from the simulated cell: what the capture node records on a robot."""
     rng = np.random.default_rng(seed)
     cfg = cell.config
-    settings = CaptureSettings(base_frame="base_link", gripper_frame="tool0", camera_serial="sim")
+    settings = CaptureSettings(
+        base_frame="base_link", gripper_frame="tool0", camera_serial="sim", setup=setup
+    )
     writer = CaptureWriter(folder, settings, cfg.board)
     K = cfg.camera().K
-    for index, T_base_gripper in enumerate(cell.gripper_poses(rng, count or cfg.num_poses)):
-        image = cell.render(T_base_gripper, noise, rng)
+    poses = cell.gripper_poses if setup == "eye_to_hand" else cell.eye_in_hand_gripper_poses
+    for index, T_base_gripper in enumerate(poses(rng, count or cfg.num_poses)):
+        image = cell.render(T_base_gripper, noise, rng, setup)
         reported = jitter_pose(T_base_gripper, noise, rng)
         writer.add(image, K, np.zeros(5), float(index), reported, float(index))
     return Path(folder)
@@ -50,6 +58,7 @@ def simulate_capture(
 
 @dataclass(frozen=True)
 class Row:
+    setup: str
     noise: str
     method: str
     translation_mm: float
@@ -75,32 +84,36 @@ def verify_methods(
     config: SimCellConfig | None = None,
     noise_levels: dict[str, SimNoise] | None = None,
     seed: int = 0,
+    setups: tuple[str, ...] = ("eye_to_hand",),
 ) -> tuple[list[Row], dict[str, TablePlane]]:
-    """Table rows per noise level and method, and the table-plane check of each level's YAML."""
+    """Table rows per set-up, noise level and method, and the table-plane check of each
+    eye-to-hand YAML. Eye-in-hand recovers T_gripper_optical (the YAML's parent is the gripper)."""
     workdir = Path(workdir)
     cell = SimCalibrationCell(config)
-    truth = cell.config.T_base_optical
     rows: list[Row] = []
     planes: dict[str, TablePlane] = {}
     try:
-        for level, noise in (noise_levels or NOISE_LEVELS).items():
-            folder = simulate_capture(cell, workdir / f"capture-{level}", noise, seed)
-            solution = solve_capture(folder, calibration_id=f"sim-{level}")
-            report = solution.report
-            for name, result in report.results.items():
-                if result.X is None:
-                    rows.append(Row(level, name, float("nan"), float("nan"), False, result.error))
-                    continue
-                t_mm, r_deg = pose_error(result.X, truth)
-                rows.append(Row(level, name, t_mm, r_deg, name == report.chosen))
-            yaml_path = save_extrinsics(workdir / f"calibration-{level}.yaml", solution.extrinsics)
-            # The YAML as a consumer reads it: the optical pose the point-cloud core will use.
-            loaded = load_extrinsics(yaml_path)
-            t_mm, r_deg = pose_error(loaded.T_base_optical, truth)
-            rows.append(
-                Row(level, "yaml", t_mm, r_deg, False, f"{loaded.method}, {len(report.removed)} removed")
-            )
-            planes[level] = table_plane_check(cell, loaded.T_base_optical)
+        for setup in setups:
+            truth = cell.config.T_base_optical if setup == "eye_to_hand" else cell.config.T_gripper_optical
+            for level, noise in (noise_levels or NOISE_LEVELS).items():
+                tag = level if setup == "eye_to_hand" else f"{setup}-{level}"
+                folder = simulate_capture(cell, workdir / f"capture-{tag}", noise, seed, setup=setup)
+                solution = solve_capture(folder, calibration_id=f"sim-{tag}")
+                report = solution.report
+                for name, result in report.results.items():
+                    if result.X is None:
+                        rows.append(Row(setup, level, name, float("nan"), float("nan"), False, result.error))
+                        continue
+                    t_mm, r_deg = pose_error(result.X, truth)
+                    rows.append(Row(setup, level, name, t_mm, r_deg, name == report.chosen))
+                yaml_path = save_extrinsics(workdir / f"calibration-{tag}.yaml", solution.extrinsics)
+                # The YAML as a consumer reads it: the optical pose the point-cloud core will use.
+                loaded = load_extrinsics(yaml_path)
+                t_mm, r_deg = pose_error(loaded.T_base_optical, truth)
+                note = f"{loaded.method}, {len(report.removed)} removed"
+                rows.append(Row(setup, level, "yaml", t_mm, r_deg, False, note))
+                if setup == "eye_to_hand":
+                    planes[level] = table_plane_check(cell, loaded.T_base_optical)
     finally:
         cell.close()
     return rows, planes
@@ -130,23 +143,27 @@ def table_plane_check(cell: SimCalibrationCell, T_base_optical: np.ndarray) -> T
 
 
 def format_table(rows: list[Row], planes: dict[str, TablePlane]) -> str:
-    """Markdown table: one line per method, noise off and on side by side."""
-    levels = list(dict.fromkeys(row.noise for row in rows))
-    methods = list(dict.fromkeys(row.method for row in rows))
-    cells = {(row.noise, row.method): row for row in rows}
-    header = "| method | " + " | ".join(f"t mm ({lv}) | R deg ({lv})" for lv in levels) + " |"
-    lines = [header, "|" + "---|" * (1 + 2 * len(levels))]
-    for method in methods:
-        values = []
-        for level in levels:
-            row = cells.get((level, method))
-            if row is None or not np.isfinite(row.translation_mm):
-                values += ["failed", "failed"]
-            else:
-                mark = "*" if row.chosen else ""
-                values += [f"{row.translation_mm:.2f}{mark}", f"{row.rotation_deg:.3f}{mark}"]
-        lines.append(f"| {method} | " + " | ".join(values) + " |")
-    lines.append("")
+    """Markdown table per set-up: one line per method, noise levels side by side."""
+    lines = []
+    for setup in dict.fromkeys(row.setup for row in rows):
+        mine = [row for row in rows if row.setup == setup]
+        levels = list(dict.fromkeys(row.noise for row in mine))
+        methods = list(dict.fromkeys(row.method for row in mine))
+        cells = {(row.noise, row.method): row for row in mine}
+        lines.append(f"{setup}: camera pose error against the truth")
+        lines.append("| method | " + " | ".join(f"t mm ({lv}) | R deg ({lv})" for lv in levels) + " |")
+        lines.append("|" + "---|" * (1 + 2 * len(levels)))
+        for method in methods:
+            values = []
+            for level in levels:
+                row = cells.get((level, method))
+                if row is None or not np.isfinite(row.translation_mm):
+                    values += ["failed", "failed"]
+                else:
+                    mark = "*" if row.chosen else ""
+                    values += [f"{row.translation_mm:.2f}{mark}", f"{row.rotation_deg:.3f}{mark}"]
+            lines.append(f"| {method} | " + " | ".join(values) + " |")
+        lines.append("")
     lines.append("(* = the method the solve chose; 'yaml' = the written file's optical-frame pose)")
     for level, plane in planes.items():
         lines.append(

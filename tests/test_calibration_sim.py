@@ -28,14 +28,16 @@ def cell():
 
 @pytest.fixture(scope="module")
 def verification(tmp_path_factory):
-    return verify_methods(tmp_path_factory.mktemp("verify"))
+    return verify_methods(tmp_path_factory.mktemp("verify"), setups=("eye_to_hand", "eye_in_hand"))
 
 
-def test_recovered_camera_pose_per_method_noise_off_and_on(verification):
+@pytest.mark.parametrize("setup", ["eye_to_hand", "eye_in_hand"])
+def test_recovered_camera_pose_per_method_noise_off_and_on(verification, setup):
     rows, planes = verification
-    print("\n" + format_table(rows, planes))
-    off = {row.method: row for row in rows if row.noise == "off"}
-    on = {row.method: row for row in rows if row.noise == "on"}
+    if setup == "eye_to_hand":
+        print("\n" + format_table(rows, planes))
+    off = {row.method: row for row in rows if row.noise == "off" and row.setup == setup}
+    on = {row.method: row for row in rows if row.noise == "on" and row.setup == setup}
     assert len(off) == 9 and len(on) == 9  # 8 methods + the written YAML
     for name, row in off.items():  # the acceptance bar: 5 mm and 0.5 degrees without noise
         assert row.translation_mm < 5.0 and row.rotation_deg < 0.5, (name, row)
@@ -60,11 +62,13 @@ def test_verify_command_writes_the_table(tmp_path, capsys):
     assert main(["calibrate", "verify", "--out", str(tmp_path), "--poses", "15"]) == 0
     table = (tmp_path / "verification.md").read_text()
     assert table in capsys.readouterr().out
-    assert "| shah |" in table and "table plane, noise on" in table
+    assert "| shah |" in table and "table plane, noise on" in table and "eye_in_hand:" in table
     written = yaml.safe_load((tmp_path / "calibration-off.yaml").read_text())
     assert (
         written["camera_frame"] == "camera_link" and written["optical_frame"] == "camera_color_optical_frame"
     )
+    assert main(["calibrate", "verify", "--out", str(tmp_path), "--setups", "eye_on_table"]) == 2
+    assert "--setups takes eye_to_hand, eye_in_hand" in capsys.readouterr().err
     residuals = written["residuals"]
     assert residuals["shah.reprojection_rms_px"] < 1.0 and residuals["num_samples"] >= 15
 

@@ -77,7 +77,14 @@ def _verify(args: argparse.Namespace) -> int:
     from calibration.verify import format_table, verify_methods
 
     config = SimCellConfig(num_poses=args.poses)
-    rows, planes = verify_methods(args.out, config, seed=args.seed)
+    from calibration.solve import SETUPS
+
+    setups = tuple(part.strip() for part in args.setups.split(",") if part.strip())
+    unknown = [setup for setup in setups if setup not in SETUPS]
+    if unknown or not setups:
+        print(f"error: --setups takes {', '.join(SETUPS)}; got {args.setups!r}", file=sys.stderr)
+        return 2
+    rows, planes = verify_methods(args.out, config, seed=args.seed, setups=setups)
     table = format_table(rows, planes)
     print(table)
     Path(args.out, "verification.md").write_text(table + "\n", encoding="utf-8")
