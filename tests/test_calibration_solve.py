@@ -130,3 +130,27 @@ def test_optical_frame_fields_must_come_together_and_be_valid():
     np.testing.assert_allclose(extrinsics.T_base_optical[:3, 3], [1.0, 0.015, 0.5], atol=1e-12)
     np.testing.assert_allclose(extrinsics.T_base_optical[:3, :3], R_LINK_OPTICAL, atol=1e-12)
     assert Extrinsics.from_dict(extrinsics.to_dict()).to_dict() == extrinsics.to_dict()
+
+
+def test_launch_arguments_publish_the_link_or_the_optical_frame(tmp_path):
+    from calibration.extrinsics import quaternion_xyzw_to_matrix, static_transform_args
+
+    X, G, C = eye_to_hand(np.random.default_rng(5), 8)
+    extrinsics = report_to_extrinsics(solve_hand_eye(G, C), calibration_id="c", parent_frame="fr3_link0")
+    loaded = load_extrinsics(save_extrinsics(tmp_path / "cal.yaml", extrinsics))
+
+    def published(args):
+        values = dict(zip(args[0::2], args[1::2]))
+        T = np.eye(4)
+        T[:3, :3] = quaternion_xyzw_to_matrix([float(values[f"--q{a}"]) for a in "xyzw"])
+        T[:3, 3] = [float(values[f"--{a}"]) for a in "xyz"]
+        return values["--frame-id"], values["--child-frame-id"], T
+
+    # With the driver publishing camera_link -> optical: base -> camera_link from the YAML.
+    parent, child, T = published(static_transform_args(loaded))
+    assert (parent, child) == ("fr3_link0", "camera_link")
+    np.testing.assert_allclose(T @ loaded.T_camera_optical, X, atol=1e-9)
+    # Without it (publish_tf:=false): base -> optical frame directly, the pose the cloud needs.
+    parent, child, T = published(static_transform_args(loaded.as_optical()))
+    assert (parent, child) == ("fr3_link0", "camera_color_optical_frame")
+    np.testing.assert_allclose(T, X, atol=1e-9)
