@@ -4,6 +4,8 @@
 - `solve CAPTURE_DIR --out cal.yaml`: detect the board in every sample, solve with every hand-eye
   method, print the per-view and per-method table, write the calibration YAML that
   `real.launch.py` publishes (parent = robot base, child = camera link);
+- `bag BAG --out CAPTURE_DIR --board board.yaml`: a capture folder from a recording, one sample
+  per pause of the arm;
 - `verify --out DIR`: render a simulated capture with a known camera pose, solve it, and print the
   error per method with noise off and on, plus the table-plane check.
 """
@@ -21,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from calibration.extrinsics import ExtrinsicsError
     from calibration.handeye import HandEyeError
 
-    action = {"board": _board, "solve": _solve, "verify": _verify}[args.action]
+    action = {"board": _board, "solve": _solve, "verify": _verify, "bag": _bag}[args.action]
     try:
         return action(args)
     except (BoardError, CaptureError, HandEyeError, ExtrinsicsError, FileNotFoundError) as error:
@@ -69,6 +71,25 @@ def _solve(args: argparse.Namespace) -> int:
     save_extrinsics(out, solution.extrinsics)
     extrinsics = solution.extrinsics
     print(f"wrote {out}: {extrinsics.base_frame} -> {extrinsics.camera_frame} ({extrinsics.method})")
+    return 0
+
+
+def _bag(args: argparse.Namespace) -> int:
+    from calibration.bag_capture import BagTopics, capture_from_bag
+    from calibration.board import load_board
+    from calibration.capture import CaptureSettings
+
+    settings = CaptureSettings(
+        base_frame=args.base_frame,
+        gripper_frame=args.gripper_frame,
+        camera_frame=args.camera_frame,
+        setup=args.setup,
+        camera_serial=args.camera_serial,
+    )
+    topics = BagTopics(args.image_topic, args.camera_info_topic, args.pose_topic)
+    board = load_board(args.board)
+    names = capture_from_bag(args.bag, args.out, board, settings, topics, still_s=args.still_s)
+    print(f"{len(names)} samples written to {args.out}; next: mtdagger calibrate solve {args.out}")
     return 0
 
 
