@@ -103,7 +103,15 @@ class CaptureWriter:
         self.settings = settings
         (self.folder / "samples").mkdir(parents=True, exist_ok=True)
         meta = {"settings": asdict(settings), "board": asdict(board)}
-        _write_atomic(self.folder / CAPTURE_FILE, yaml.safe_dump(meta, sort_keys=False).encode())
+        text = yaml.safe_dump(meta, sort_keys=False)
+        existing = self.folder / CAPTURE_FILE
+        if existing.is_file() and any((self.folder / "samples").glob("[0-9]*.yaml")):
+            if yaml.safe_load(existing.read_text(encoding="utf-8")) != yaml.safe_load(text):
+                raise CaptureError(
+                    f"{self.folder} already holds samples taken with other settings or another board; "
+                    "use a new capture folder"
+                )
+        _write_atomic(existing, text.encode())
         self.count = len(list((self.folder / "samples").glob("[0-9]*.yaml")))
 
     def add(

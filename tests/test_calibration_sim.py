@@ -85,6 +85,10 @@ def test_bad_captures_get_clear_errors(tmp_path, cell, capsys):
         solve_capture(tmp_path / "empty")
     assert main(["calibrate", "solve", str(tmp_path / "empty")]) == 2
     assert "error: too few views" in capsys.readouterr().err
+    # A folder with samples is not silently continued with other settings.
+    with pytest.raises(CaptureError, match="already holds samples taken with other settings"):
+        CaptureWriter(tmp_path / "empty", CaptureSettings(base_frame="fr3_link0"), cfg.board)
+    assert CaptureWriter(tmp_path / "empty", CaptureSettings(), cfg.board).count == 6  # same: appends
     # Inconsistent TF timestamps: refused when captured, and when a folder is edited by hand.
     with pytest.raises(CaptureError, match=r"inconsistent timestamps: .* 0\.300 s from the image"):
         writer.add(cell.render(poses[0], SimNoise(), rng), cfg.camera().K, np.zeros(5), 1.0, poses[0], 1.3)
