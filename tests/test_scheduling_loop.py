@@ -54,6 +54,8 @@ class RawConstant(nn.Module):
 
 
 class RecordingScheduler:
+    wants_embeddings = False
+
     def __init__(self) -> None:
         self.feedback = []
 
@@ -149,3 +151,38 @@ def test_losses_before_and_after_a_scratch_retrain_are_in_the_same_units(tmp_pat
     for task in TASKS:
         assert feedback[task].loss_before == pytest.approx(feedback[task].loss_after, rel=1e-5)
         assert feedback[task].loss_before > 0.01
+
+
+def test_amf_receives_the_students_features_of_visited_and_training_states(tmp_path, monkeypatch):
+    from mtdagger.policy.networks import build_student
+    from mtdagger.scheduling import SchedulerConfig, make_scheduler
+
+    train = [_episode(i, s, 1.0, False) for i in (0, 1) for s in (1, 2, 3)]
+    visited = {t: [_episode(i, 200 + j, 1.0, False, steps=10) for j in range(3)] for i, t in enumerate(TASKS)}
+    loop = _loop(
+        tmp_path,
+        monkeypatch,
+        retrain="finetune",
+        collected={},
+        eval_success={"task-0": 0.5, "task-1": 0.25},
+        train_eps=train,
+        heldout_eps=[],
+    )
+    loop.scheduler = make_scheduler(TASKS, SchedulerConfig(name="amf", amf_samples=8))
+    loop.stats = NormalizationStats.from_episodes(train)
+    loop.model = build_student(
+        "state", {"num_tasks": 2, "privileged_dim": P, "task_embed_dim": 4, "hidden": [16, 12]}
+    )
+
+    def evaluate(k, checkpoint):
+        loop._eval_episodes = visited
+        return {"task-0": 0.5, "task-1": 0.25}
+
+    loop._evaluate = evaluate
+    loop._run_round(1)
+    amf = loop.scheduler
+    assert amf.sizes.tolist() == [8, 8]  # 30 visited states per task, subsampled to amf_samples
+    assert amf.steps.tolist() == [10.0, 10.0]
+    assert amf.covariance.shape == (16, 16)
+    assert np.all(np.linalg.eigvalsh(amf.covariance) > -1e-9)  # a covariance
+    assert sum(amf.allocate(9).values()) == 9

@@ -48,6 +48,7 @@ from mtdagger.scheduling import TaskFeedback, make_scheduler
 from mtdagger.training.bc import BCTrainer
 from mtdagger.training.beta import make_beta_schedule
 from mtdagger.training.config import TrainConfig
+from mtdagger.training.embeddings import student_embeddings
 from mtdagger.training.plots import write_training_plots
 from mtdagger.training.rollout import RolloutJob, collect_episodes
 from mtdagger.training.run_folder import RunFolder
@@ -155,6 +156,16 @@ class DaggerLoop:
             t: (sum(e.success for e in eps) / len(eps)) for t, eps in collected.items() if eps
         }
         feedback = self._feedback(eval_success, loss_before, loss_after)
+        if self.scheduler.wants_embeddings:  # AMF: the student's features of visited and training states
+            self.scheduler.observe_embeddings(
+                student_embeddings(
+                    self.model,
+                    self.trainer.forward,
+                    train_ds,
+                    self._eval_episodes,
+                    lambda episodes: self._dataset(episodes, self.stats),
+                )
+            )
         self.scheduler.update(feedback)
 
         previous_total = self.metrics[-1]["cumulative_expert_episodes"] if self.metrics else 0
@@ -229,6 +240,8 @@ class DaggerLoop:
 
     def _evaluate(self, k: int, checkpoint: Path) -> dict[str, float]:
         n = self.config.dagger.eval_episodes_per_task
+        keep = self.scheduler.wants_embeddings  # the visited states are the scheduler's input
+        self._eval_episodes: dict[str, list[Episode]] = defaultdict(list)
         if n <= 0:
             return {}
         jobs = [
@@ -237,7 +250,7 @@ class DaggerLoop:
                 task_index=i,
                 seed=_EVAL_SEED_OFFSET + episode_seed(self.config.seed, 0, i, j),
                 beta=0.0,
-                record_clouds=False,
+                record_clouds=keep and self.config.uses_point_clouds,
                 max_steps=self.config.sim.max_episode_steps,
             )
             for i, task in enumerate(self.tasks)
@@ -249,6 +262,8 @@ class DaggerLoop:
             jobs, self.backend_config, factory, self.config.point_cloud, workers=self.config.workers
         ):
             successes[episode.task_name].append(episode.success)
+            if keep:
+                self._eval_episodes[episode.task_name].append(episode)
         return {t: float(np.mean(successes[t])) for t in self.tasks if successes[t]}
 
     def _feedback(self, eval_success, loss_before, loss_after) -> dict[str, TaskFeedback]:
