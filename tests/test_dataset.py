@@ -11,7 +11,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mtdagger.data.dataset import TransitionDataset, split_by_task
+from mtdagger.data.dataset import TransitionDataset, holdout_draw, split_by_task
 from mtdagger.data.episode import Episode
 from mtdagger.data.normalization import ABS_STD_FLOOR, REL_STD_FLOOR, NormalizationStats
 
@@ -20,6 +20,12 @@ from mtdagger.data.normalization import ABS_STD_FLOOR, REL_STD_FLOOR, Normalizat
 class FakeRecord:
     task: str
     content_hash: str
+    round: int = 0
+    seed: int = 0
+
+
+def _records(counts: dict[str, int]) -> list[FakeRecord]:
+    return [FakeRecord(t, f"{t}-{i}", round=i // 4, seed=i) for t, n in counts.items() for i in range(n)]
 
 
 def make_episode(task_index: int, steps: int, seed: int, num_points: int | None = 8, P: int = 5) -> Episode:
@@ -49,7 +55,7 @@ task_counts = st.dictionaries(st.sampled_from(list("abcdef")), st.integers(1, 12
 @settings(max_examples=60, deadline=None)
 @given(counts=task_counts, fraction=st.floats(0.01, 0.99), seed=st.integers(0, 5))
 def test_split_properties(counts, fraction, seed):
-    records = [FakeRecord(task, f"{task}-{i}") for task, n in counts.items() for i in range(n)]
+    records = _records(counts)
     train, heldout = split_by_task(records, holdout_fraction=fraction, seed=seed)
     assert sorted(map(id, train + heldout)) == sorted(map(id, records))  # a partition
     assert not set(map(id, train)) & set(map(id, heldout))
@@ -57,20 +63,35 @@ def test_split_properties(counts, fraction, seed):
         n_train = sum(r.task == task for r in train)
         n_held = sum(r.task == task for r in heldout)
         assert n_train >= 1
-        if n >= 2:
-            assert n_held >= 1
-        else:
-            assert n_held == 0
-        expected = min(max(round(fraction * n), 1), n - 1) if n >= 2 else 0
-        assert abs(n_held - expected) <= 1  # round-half differences only
+        later = [r for r in records if r.task == task and r.seed >= 2]  # seeds are positions here
+        drawn = sum(holdout_draw(task, r.round, r.seed, seed) < fraction for r in later)
+        assert n_held == (1 if n >= 2 else 0) + drawn
+
+
+@settings(max_examples=40, deadline=None)
+@given(counts=task_counts, more=st.integers(1, 30), fraction=st.floats(0.05, 0.95), seed=st.integers(0, 5))
+def test_split_membership_is_fixed_as_data_grows(counts, more, fraction, seed):
+    """An episode never moves between train and held-out when later episodes are added."""
+    before = _records(counts)
+    grown = before + [
+        FakeRecord(t, f"{t}-{i}", round=i // 4, seed=i) for t, n in counts.items() for i in range(n, n + more)
+    ]
+    train_before, held_before = split_by_task(before, fraction, seed=seed)
+    train_after, held_after = split_by_task(grown, fraction, seed=seed)
+    assert {r.content_hash for r in held_before} <= {r.content_hash for r in held_after}
+    assert {r.content_hash for r in train_before} <= {r.content_hash for r in train_after}
+
+
+def test_held_out_share_tends_to_the_fraction():
+    _, heldout = split_by_task(_records({"a": 2000}), 0.2, seed=3)
+    assert 0.17 < len(heldout) / 2000 < 0.23
 
 
 def test_split_is_deterministic_and_order_independent():
-    records = [FakeRecord(t, f"h{t}{i}") for t in "xy" for i in range(10)]
+    records = _records({"x": 10, "y": 10})
     _, held1 = split_by_task(records, 0.3, seed=1)
     _, held2 = split_by_task(list(reversed(records)), 0.3, seed=1)
     assert {r.content_hash for r in held1} == {r.content_hash for r in held2}
-    assert len(held1) == 6
     # Outputs keep input order.
     assert held1 == [r for r in records if r in held1]
     _, held_other_seed = split_by_task(records, 0.3, seed=2)

@@ -28,7 +28,7 @@ def _feedback(round_: int) -> dict[str, TaskFeedback]:
 
 
 def test_registry_holds_every_scheduler_and_unknown_names_list_the_valid_ones():
-    assert set(NAMES) == {"uniform", "task_need", "perf_gain", "hybrid", "drats"}
+    assert set(NAMES) == {"uniform", "task_need", "perf_gain", "hybrid", "drats", "amf"}
     with pytest.raises(ValueError, match="unknown scheduler 'taskneed'") as err:
         make_scheduler(TASKS, SchedulerConfig(name="taskneed"))
     for name in NAMES:

@@ -8,7 +8,6 @@ reads each task's held-out BC loss, so every task with enough data needs held-ou
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
@@ -33,26 +32,39 @@ class _SplittableRecord(Protocol):
     def task(self) -> str: ...
 
     @property
-    def content_hash(self) -> str: ...
+    def round(self) -> int: ...
+
+    @property
+    def seed(self) -> int: ...
 
 
 RecordT = TypeVar("RecordT", bound=_SplittableRecord)
 
 
-def _split_key(record: _SplittableRecord, seed: int) -> str:
-    return hashlib.sha256(f"{seed}:{record.content_hash}".encode()).hexdigest()
+def holdout_draw(task: str, round_index: int, episode_seed: int, seed: int = 0) -> float:
+    """A uniform number in [0, 1) fixed by the episode's identity (task, round, episode seed) and
+    the run seed: the same episode gets the same draw in every round and after a resume."""
+    digest = hashlib.sha256(f"{seed}:{task}:{round_index}:{episode_seed}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
 def split_by_task(
     records: Sequence[RecordT], holdout_fraction: float = 0.2, seed: int = 0
 ) -> tuple[list[RecordT], list[RecordT]]:
-    """Split episodes into (train, heldout), per task, deterministically.
+    """Split episodes into (train, heldout), per task, with membership fixed per episode.
 
-    Within each task, episodes are ranked by sha256(seed, content hash), so the split depends
-    only on the episodes' contents and `seed`, never on the order they were listed or added. The
-    first k = round(holdout_fraction × n) are held out, with k clamped so that every task keeps at
-    least one training episode and every task with ≥ 2 episodes has at least one held-out episode.
-    Both outputs keep the input order.
+    Why fixed: the performance-gain scheduler reads a task's held-out loss before and after each
+    update. If episodes were re-ranked as data grows, episodes already trained on would slide
+    into the held-out set and part of the "held-out" loss would be training loss. So an
+    episode's membership depends only on itself and on the task's *earlier* episodes (ordered by
+    (round, episode seed)), and adding later episodes never moves an earlier one.
+
+    Rule, per task, visiting its episodes in (round, seed) order:
+    - the first episode is training data (a task must never be left without training data);
+    - the second is held out (every task with >= 2 episodes has a held-out loss);
+    - every later one is held out iff holdout_draw(task, round, seed) < holdout_fraction.
+    So the held-out share tends to `holdout_fraction` as data grows (a little above it while
+    a task has few episodes). Both outputs keep the input order.
     """
     if not 0.0 < holdout_fraction < 1.0:
         raise ValueError(f"holdout_fraction must lie in (0, 1), got {holdout_fraction}")
@@ -60,13 +72,13 @@ def split_by_task(
     for record in records:
         by_task[record.task].append(record)
     heldout_ids: set[int] = set()
-    for task_records in by_task.values():
-        n = len(task_records)
-        if n < 2:
-            continue
-        k = min(max(math.floor(holdout_fraction * n + 0.5), 1), n - 1)
-        ranked = sorted(task_records, key=lambda r: _split_key(r, seed))
-        heldout_ids.update(id(r) for r in ranked[:k])
+    for task, task_records in by_task.items():
+        ordered = sorted(task_records, key=lambda r: (r.round, r.seed))
+        for position, record in enumerate(ordered):
+            if position == 1 or (
+                position >= 2 and holdout_draw(task, record.round, record.seed, seed) < holdout_fraction
+            ):
+                heldout_ids.add(id(record))
     train = [r for r in records if id(r) not in heldout_ids]
     heldout = [r for r in records if id(r) in heldout_ids]
     return train, heldout

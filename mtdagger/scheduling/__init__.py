@@ -4,7 +4,8 @@ The DAgger loop uses `make_scheduler(tasks, SchedulerConfig(...))`, then per rou
 `allocate(budget)` → roll out → `update({task: TaskFeedback(...)})`; `state_dict()` for resume.
 """
 
-from mtdagger.scheduling.base import SchedulerConfig, TaskFeedback, TaskScheduler
+from mtdagger.scheduling.amf import AmfScheduler
+from mtdagger.scheduling.base import SchedulerConfig, StudentEmbeddings, TaskFeedback, TaskScheduler
 from mtdagger.scheduling.drats import DratsScheduler
 from mtdagger.scheduling.hybrid import HybridScheduler
 from mtdagger.scheduling.perf_gain import PerfGainScheduler
@@ -14,10 +15,12 @@ from mtdagger.scheduling.uniform import UniformScheduler
 
 __all__ = [
     "SCHEDULERS",
+    "AmfScheduler",
     "DratsScheduler",
     "HybridScheduler",
     "PerfGainScheduler",
     "SchedulerConfig",
+    "StudentEmbeddings",
     "TaskFeedback",
     "TaskNeedScheduler",
     "TaskScheduler",

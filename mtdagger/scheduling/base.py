@@ -77,7 +77,7 @@ class SchedulerConfig:
     drats_targets overrides drats_target (success in (0, 1]) for the named tasks.
     """
 
-    name: str = "task_need"  # uniform | task_need | perf_gain | hybrid | drats
+    name: str = "task_need"  # uniform | task_need | perf_gain | hybrid | drats | amf
     temperature: float = 0.5  # softmax temperature τ over rank-normalised scores
     min_per_task: int = 1  # per-task floor (prevents "cascading neglect")
     kalman: bool = True  # task_need/hybrid: Kalman-filtered success (False: raw last-round rate)
@@ -91,6 +91,9 @@ class SchedulerConfig:
     drats_min_prob: float = 0.025
     drats_target: float = 1.0
     drats_targets: dict[str, float] = field(default_factory=dict)
+    amf_noise: float = 1.0  # σ²: label noise of the linear-Gaussian expert model (amf.py)
+    amf_prior: float = 1.0  # λ: prior precision of its weights
+    amf_samples: int = 16  # visited states kept per task to represent its state distribution
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -114,6 +117,11 @@ class SchedulerConfig:
             raise ValueError(f"drats_targets must be a mapping task -> target, got {self.drats_targets!r}")
         for task, target in self.drats_targets.items():
             _check(0 < target <= 1, f"drats_targets[{task!r}]", target, "in (0, 1]")
+        _check(self.amf_noise > 0, "amf_noise", self.amf_noise, "> 0")
+        _check(self.amf_prior > 0, "amf_prior", self.amf_prior, "> 0")
+        samples = self.amf_samples
+        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+            raise ValueError(f"amf_samples must be an integer >= 1, got {self.amf_samples!r}")
         object.__setattr__(self, "drats_targets", {str(k): float(v) for k, v in self.drats_targets.items()})
 
     def to_dict(self) -> dict[str, Any]:
@@ -153,10 +161,45 @@ class FeedbackBatch:
         return np.isfinite(self.loss_before) & np.isfinite(self.loss_after)
 
 
+@dataclass(frozen=True)
+class StudentEmbeddings:
+    """The student's view of the data, for schedulers that model the expert in feature space (AMF).
+
+    The loop builds this once per round, after the update, only for a scheduler whose
+    `wants_embeddings` is true, and passes it through `observe_embeddings` before `update`.
+    visited: task -> (n, d) features of states the new student visits in its β = 0 evaluation
+      rollouts of that task (all of them; the scheduler subsamples);
+    episode_steps: task -> mean length of that task's episodes;
+    train_gram: (d, d) Σ φφᵀ over every training state (what the data already covers).
+    """
+
+    visited: Mapping[str, np.ndarray]
+    episode_steps: Mapping[str, float]
+    train_gram: np.ndarray
+
+    def check(self, tasks: Sequence[str]) -> None:
+        gram = np.asarray(self.train_gram)
+        if gram.ndim != 2 or gram.shape[0] != gram.shape[1] or not np.all(np.isfinite(gram)):
+            raise ValueError(f"train_gram must be a finite square matrix, got shape {gram.shape}")
+        unknown = sorted((set(self.visited) | set(self.episode_steps)) - set(tasks))
+        if unknown:
+            raise ValueError(f"embeddings for unknown task(s) {unknown}; scheduler tasks: {list(tasks)}")
+        for task, rows in self.visited.items():
+            rows = np.asarray(rows)
+            if rows.ndim != 2 or rows.shape[1] != gram.shape[0] or not np.all(np.isfinite(rows)):
+                raise ValueError(
+                    f"visited[{task!r}] must be finite (n, {gram.shape[0]}) features, got shape {rows.shape}"
+                )
+        for task, steps in self.episode_steps.items():
+            if not (math.isfinite(steps) and steps > 0):
+                raise ValueError(f"episode_steps[{task!r}] must be > 0, got {steps!r}")
+
+
 class TaskScheduler(ABC):
     """Splits each round's expert budget across tasks and learns from the round's outcome."""
 
     name: ClassVar[str]
+    wants_embeddings: ClassVar[bool] = False  # True: the loop calls observe_embeddings each round
 
     def __init__(self, tasks: Sequence[str], config: SchedulerConfig) -> None:
         if isinstance(tasks, str):
@@ -218,6 +261,10 @@ class TaskScheduler(ABC):
             raise ValueError(f"state 'rounds' must be an integer >= 0, got {rounds!r}")
         self._load_state(state)
         self.rounds = rounds
+
+    def observe_embeddings(self, embeddings: StudentEmbeddings) -> None:
+        """Student features for this round (see StudentEmbeddings); ignored unless wants_embeddings."""
+        embeddings.check(self.tasks)
 
     # ---- hooks for subclasses --------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mtdagger.scheduling.amf import AmfScheduler
 from mtdagger.scheduling.base import SchedulerConfig, TaskScheduler
 from mtdagger.scheduling.drats import DratsScheduler
 from mtdagger.scheduling.hybrid import HybridScheduler
@@ -13,7 +14,14 @@ from mtdagger.scheduling.uniform import UniformScheduler
 
 SCHEDULERS: dict[str, type[TaskScheduler]] = {
     cls.name: cls
-    for cls in (UniformScheduler, TaskNeedScheduler, PerfGainScheduler, HybridScheduler, DratsScheduler)
+    for cls in (
+        UniformScheduler,
+        TaskNeedScheduler,
+        PerfGainScheduler,
+        HybridScheduler,
+        DratsScheduler,
+        AmfScheduler,
+    )
 }
 
 

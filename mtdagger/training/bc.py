@@ -78,13 +78,27 @@ class BCTrainer:
         return FitResult(epoch_losses, steps)
 
     @torch.inference_mode()
-    def per_task_loss(self, model: nn.Module, dataset: TransitionDataset, num_tasks: int) -> dict[int, float]:
-        """Mean per-sample MSE for each task index present in `dataset` (NaN-free; absent tasks omitted)."""
+    def per_task_loss(
+        self,
+        model: nn.Module,
+        dataset: TransitionDataset,
+        num_tasks: int,
+        action_scale: np.ndarray | None = None,
+    ) -> dict[int, float]:
+        """Mean per-sample MSE for each task index present in `dataset` (NaN-free; absent tasks omitted).
+
+        `action_scale` (one factor per action dimension) multiplies the error before squaring:
+        the DAgger loop uses it to express losses of models trained under different
+        normalisation statistics in one set of action units, so they can be compared."""
         model.eval()
         sums = np.zeros(num_tasks)
         counts = np.zeros(num_tasks)
+        scale = None if action_scale is None else torch.as_tensor(action_scale, dtype=torch.float32)
         for batch in _batches(dataset, 4096, None):
-            per_sample = ((self.forward(model, batch) - batch["action"]) ** 2).mean(dim=1).numpy()
+            error = self.forward(model, batch) - batch["action"]
+            if scale is not None:
+                error = error * scale
+            per_sample = (error**2).mean(dim=1).numpy()
             tasks = batch["task_index"].numpy()
             np.add.at(sums, tasks, per_sample)
             np.add.at(counts, tasks, 1)

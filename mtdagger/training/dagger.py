@@ -5,14 +5,17 @@ Round k ≥ 1:
   1. the scheduler splits this round's budget B of expert-labelled episodes across tasks;
   2. each task is rolled out with β-mixing (β = schedule(k)); the task's expert labels every
      visited state, and which policy acted is recorded per step;
-  3. each task's success rate on those rollouts is the scheduler's measurement (in round 0, where
-     only the expert acted, the β = 0 evaluation of the fresh student is used instead, since
-     expert success says nothing about the student);
-  4. episodes are aggregated in the episode store; the student is fine-tuned (or retrained from
+  3. episodes are aggregated in the episode store; the student is fine-tuned (or retrained from
      scratch) on every training episode so far;
-  5. each task's held-out BC loss is recorded before and after the update (performance gain).
-After each round the student is evaluated with β = 0 on fixed seeds that are never stored
-(`eval_episodes_per_task`): that is the success reported in metrics and plots.
+  4. each task's held-out BC loss is recorded before and after the update (performance gain),
+     both in the action units of the statistics in force before the update, so that the two are
+     comparable with `retrain: scratch` too (which recomputes the statistics); the held-out set
+     is fixed per episode (split_by_task);
+  5. the new student is evaluated with β = 0 on fixed seeds that are never stored
+     (`eval_episodes_per_task`): that success is what metrics and plots report AND what the
+     scheduler receives, every round (DESIGN.md §5). The β-mixed collection success is only
+     logged: the expert acts on part of those steps, which inflates every task and hides the
+     differences the scheduler must see.
 
 Resume: every finished episode is in the store's manifest and `state.json` records the last
 completed round with the scheduler's state, so a killed run repeats at most the unfinished
@@ -45,6 +48,7 @@ from mtdagger.scheduling import TaskFeedback, make_scheduler
 from mtdagger.training.bc import BCTrainer
 from mtdagger.training.beta import make_beta_schedule
 from mtdagger.training.config import TrainConfig
+from mtdagger.training.embeddings import student_embeddings
 from mtdagger.training.plots import write_training_plots
 from mtdagger.training.rollout import RolloutJob, collect_episodes
 from mtdagger.training.run_folder import RunFolder
@@ -127,7 +131,9 @@ class DaggerLoop:
         rollout_s = time.perf_counter() - t0
 
         train_eps, heldout_eps = self._split()
-        # Loss before the update: the current student, with the statistics it was trained with.
+        # Loss before the update: the current student, with the statistics it was trained with;
+        # both losses are measured in the action units of these statistics (module doc, step 4).
+        loss_stats = self.stats
         loss_before = {}
         if self.model is not None:
             loss_before = self._task_losses(self.model, self._dataset(heldout_eps, self.stats))
@@ -141,7 +147,7 @@ class DaggerLoop:
         t1 = time.perf_counter()
         fit = self.trainer.fit(self.model, train_ds, desc=f"BC round {k}")
         train_s = time.perf_counter() - t1
-        loss_after = self._task_losses(self.model, heldout_ds)
+        loss_after = self._task_losses(self.model, heldout_ds, loss_stats)
         checkpoint = self.run.checkpoint_dir(k)
         self._save_checkpoint(checkpoint, k)
 
@@ -149,7 +155,17 @@ class DaggerLoop:
         collection_success = {
             t: (sum(e.success for e in eps) / len(eps)) for t, eps in collected.items() if eps
         }
-        feedback = self._feedback(k, collected, eval_success, loss_before, loss_after)
+        feedback = self._feedback(eval_success, loss_before, loss_after)
+        if self.scheduler.wants_embeddings:  # AMF: the student's features of visited and training states
+            self.scheduler.observe_embeddings(
+                student_embeddings(
+                    self.model,
+                    self.trainer.forward,
+                    train_ds,
+                    self._eval_episodes,
+                    lambda episodes: self._dataset(episodes, self.stats),
+                )
+            )
         self.scheduler.update(feedback)
 
         previous_total = self.metrics[-1]["cumulative_expert_episodes"] if self.metrics else 0
@@ -224,6 +240,8 @@ class DaggerLoop:
 
     def _evaluate(self, k: int, checkpoint: Path) -> dict[str, float]:
         n = self.config.dagger.eval_episodes_per_task
+        keep = self.scheduler.wants_embeddings  # the visited states are the scheduler's input
+        self._eval_episodes: dict[str, list[Episode]] = defaultdict(list)
         if n <= 0:
             return {}
         jobs = [
@@ -232,7 +250,7 @@ class DaggerLoop:
                 task_index=i,
                 seed=_EVAL_SEED_OFFSET + episode_seed(self.config.seed, 0, i, j),
                 beta=0.0,
-                record_clouds=False,
+                record_clouds=keep and self.config.uses_point_clouds,
                 max_steps=self.config.sim.max_episode_steps,
             )
             for i, task in enumerate(self.tasks)
@@ -244,18 +262,20 @@ class DaggerLoop:
             jobs, self.backend_config, factory, self.config.point_cloud, workers=self.config.workers
         ):
             successes[episode.task_name].append(episode.success)
+            if keep:
+                self._eval_episodes[episode.task_name].append(episode)
         return {t: float(np.mean(successes[t])) for t in self.tasks if successes[t]}
 
-    def _feedback(self, k, collected, eval_success, loss_before, loss_after) -> dict[str, TaskFeedback]:
+    def _feedback(self, eval_success, loss_before, loss_after) -> dict[str, TaskFeedback]:
+        """The scheduler's measurement: the new student's β = 0 evaluation (module doc, step 5).
+
+        With `eval_episodes_per_task: 0` there is none, and success-based schedulers see no
+        rollouts (their estimates stay at the prior)."""
         n_eval = self.config.dagger.eval_episodes_per_task
         feedback = {}
         for task_index, task in enumerate(self.tasks):
-            if k == 0:  # only the expert acted: measure the new student instead (see module doc)
-                rollouts = n_eval if task in eval_success else 0
-                successes = round(eval_success.get(task, 0.0) * rollouts)
-            else:
-                eps = collected.get(task, [])
-                rollouts, successes = len(eps), sum(e.success for e in eps)
+            rollouts = n_eval if task in eval_success else 0
+            successes = round(eval_success.get(task, 0.0) * rollouts)
             before, after = loss_before.get(task_index), loss_after.get(task_index)
             if before is None or after is None:  # round 0 (no earlier student) or no held-out data
                 before = after = None
@@ -281,10 +301,16 @@ class DaggerLoop:
     def _dataset(self, episodes: list[Episode], stats: NormalizationStats) -> TransitionDataset:
         return TransitionDataset(episodes, use_point_clouds=self.config.uses_point_clouds, stats=stats)
 
-    def _task_losses(self, model, dataset: TransitionDataset) -> dict[int, float]:
+    def _task_losses(
+        self, model, dataset: TransitionDataset, loss_stats: NormalizationStats | None = None
+    ) -> dict[int, float]:
+        """Per-task MSE; in the action units of `loss_stats` when given (else the dataset's own)."""
         if model is None or len(dataset) == 0:
             return {}
-        return self.trainer.per_task_loss(model, dataset, len(self.tasks))
+        scale = None
+        if loss_stats is not None:  # error in model units × std_model / std_ref = error in ref units
+            scale = dataset.stats.std["action"] / loss_stats.std["action"]
+        return self.trainer.per_task_loss(model, dataset, len(self.tasks), action_scale=scale)
 
     def _architecture_config(self) -> dict[str, Any]:
         cfg = dict(self.config.student.config)
