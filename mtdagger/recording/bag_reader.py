@@ -10,8 +10,8 @@ Two read paths, chosen per bag:
   `NonSeekingReader` (records in file order; schemas and channels are in the first chunk) and stop
   at the truncated tail (`EndOfFile`), keeping every chunk that was fully written. The bag is
   reported with `complete=False` and its last episode, which has no end marker, as incomplete
-  (success unknown). The files are not modified; to get a bag `ros2 bag play` accepts, re-record
-  the recovered messages into a new bag.
+  (success unknown). The files are not modified; `mtdagger bag repair` (`recording.repair`)
+  rewrites such a bag into one `ros2 bag` and rosbags' `AnyReader` open.
 
 Messages are decoded only for the topics a summary needs (never the depth images or clouds), and
 fields are read by attribute, so rosbags and mcap-ros2 message objects are handled alike.
