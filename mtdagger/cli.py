@@ -106,6 +106,8 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--actions", type=int, default=1_000_000, help="random + adversarial actions to check")
     b.add_argument("--timed", type=int, default=20_000, help="filter calls timed one by one (percentiles)")
     b.add_argument("--seed", type=int, default=0, help="random seed of the generated actions")
+    b.add_argument("--robot", default="metaworld_sawyer", help="robot config (name or YAML) to fuzz")
+    b.add_argument("--joint-steps", type=int, default=2000, help="IK steps of the joint-limit scenario")
     b.set_defaults(module="mtdagger.bench.safety")
 
 

@@ -300,3 +300,11 @@ def test_margins_naming_a_joint_the_robot_lacks_are_refused():
     with pytest.raises(ValueError, match="joint_limit_margin_rad names joint"):
         safety = dataclasses.replace(robot.safety, joint_limit_margin_rad={"wrist": 0.1})
         dataclasses.replace(robot, safety=safety)
+
+
+def test_an_observation_stamped_in_the_future_is_not_hidden_by_a_fresh_pose():
+    # Found by `mtdagger bench safety`: min(camera stamp, pose stamp) hid a camera clock 0.5 s ahead.
+    core = _core()
+    command = core.on_action([0.01, 0.0, 0.0, -1.0], observation_stamp_s=10.5, now_s=10.0)
+    assert command.is_hold and "observation_stamp_in_future" in command.applied.reasons
+    assert core.on_action([0.01, 0.0, 0.0, -1.0], observation_stamp_s=10.005, now_s=10.0).applied.moved

@@ -184,8 +184,12 @@ class ArmControlCore:
         if not self._episode_started and not self.start_episode():
             return None
         self._last_action = np.asarray(action, dtype=np.float64).reshape(-1)
-        # The observation is the cloud and the proprioception: it is as old as the older one.
-        self._last_observation_s = min(float(observation_stamp_s), self._ee_stamp_s)
+        # The observation is the cloud and the proprioception: it is as old as the older one,
+        # unless one is stamped in the future (a clock problem), which the filter must see: taking
+        # the older one would hide a camera stamp ahead of `now` behind a fresh pose.
+        stamps = (float(observation_stamp_s), self._ee_stamp_s)
+        ahead = [s for s in stamps if s > now_s + self.limits.future_stamp_tolerance_s]
+        self._last_observation_s = max(ahead) if ahead else min(stamps)
         self._last_arrival_s = float(now_s)
         applied = self.safety.filter(
             self._last_action,
