@@ -198,4 +198,6 @@ def test_sigkill_mid_deploy_record_then_repair_keeps_every_finished_episode(tmp_
     repaired = read_evaluation_bag(bag)
     assert repaired.complete and [e.index for e in repaired.episodes if e.complete] == finished
     assert all(e.num_steps == 8 for e in repaired.episodes if e.complete)
+    # The simulator's goal and object positions are in every episode marker (for the report).
+    assert all(e.goal_position is not None and e.object_position is not None for e in repaired.episodes)
     assert list(bag.glob(f"*.mcap{BACKUP_SUFFIX}"))

@@ -134,6 +134,7 @@ def build_sim_deployment(
                         "randomize": randomize,
                         "camera_config": camera_config,
                         "robot_config": robot_config,
+                        "safety_limits": robot.safety.to_dict(),  # the report draws the box
                         "point_cloud_contract": contract.to_dict(),
                     },
                 ),
