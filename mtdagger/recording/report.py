@@ -132,10 +132,19 @@ def safety_counts(episodes: Iterable[EpisodeSummary]) -> tuple[dict[str, int], d
 # --------------------------------------------------------------------------- the report
 
 
+class ReportError(ValueError):
+    """The report cannot be written where asked (the message names --out); nothing was written."""
+
+
 def write_report(bags: Sequence[EvaluationBag], out_dir: str | Path) -> Report:
     """Write `report.md` and its PNGs into `out_dir` (created) and return what they say."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ReportError(f"--out {out}: is a file, not a directory; nothing was written")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ReportError(f"--out {out}: cannot create the report directory ({error.strerror})") from None
     episodes = [episode for bag in bags for episode in bag.episodes]
     success = success_by_task(episodes)
     by_split = success_by_task(episodes, by_split=True)
