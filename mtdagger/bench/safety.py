@@ -237,7 +237,7 @@ def run(args) -> int:
     robot = load_robot_config(args.robot)
     limits = robot.safety
     rows, total_unsafe, started = [], 0, time.perf_counter()
-    per_scenario = args.actions // len(SCENARIOS)
+    per_scenario = -(-args.actions // len(SCENARIOS))  # at least --actions in total
     for scenario in SCENARIOS:
         actions, ages, jumps = generate(scenario, per_scenario, limits, rng)
         core = ArmControlCore(robot, ArmControlSettings("twist"))
