@@ -102,6 +102,26 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--steps", type=int, default=200)
     b.add_argument("--num-points", type=int, default=1024)
     b.set_defaults(module="mtdagger.bench.control")
+    b = bench.add_parser("safety", help="fuzz safety filter + arm command: unsafe outputs, p99")
+    b.add_argument("--actions", type=int, default=1_000_000, help="random + adversarial actions to check")
+    b.add_argument("--timed", type=int, default=20_000, help="filter calls timed one by one (percentiles)")
+    b.add_argument("--seed", type=int, default=0, help="random seed of the generated actions")
+    b.add_argument("--robot", default="metaworld_sawyer", help="robot config (name or YAML) to fuzz")
+    b.add_argument("--joint-steps", type=int, default=2000, help="IK steps of the joint-limit scenario")
+    b.set_defaults(module="mtdagger.bench.safety")
+
+
+def _add_bag(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bag", help="evaluation bag tools (repair a killed recording)")
+    tools = p.add_subparsers(dest="bag_command", required=True)
+    r = tools.add_parser("repair", help="make a killed bag readable by rosbags / ros2 bag")
+    r.add_argument("bag", help="bag directory (or its .mcap file) left by a killed `deploy --record`")
+    r.add_argument("--out", default=None,
+                   help="write the repaired bag to this new directory instead of in place "
+                        "(in place keeps the killed file as <name>.mcap.unrepaired)")
+    r.add_argument("--distro", default="jazzy", choices=("jazzy", "humble"),
+                   help="rosbag2 metadata version to write (jazzy: v9, humble: v8)")
+    p.set_defaults(module="mtdagger.commands.bag")
 
 
 def _add_calibrate(sub: argparse._SubParsersAction) -> None:
@@ -147,7 +167,16 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mtdagger", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_rollout, _add_train, _add_eval, _add_deploy, _add_report, _add_bench, _add_calibrate):
+    for add in (
+        _add_rollout,
+        _add_train,
+        _add_eval,
+        _add_deploy,
+        _add_report,
+        _add_bench,
+        _add_calibrate,
+        _add_bag,
+    ):
         add(sub)
     return parser
 

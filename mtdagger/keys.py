@@ -9,5 +9,9 @@ PRIVILEGED = "observation.privileged"  # full simulator state, for experts only
 DEPTH = "observation.depth"  # (H, W) float32 metres; only when the camera is rendered
 TASK_INDEX = "task.index"
 TASK_NAME = "task.name"
+# (3,) float64, robot base frame (m), at reset; optional: recorded in the episode marker so a
+# report can show where the episode had to go (simulators that know it provide it).
+GOAL_POSITION = "task.goal_position"
+OBJECT_POSITION = "task.object_position"
 
 STATE_DIM = 4

@@ -232,6 +232,10 @@ class MetaWorldBackend:
             keys.TASK_INDEX: self.config.tasks.index(self._task),
             keys.TASK_NAME: self._task,
         }
+        # MetaWorld's 39-D observation: the first object's position at [4:7], the goal at [36:39].
+        for key, world in ((keys.OBJECT_POSITION, raw_obs[4:7]), (keys.GOAL_POSITION, raw_obs[36:39])):
+            offset = np.asarray(world, dtype=np.float64) - T_world_base[:3, 3]
+            observation[key] = T_world_base[:3, :3].T @ offset
         if self.config.render_depth:
             observation[keys.DEPTH] = self.render_depth().depth_m
         return observation

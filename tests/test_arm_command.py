@@ -262,3 +262,49 @@ def test_interface_without_a_controller_topic_is_refused(interface, missing):
     robot = _robot(controllers=dataclasses.replace(_robot().controllers, **{missing: None}))
     with pytest.raises(ValueError, match=missing):
         ArmControlCore(robot, ArmControlSettings(interface))
+
+
+# ----------------------------------------------------------------------------- joint-limit margins
+# Issue 11 defect 5: no joint-limit margin existed; the twist and Cartesian interfaces checked no joints.
+
+
+def _margined_core(interface):
+    """Yaw limit ±0.3 with a 0.25 margin: only |yaw| <= 0.05 is allowed (0.04 m of +y is ~0.076 rad)."""
+    robot = _robot()
+    robot = dataclasses.replace(
+        robot, safety=dataclasses.replace(robot.safety, joint_limit_margin_rad={"yaw": 0.25})
+    )
+    kinematics = ArmKinematics(_three_dof_urdf(0.3), "base", "tip", IkSettings(hold_orientation=False))
+    core = ArmControlCore(robot, ArmControlSettings(interface))
+    core.set_kinematics(kinematics)
+    core.on_joint_state(["yaw", "shoulder", "elbow"], [0.0, 0.6, 1.0])
+    core.on_ee_pose(kinematics.forward([0.0, 0.6, 1.0])[:3, 3], 10.0, IDENTITY_XYZW)
+    return core
+
+
+@pytest.mark.parametrize("interface", ["joint_trajectory", "twist", "cartesian_pose"])
+def test_every_interface_holds_before_a_joint_enters_its_margin(interface):
+    core = _margined_core(interface)
+    small = core.on_action([0.0, 0.02, 0.0, -1.0], observation_stamp_s=10.0, now_s=10.0)
+    assert small.applied.moved, small.applied.reasons
+    core = _margined_core(interface)
+    into = core.on_action([0.0, 0.04, 0.0, -1.0], observation_stamp_s=10.0, now_s=10.0)
+    assert into.is_hold and "joint_limit_margin" in into.applied.reasons
+    np.testing.assert_array_equal(into.linear_velocity_m_s, np.zeros(3))
+    if interface == "joint_trajectory":
+        np.testing.assert_allclose(into.joint_positions, [0.0, 0.6, 1.0])
+
+
+def test_margins_naming_a_joint_the_robot_lacks_are_refused():
+    robot = _robot()
+    with pytest.raises(ValueError, match="joint_limit_margin_rad names joint"):
+        safety = dataclasses.replace(robot.safety, joint_limit_margin_rad={"wrist": 0.1})
+        dataclasses.replace(robot, safety=safety)
+
+
+def test_an_observation_stamped_in_the_future_is_not_hidden_by_a_fresh_pose():
+    # Found by `mtdagger bench safety`: min(camera stamp, pose stamp) hid a camera clock 0.5 s ahead.
+    core = _core()
+    command = core.on_action([0.01, 0.0, 0.0, -1.0], observation_stamp_s=10.5, now_s=10.0)
+    assert command.is_hold and "observation_stamp_in_future" in command.applied.reasons
+    assert core.on_action([0.01, 0.0, 0.0, -1.0], observation_stamp_s=10.005, now_s=10.0).applied.moved

@@ -8,6 +8,7 @@ import pytest
 from mtdagger.control.kinematics import (
     ArmKinematics,
     IkSettings,
+    JointLimitMarginError,
     KinematicsError,
     UnreachableTargetError,
     UrdfChainError,
@@ -173,3 +174,50 @@ def test_joint_state_missing_a_chain_joint_names_it(six_dof):
 def test_unusable_robot_descriptions_are_rejected_by_name(urdf, base, tip, message):
     with pytest.raises(UrdfChainError, match=message):
         ArmKinematics(urdf, base, tip)
+
+
+# ----------------------------------------------------------------------------- joint-limit margins
+# Issue 11 defect 5: IK clipped its seed to the URDF bounds and accepted answers on a hard limit.
+
+def _yawed(arm, seed, yaw):
+    """The tip of `seed` turned about the base z axis by `yaw`: reachable with exactly that yaw."""
+    x, y, z = arm.forward(seed)[:3, 3]
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.array([c * x - s * y, s * x + c * y, z])
+
+
+@pytest.fixture()
+def margined_arm():
+    arm = ArmKinematics(_three_dof(yaw_limit=0.3), "base", "tip", IkSettings(hold_orientation=False))
+    arm.set_joint_margins([0.1, 0.0, 0.0])
+    return arm
+
+
+def test_ik_refuses_an_answer_within_the_margin_of_a_hard_limit(margined_arm):
+    seed = np.array([0.0, 0.6, 1.0])
+    ok = margined_arm.solve(_yawed(margined_arm, seed, 0.15), seed)
+    assert ok.joint_positions[0] == pytest.approx(0.15, abs=2e-3)
+    with pytest.raises(JointLimitMarginError, match="joint yaw"):  # 0.25 > 0.3 - 0.1
+        margined_arm.solve(_yawed(margined_arm, seed, 0.25), seed)
+    # Without the margin the same target is accepted: the margin, not reach, refused it.
+    margined_arm.set_joint_margins([0.0, 0.0, 0.0])
+    assert margined_arm.solve(_yawed(margined_arm, seed, 0.25), seed).joint_positions[0] > 0.2
+
+
+def test_a_seed_inside_the_margin_may_move_out_but_not_deeper(margined_arm):
+    seed = np.array([0.25, 0.6, 1.0])  # pushed 0.05 into the yaw margin
+    out = margined_arm.solve(_yawed(margined_arm, seed, -0.05), seed)
+    assert out.joint_positions[0] < 0.25
+    with pytest.raises(JointLimitMarginError):
+        margined_arm.solve(_yawed(margined_arm, seed, 0.03), seed)
+
+
+def test_a_seed_beyond_the_hard_limit_is_refused_not_clipped(margined_arm):
+    with pytest.raises(JointLimitMarginError, match="outside their hard limits"):
+        margined_arm.solve([0.3, 0.0, 0.5], [0.35, 0.6, 1.0])
+
+
+@pytest.mark.parametrize("margins", [[0.1, 0.0], [np.nan, 0, 0], [-0.1, 0, 0], [0.3, 0, 0]])
+def test_bad_joint_margins_are_refused(margined_arm, margins):
+    with pytest.raises(ValueError, match="margin"):
+        margined_arm.set_joint_margins(margins)

@@ -466,3 +466,42 @@ def test_metaworld_expert_still_succeeds_through_the_sawyer_limits(task):
             break
     env.close()
     assert succeeded
+
+
+# ----------------------------------------------------------------------------- issue 11 defect 5
+
+@pytest.mark.parametrize("action", [
+    [1e308, 0, 0, 0], [-1e308, 1e308, 1e308, 0], [1.7e308, 1.7e308, -1.7e308, 1e308],
+    [np.finfo(np.float64).max] * 4, [5e-324, 1e308, 0, -1e308],
+])
+def test_huge_finite_actions_never_leave_the_filter_as_nan(action):
+    # `[1e308, 0, 0, 0]` used to come back as `[nan, 0, 0, 0]` with status "clipped".
+    safety = fresh()
+    command = step(safety, action)
+    assert np.all(np.isfinite(command.action)) and np.all(np.isfinite(command.target_position))
+    assert command.status == STATUS_CLIPPED and "speed" in command.reasons
+    assert np.linalg.norm(command.action[:3]) / PERIOD <= 0.8 * (1 + 1e-6)
+    # The direction is kept: a huge +x request moves toward +x.
+    assert np.sign(command.action[0]) == np.sign(action[0]) or command.action[0] == 0
+
+
+def test_the_last_step_turns_any_non_finite_result_into_a_hold(monkeypatch):
+    safety = fresh()
+    step(safety, [0.001, 0, 0, 0.5])
+    # Break the arithmetic on purpose (as an overflow would): the finite check must still catch it.
+    monkeypatch.setattr("mtdagger.control.safety._round_toward_zero_f32",
+                        lambda values: np.full(3, np.nan, dtype=np.float32))
+    command = step(safety, [0.001, 0, 0, 0.5])
+    assert command.status == STATUS_HELD and command.reasons[-1] == "non_finite_command"
+    np.testing.assert_array_equal(command.action, np.float32([0, 0, 0, 0.5]))
+    assert np.all(safety.last_velocity == 0)
+
+
+def test_joint_limit_margins_are_validated_and_round_trip():
+    per_joint = make_limits(joint_limit_margin_rad={"j2": 0.1, "j1": 0.05})
+    assert per_joint.margin_for("j1") == 0.05 and per_joint.margin_for("j3") == 0.0
+    assert SafetyLimits.from_dict(per_joint.to_dict()) == per_joint
+    assert make_limits(joint_limit_margin_rad=0.02).margin_for("any") == 0.02
+    for bad in (math.nan, -0.1, math.inf, 4.0, "0.1", {"j1": math.nan}):
+        with pytest.raises(ValueError, match="joint_limit_margin_rad"):
+            make_limits(joint_limit_margin_rad=bad)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from mtdagger.recording.bag_reader import BagError, read_evaluation_bag
-from mtdagger.recording.report import Report, write_report
+from mtdagger.recording.report import Report, ReportError, write_report
 
 
 def default_out_dir(first_bag: str | Path) -> Path:
@@ -25,7 +25,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     out = Path(args.out) if args.out else default_out_dir(args.bags[0])
-    report = write_report(bags, out)
+    try:
+        report = write_report(bags, out)
+    except ReportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     _print_summary(report)
     return 0
 

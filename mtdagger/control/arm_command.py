@@ -23,6 +23,12 @@ Commands per interface (`command_interface`):
   holding the episode's orientation; a hold is the measured joints. An unreachable target is a
   hold with the reason 'ik_unreachable' (and the filter's velocity memory is reset, since the
   arm did not move as the filter assumed).
+Joint-limit margins (robot config `safety.joint_limit_margin_rad`, per joint) are enforced before
+any command leaves: the joint-trajectory IK refuses answers within a margin ('joint_limit_margin');
+with a robot description and joint states, the twist and Cartesian interfaces solve the IK of the
+filter's target from the measured joints and hold on the same rule, and when that IK finds no
+answer they hold if the measured joints themselves are within a margin (the robot's own servo
+does the kinematics then, so an IK miss alone is not a reason to hold).
 Gripper goals are produced only when the command moves by more than `gripper_change_threshold`
 (a GripperCommand goal is a whole grasp, not a stream).
 """
@@ -35,7 +41,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from mtdagger.control.action import ACTION_DIM
-from mtdagger.control.kinematics import ArmKinematics, KinematicsError
+from mtdagger.control.kinematics import ArmKinematics, JointLimitMarginError, KinematicsError
 from mtdagger.control.robot_config import COMMAND_INTERFACES, RobotConfig
 from mtdagger.control.safety import STATUS_HELD, AppliedCommand, SafetyFilter
 
@@ -122,6 +128,7 @@ class ArmControlCore:
                 f"IK chain {kinematics.base_link} -> {kinematics.tip_link} has joints {missing} "
                 f"that robot {self.robot.name!r} does not list ({', '.join(self.robot.joint_names)})"
             )
+        kinematics.set_joint_margins([self.limits.margin_for(name) for name in kinematics.joint_names])
         self.kinematics = kinematics
 
     def on_ee_pose(self, position, stamp_s: float, orientation_xyzw=None) -> None:
@@ -177,8 +184,12 @@ class ArmControlCore:
         if not self._episode_started and not self.start_episode():
             return None
         self._last_action = np.asarray(action, dtype=np.float64).reshape(-1)
-        # The observation is the cloud and the proprioception: it is as old as the older one.
-        self._last_observation_s = min(float(observation_stamp_s), self._ee_stamp_s)
+        # The observation is the cloud and the proprioception: it is as old as the older one,
+        # unless one is stamped in the future (a clock problem), which the filter must see: taking
+        # the older one would hide a camera stamp ahead of `now` behind a fresh pose.
+        stamps = (float(observation_stamp_s), self._ee_stamp_s)
+        ahead = [s for s in stamps if s > now_s + self.limits.future_stamp_tolerance_s]
+        self._last_observation_s = max(ahead) if ahead else min(stamps)
         self._last_arrival_s = float(now_s)
         applied = self.safety.filter(
             self._last_action,
@@ -236,6 +247,8 @@ class ArmControlCore:
             applied, joints = self._joint_target(applied)
         elif interface == "cartesian_pose" and self._held_orientation is None and applied.moved:
             applied = self._as_hold(applied, "no_ee_orientation")
+        if interface != "joint_trajectory" and applied.moved and self._near_joint_limit(applied):
+            applied = self._as_hold(applied, "joint_limit_margin")
         velocity = np.asarray(applied.action[:3], dtype=np.float64) / self.period_s
         return ArmCommand(
             applied=applied,
@@ -254,9 +267,23 @@ class ArmControlCore:
             return applied, self._joints.copy()
         try:
             solution = self.kinematics.solve(applied.target_position, self._joints, self._held_rotation)
+        except JointLimitMarginError:
+            return self._as_hold(applied, "joint_limit_margin"), self._joints.copy()
         except KinematicsError:
             return self._as_hold(applied, "ik_unreachable"), self._joints.copy()
         return applied, solution.joint_positions
+
+    def _near_joint_limit(self, applied: AppliedCommand) -> bool:
+        """Twist / Cartesian: would the target put a joint within its margin? (False without a URDF.)"""
+        if self.kinematics is None or self._joints is None:
+            return False
+        try:
+            self.kinematics.solve(applied.target_position, self._joints, self._held_rotation)
+        except JointLimitMarginError:
+            return True
+        except KinematicsError:
+            return bool(self.kinematics.margin_problems(self._joints))
+        return False
 
     def _gripper_goal(self, command: float) -> float | None:
         if self.robot.gripper is None:

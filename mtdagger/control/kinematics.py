@@ -10,6 +10,13 @@ The URDF comes from the `robot_description` parameter/topic at run time, so noth
 particular robot. The numerical work is done by ikpy (a maintained IK library that reads URDF);
 this module only cuts the base→tip chain out of the full robot description, maps joint names,
 and refuses answers that would move the arm somewhere else than asked.
+
+Joint-limit margins (the robot config's `safety.joint_limit_margin_rad`, set with
+`set_joint_margins`): a solution is refused when a joint lies within its margin of a hard URDF
+limit, unless that joint moves out of the margin compared with the seed (never deeper in), so an
+arm that was pushed into a margin can still be commanded out of it but never further toward the
+stop. The seed is never clipped: a measured joint outside its hard limit is an error (the joint
+state or the URDF is wrong, and IK from a fictitious seed would command a jump).
 """
 
 from __future__ import annotations
@@ -45,6 +52,10 @@ class UnreachableTargetError(KinematicsError):
         self.target = target
         self.reached = reached
         self.error_m = error_m
+
+
+class JointLimitMarginError(KinematicsError):
+    """The joints are (or the IK answer would be) within the margin of a hard joint limit."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +183,43 @@ class ArmKinematics:
             raise UrdfChainError(f"the chain {base_link!r} -> {tip_link!r} has no movable joint")
         bounds = [link.bounds for link, active in zip(self._chain.links, mask) if active]
         self.joint_limits = np.asarray(bounds, dtype=np.float64)  # (n, 2), ±inf where unlimited
+        self.joint_margins = np.zeros(len(self.joint_names))
+
+    def set_joint_margins(self, margins: Sequence[float] | np.ndarray) -> None:
+        """Distance (rad, or m for prismatic joints) to keep from each hard limit, chain order."""
+        values = np.asarray(margins, dtype=np.float64).reshape(-1)
+        if values.shape != (self.num_joints,) or not np.all(np.isfinite(values)) or np.any(values < 0):
+            raise KinematicsError(
+                f"joint margins must be {self.num_joints} finite numbers >= 0, got {margins!r}")
+        lo, hi = self.joint_limits[:, 0], self.joint_limits[:, 1]
+        narrow = [n for n, a, b, m in zip(self.joint_names, lo, hi, values) if a + m >= b - m]
+        if narrow:
+            raise KinematicsError(f"joint_limit_margin_rad leaves no room between the limits of {narrow}")
+        self.joint_margins = values
+
+    def margin_depth(self, joint_positions: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Per joint, how far it lies inside its margin (0 where it is clear of both limits)."""
+        q = np.asarray(joint_positions, dtype=np.float64)
+        lo, hi = self.joint_limits[:, 0], self.joint_limits[:, 1]
+        with np.errstate(invalid="ignore"):  # inf - inf for unlimited joints
+            depth = np.maximum(lo + self.joint_margins - q, q - (hi - self.joint_margins))
+        return np.maximum(np.nan_to_num(depth, nan=0.0, neginf=0.0), 0.0)
+
+    def margin_problems(
+        self, joint_positions: Sequence[float] | np.ndarray, reference: np.ndarray | None = None
+    ) -> list[str]:
+        """Joints within their margin (and, given `reference`, not moving out of it): messages."""
+        q = np.asarray(joint_positions, dtype=np.float64)
+        depth = self.margin_depth(q)
+        allowed = np.zeros_like(depth) if reference is None else self.margin_depth(reference)
+        return [
+            f"joint {name} = {value:.4f} is within {margin:.3f} of its limit "
+            f"[{lo:.4f}, {hi:.4f}]"
+            for name, value, margin, (lo, hi), d, a in zip(
+                self.joint_names, q, self.joint_margins, self.joint_limits, depth, allowed
+            )
+            if d > 0.0 and d > a
+        ]
 
     @property
     def num_joints(self) -> int:
@@ -225,7 +273,10 @@ class ArmKinematics:
             raise ValueError(f"IK target must be 3 finite numbers, got {target_position!r}")
         q_seed = self._checked_joints(seed, "IK seed")
         lo, hi = self.joint_limits[:, 0], self.joint_limits[:, 1]
-        q_seed = np.clip(q_seed, lo, hi)
+        outside = [f"{n} = {v:.4f} not in [{a:.4f}, {b:.4f}]"
+                   for n, v, a, b in zip(self.joint_names, q_seed, lo, hi) if not a <= v <= b]
+        if outside:
+            raise JointLimitMarginError(f"measured joints outside their hard limits: {'; '.join(outside)}")
 
         rotation = target_rotation
         if rotation is None and self.settings.hold_orientation:
@@ -269,4 +320,7 @@ class ArmKinematics:
                 reached=reached[:3, 3].copy(),
                 error_m=position_error,
             )
+        margin = self.margin_problems(q, reference=q_seed)
+        if margin:
+            raise JointLimitMarginError(f"IK answer for {np.round(target, 4).tolist()}: {'; '.join(margin)}")
         return IkSolution(q, reached[:3, 3].copy(), position_error, orientation_error)

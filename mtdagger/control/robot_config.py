@@ -75,6 +75,12 @@ class RobotConfig:
             raise ValueError("robot config needs a name, base_frame and ee_frame")
         if not self.joint_names or len(set(self.joint_names)) != len(self.joint_names):
             raise ValueError(f"joint_names must be non-empty and unique, got {self.joint_names}")
+        margins = self.safety.joint_limit_margin_rad
+        named = {name for name, _ in margins} if isinstance(margins, tuple) else set()
+        unknown = sorted(named - set(self.joint_names))
+        if unknown:
+            raise ValueError(f"safety.joint_limit_margin_rad names joint(s) {unknown} that joint_names "
+                             f"does not list ({', '.join(self.joint_names)})")
         if self.default_command_interface not in COMMAND_INTERFACES:
             raise ValueError(f"default_command_interface must be one of {COMMAND_INTERFACES}, "
                              f"got {self.default_command_interface!r}")

@@ -51,6 +51,14 @@ Rules, in the order they are applied (each produces a reason code in `AppliedCom
    both the workspace and the acceleration bound; the workspace wins, the filter applies the anchor
    (the smallest acceleration that keeps the workspace rule) and says 'accel_overridden_by_workspace'.
 6. Gripper: clipped to [gripper_min, gripper_max] ('gripper_min' / 'gripper_max').
+7. Last, a finite check of what would leave the filter: anything non-finite in the applied command
+   or its target is turned into a hold ('non_finite_command'). Rules 3-5 already scale a huge
+   finite request (1e308 / T overflows to inf) along its direction, but nothing downstream
+   re-checks, so the last word is a check that cannot be bypassed by arithmetic.
+
+Joint-limit margins (`joint_limit_margin_rad`, one number for every joint or a mapping joint name
+-> margin) are data of the limits but are enforced where joints are known: by the arm controller
+(`mtdagger.control.arm_command`) and the IK (`mtdagger.control.kinematics`).
 
 The applied displacement is rounded to float32 toward zero, so rounding never pushes it out of the
 workspace or over the speed bound (both contain the zero command); the acceleration bound then holds
@@ -61,7 +69,7 @@ values, i.e. what was really applied. An action that needed no clipping is appli
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
@@ -103,8 +111,12 @@ class SafetyLimits:
     gripper_max: float = 1.0
     # How far a stamp may lie ahead of `now` (clock skew between machines) before it is refused.
     future_stamp_tolerance_s: float = 0.01
+    # Distance kept from every hard joint limit (rad or m): a number for all joints, or a mapping
+    # joint name -> margin (stored as sorted (name, margin) pairs so the limits stay hashable).
+    joint_limit_margin_rad: float | Mapping[str, float] | tuple[tuple[str, float], ...] = 0.0
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "joint_limit_margin_rad", _margins(self.joint_limit_margin_rad))
         lo = _vector3(self.workspace_min, "workspace_min")
         hi = _vector3(self.workspace_max, "workspace_max")
         if not all(a < b for a, b in zip(lo, hi)):
@@ -130,8 +142,17 @@ class SafetyLimits:
         """Largest change of velocity between two consecutive applied commands."""
         return self.max_accel_m_s2 * self.control_period_s
 
+    def margin_for(self, joint_name: str) -> float:
+        """The joint-limit margin of `joint_name` (0 for a joint a per-joint mapping omits)."""
+        margins = self.joint_limit_margin_rad
+        if isinstance(margins, float):
+            return margins
+        return dict(margins).get(joint_name, 0.0)  # type: ignore[arg-type]
+
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
+        if isinstance(self.joint_limit_margin_rad, tuple):
+            data["joint_limit_margin_rad"] = dict(self.joint_limit_margin_rad)
         return {name: list(value) if isinstance(value, tuple) else value for name, value in data.items()}
 
     @classmethod
@@ -145,6 +166,20 @@ class SafetyLimits:
         if missing:
             raise ValueError(f"missing safety limit(s) {missing}")
         return cls(**data)
+
+
+def _margins(value: Any) -> float | tuple[tuple[str, float], ...]:
+    def one(number: Any, name: str) -> float:
+        if isinstance(number, bool) or not isinstance(number, (int, float)) \
+                or not math.isfinite(number) or not 0 <= number < math.pi:
+            raise ValueError(f"{name} must be a finite number in [0, pi), got {number!r}")
+        return float(number)
+
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), one(v, f"joint_limit_margin_rad[{k}]")) for k, v in value.items()))
+    if isinstance(value, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in value):
+        return _margins(dict(value))
+    return one(value, "joint_limit_margin_rad")
 
 
 @dataclass(frozen=True)
@@ -349,12 +384,18 @@ class SafetyFilter:
 
     def _move(self, requested: np.ndarray, position: np.ndarray) -> AppliedCommand:
         reasons: list[str] = []
-        velocity = requested[:3] / self._period
-
+        with np.errstate(over="ignore"):
+            velocity = requested[:3] / self._period
+        if not np.all(np.isfinite(velocity)):
+            # A finite request near 1e308 overflows when divided by T: keep its direction only.
+            direction = requested[:3] / np.max(np.abs(requested[:3]))
+            velocity = direction * (self.limits.max_speed_m_s / math.hypot(*direction))
+            reasons.append("speed")
         speed = math.hypot(*velocity)  # hypot: no overflow for huge requests
         if speed > self.limits.max_speed_m_s:
             velocity = velocity * (self.limits.max_speed_m_s / speed)
-            reasons.append("speed")
+            if "speed" not in reasons:
+                reasons.append("speed")
 
         lower, upper = self._velocity_box(position)
         boxed = np.clip(velocity, -lower, upper)
@@ -395,7 +436,10 @@ class SafetyFilter:
         applied[:3] = displacement
         applied[3] = self._gripper
         applied_displacement = displacement.astype(np.float64)
-        self._velocity = applied_displacement / self._period
         target = position + applied_displacement
+        # Rule 7, the last word: nothing non-finite leaves the filter, whatever the arithmetic did.
+        if not (np.all(np.isfinite(applied)) and np.all(np.isfinite(target))):
+            return self._hold(STATUS_HELD, (*reasons, "non_finite_command"))
+        self._velocity = applied_displacement / self._period
         status = STATUS_CLIPPED if reasons else STATUS_OK
         return AppliedCommand(applied, target, status, tuple(reasons))

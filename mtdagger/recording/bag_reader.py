@@ -10,8 +10,8 @@ Two read paths, chosen per bag:
   `NonSeekingReader` (records in file order; schemas and channels are in the first chunk) and stop
   at the truncated tail (`EndOfFile`), keeping every chunk that was fully written. The bag is
   reported with `complete=False` and its last episode, which has no end marker, as incomplete
-  (success unknown). The files are not modified; to get a bag `ros2 bag play` accepts, re-record
-  the recovered messages into a new bag.
+  (success unknown). The files are not modified; `mtdagger bag repair` (`recording.repair`)
+  rewrites such a bag into one `ros2 bag` and rosbags' `AnyReader` open.
 
 Messages are decoded only for the topics a summary needs (never the depth images or clouds), and
 fields are read by attribute, so rosbags and mcap-ros2 message objects are handled alike.
@@ -32,7 +32,7 @@ import yaml
 
 from mtdagger.messages.convert import joint_state_from_msg, pose_from_msg, transform_from_msg, twist_from_msg
 from mtdagger.recording import layout
-from mtdagger.recording.layout import BagMetadata
+from mtdagger.recording.layout import BagMetadata, position_or_none
 
 MCAP_MAGIC = b"\x89MCAP0\r\n"
 _FOOTER_OPCODE = b"\x02"
@@ -88,6 +88,9 @@ class EpisodeSummary:
     end_ns: int | None
     # status -> reason -> step count: which reasons made holds and which made clips.
     safety_reasons_by_status: dict[str, dict[str, int]] = field(default_factory=dict)
+    # From the start marker, base frame (m); None when the recording did not know them.
+    goal_position: tuple[float, float, float] | None = None
+    object_position: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -344,6 +347,8 @@ class _Assembler:
             start_ns=episode.start_ns,
             end_ns=end_ns,
             safety_reasons_by_status=_reasons_by_status(safety),
+            goal_position=position_or_none(marker.get("goal_position")),
+            object_position=position_or_none(marker.get("object_position")),
         )
 
     def finish(

@@ -15,7 +15,9 @@ being killed. Two choices make it survive:
   decoded by streaming it front to back (`bag_reader.read_evaluation_bag` does that).
 
 Bad steps are evidence, not errors: a non-finite action is recorded as given (with whatever the
-safety filter applied, typically a hold). Only programming errors (wrong vector sizes, stamps
+safety filter applied, typically a hold), and a depth frame that cannot be an image at all (wrong
+shape, non-numeric) is left out of that step rather than stopping the deployment (the step's
+safety reasons say why the arm held). Only programming errors (wrong vector sizes, stamps
 running backwards, episode markers out of order) raise, before anything of that call is written.
 """
 
@@ -207,9 +209,12 @@ class EvaluationBagWriter:
 
         messages: list[tuple[str, Any]] = []
         if depth_m is not None:
-            messages.append(
-                (layout.DEPTH_TOPIC, depth_image_msg(self._factory, depth_m, stamp, camera_frame))
-            )
+            try:
+                messages.append(
+                    (layout.DEPTH_TOPIC, depth_image_msg(self._factory, depth_m, stamp, camera_frame))
+                )
+            except (ValueError, TypeError):
+                pass  # not an image (see the module doc): the rest of the step is still recorded
         if camera is not None:
             messages.append(
                 (layout.CAMERA_INFO_TOPIC, camera_info_msg(self._factory, camera, stamp, camera_frame))

@@ -182,6 +182,9 @@ class EpisodeInfo:
     seed: int | None = None
     object_split: str | None = None
     notes: str = ""
+    # Where the episode had to go, base frame (m), when the source knows it (simulation).
+    goal_position: tuple[float, float, float] | None = None
+    object_position: tuple[float, float, float] | None = None
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> EpisodeInfo:
@@ -199,6 +202,8 @@ class EpisodeInfo:
             seed=None if seed is None else int(seed),
             object_split=None if data.get("object_split") is None else str(data["object_split"]),
             notes=str(data.get("notes") or ""),
+            goal_position=position_or_none(data.get("goal_position")),
+            object_position=position_or_none(data.get("object_position")),
         )
 
     def start_marker(self) -> dict[str, Any]:
@@ -210,4 +215,21 @@ class EpisodeInfo:
             "seed": self.seed,
             "object_split": self.object_split,
             "notes": self.notes,
+            **{
+                name: list(value)
+                for name, value in (("goal_position", self.goal_position),
+                                    ("object_position", self.object_position))
+                if value is not None
+            },
         }
+
+
+def position_or_none(value: Any) -> tuple[float, float, float] | None:
+    """3 finite numbers as a tuple, anything else None: a marker's position is for plots only."""
+    try:
+        numbers = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    if len(numbers) != 3 or not all(math.isfinite(v) for v in numbers):
+        return None
+    return numbers  # type: ignore[return-value]

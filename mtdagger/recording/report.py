@@ -18,10 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from mtdagger.recording.bag_reader import EpisodeSummary, EvaluationBag
+from mtdagger.recording.report_plots import (
+    control_period_ms,
+    plot_latency,
+    plot_success,
+    plot_trajectories,
+    workspace_box,
+)
 from mtdagger.stats import wilson_interval
 
 PERCENTILES = (50, 90, 99)
-_COLOURS = {True: "tab:green", False: "tab:red", None: "tab:gray"}
 
 
 @dataclass(frozen=True)
@@ -126,10 +132,19 @@ def safety_counts(episodes: Iterable[EpisodeSummary]) -> tuple[dict[str, int], d
 # --------------------------------------------------------------------------- the report
 
 
+class ReportError(ValueError):
+    """The report cannot be written where asked (the message names --out); nothing was written."""
+
+
 def write_report(bags: Sequence[EvaluationBag], out_dir: str | Path) -> Report:
     """Write `report.md` and its PNGs into `out_dir` (created) and return what they say."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise ReportError(f"--out {out}: is a file, not a directory; nothing was written")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ReportError(f"--out {out}: cannot create the report directory ({error.strerror})") from None
     episodes = [episode for bag in bags for episode in bag.episodes]
     success = success_by_task(episodes)
     by_split = success_by_task(episodes, by_split=True)
@@ -139,10 +154,10 @@ def write_report(bags: Sequence[EvaluationBag], out_dir: str | Path) -> Report:
 
     images: list[Path] = []
     if episodes:
-        images.append(_plot_success(success, by_split, out / "success.png"))
-        images.append(_plot_trajectories(episodes, out / "trajectories.png"))
+        images.append(plot_success(success, by_split, out / "success.png"))
+        images.append(plot_trajectories(episodes, out / "trajectories.png", workspace_box(bags)))
         if latency:
-            images.append(_plot_latency(latency, out / "latency.png"))
+            images.append(plot_latency(latency, out / "latency.png", control_period_ms(bags)))
 
     report = Report(
         out_dir=out,
@@ -302,89 +317,3 @@ def _warnings_section(warnings: list[str]) -> list[str]:
 def _cell(text: str) -> str:
     """A markdown table cell: pipes escaped, newlines flattened."""
     return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-# --------------------------------------------------------------------------- plots
-
-
-def _figure(width: float, height: float):
-    # The object API (no pyplot): no global figure state, no GUI backend, safe in any thread.
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), layout="constrained")
-
-
-def _plot_success(rows: list[TaskSuccess], split_rows: list[TaskSuccess], path: Path) -> Path:
-    """Bars per task (all objects, then each split), with the Wilson interval and a dot at the rate
-    so that a 0% bar is still visible."""
-    series = [("all", rows)] + [
-        (str(split), [r for r in split_rows if r.split == split])
-        for split in dict.fromkeys(r.split for r in split_rows)
-    ]
-    tasks = [r.task for r in rows]
-    width = 0.8 / len(series)
-    fig = _figure(max(4.5, 1.0 * len(tasks) * len(series) + 1.5), 3.5)
-    ax = fig.add_subplot()
-    for k, (label, members) in enumerate(series):
-        by_task = {r.task: r for r in members if r.episodes > 0}
-        xs = [i + (k - (len(series) - 1) / 2) * width for i, task in enumerate(tasks) if task in by_task]
-        shown = [by_task[task] for task in tasks if task in by_task]
-        rates = [r.rate for r in shown]
-        errors = [[r.rate - r.ci_low for r in shown], [r.ci_high - r.rate for r in shown]]
-        bars = ax.bar(xs, rates, width, alpha=0.6, label=f"{label} objects" if label != "all" else "all")
-        ax.errorbar(
-            xs,
-            rates,
-            yerr=errors,
-            fmt="o",
-            color=bars.patches[0].get_facecolor() if shown else None,
-            capsize=3,
-            markersize=4,
-        )
-    ax.set_xticks(range(len(tasks)), tasks, rotation=30, ha="right")
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("success rate (95% Wilson CI)")
-    if len(series) > 1:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-    fig.savefig(path, dpi=100)
-    return path
-
-
-def _plot_latency(rows: list[StageLatency], path: Path) -> Path:
-    fig = _figure(max(4.0, 1.0 * len(rows) + 2), 3.5)
-    ax = fig.add_subplot()
-    x = np.arange(len(rows))
-    for k, (name, values) in enumerate(
-        (("p50", [r.p50 for r in rows]), ("p90", [r.p90 for r in rows]), ("p99", [r.p99 for r in rows]))
-    ):
-        ax.bar(x + (k - 1) * 0.27, values, 0.27, label=name)
-    ax.set_xticks(x, [r.stage for r in rows], rotation=30, ha="right")
-    ax.set_ylabel("ms per step")
-    ax.legend()
-    fig.savefig(path, dpi=100)
-    return path
-
-
-def _plot_trajectories(episodes: list[EpisodeSummary], path: Path) -> Path:
-    """Per task: top view (x-y) above, side view (x-z) below, one line per episode."""
-    tasks = list(dict.fromkeys(e.task for e in episodes))
-    fig = _figure(3.2 * len(tasks), 6.0)
-    axes = fig.subplots(2, len(tasks), squeeze=False)
-    for column, task in enumerate(tasks):
-        top, side = axes[0][column], axes[1][column]
-        for episode in (e for e in episodes if e.task == task):
-            xyz = episode.ee_positions
-            if len(xyz) == 0:
-                continue
-            colour = _COLOURS[episode.success]
-            for ax, (a, b) in ((top, (0, 1)), (side, (0, 2))):
-                ax.plot(xyz[:, a], xyz[:, b], color=colour, linewidth=1.0, alpha=0.8)
-                ax.plot(xyz[0, a], xyz[0, b], "o", color=colour, markersize=3)
-        top.set_title(task, fontsize=9)
-        top.set_xlabel("x (m)")
-        top.set_ylabel("y (m)")
-        side.set_xlabel("x (m)")
-        side.set_ylabel("z (m)")
-        top.set_aspect("equal", adjustable="datalim")
-    fig.savefig(path, dpi=100)
-    return path

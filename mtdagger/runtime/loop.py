@@ -78,10 +78,12 @@ class DeploymentLoop:
         outcome = EpisodeOutcome(task=task, seed=seed, success=False, steps=0)
         self.clock.now_s = self._episode_start_s
         if self.recorder is not None:
-            self.recorder.start_episode(
-                self._stamp_ns(),
-                {"episode": episode_index, "task": task, "seed": seed, "object": object_label or task},
-            )
+            marker = {"episode": episode_index, "task": task, "seed": seed, "object": object_label or task}
+            for name, key in (("goal_position", keys.GOAL_POSITION),
+                              ("object_position", keys.OBJECT_POSITION)):
+                if key in observation:  # for the report's trajectory plot
+                    marker[name] = [float(v) for v in observation[key]]
+            self.recorder.start_episode(self._stamp_ns(), marker)
         for step in range(max_steps):
             wall_start = time.perf_counter()
             now_s = self.clock.now_s = self._episode_start_s + (step + 1) * self.period_s

@@ -76,6 +76,8 @@ def build_sim_deployment(
 
     if sim != "metaworld":
         raise DeploymentError(f"simulator {sim!r} is not available here; valid: metaworld")
+    # The robot file first: a bad safety number is refused before a checkpoint or simulator loads.
+    robot = load_robot_config(robot_config)
     try:
         meta = read_checkpoint_meta(checkpoint)
     except CheckpointError as error:
@@ -109,7 +111,6 @@ def build_sim_deployment(
         except CheckpointError as error:
             raise DeploymentError(str(error)) from error
 
-        robot = load_robot_config(robot_config)
         if abs(robot.safety.control_period_s - convention.control_period_s) > 1e-9:
             raise DeploymentError(
                 f"robot config {robot_config} control_period_s={robot.safety.control_period_s} "
@@ -134,6 +135,7 @@ def build_sim_deployment(
                         "randomize": randomize,
                         "camera_config": camera_config,
                         "robot_config": robot_config,
+                        "safety_limits": robot.safety.to_dict(),  # the report draws the box
                         "point_cloud_contract": contract.to_dict(),
                     },
                 ),
