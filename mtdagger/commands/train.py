@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mtdagger.commands.paths import PathError, check_output_dir
 from mtdagger.training.config import FIELD_BOUNDS, TrainConfig, load_train_config
+from mtdagger.training.run_folder import RunFolder
 
 EXIT_USAGE = 2
 
@@ -30,6 +31,8 @@ def run(args) -> int:
 
         preflight(config)
         _check_out(Path(args.out), resume=args.resume)
+        if args.resume:  # reads only: the saved config must match (before any simulator starts)
+            RunFolder(args.out).create(config.to_dict(), resume=True)
     except (FileNotFoundError, ValueError, PathError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
