@@ -342,6 +342,8 @@ def publish_checkpoint(directory: str | Path, model: nn.Module, meta: Checkpoint
             raise CheckpointError(f"checkpoint {directory} is complete and is never rewritten")
         shutil.rmtree(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
+    for stale in directory.parent.glob(f".tmp-{directory.name}-*"):  # a killed earlier write
+        shutil.rmtree(stale, ignore_errors=True)
     temp = directory.parent / f".tmp-{directory.name}-{uuid.uuid4().hex[:8]}"
     try:
         meta = save_checkpoint(temp, model, meta)
