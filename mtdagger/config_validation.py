@@ -182,7 +182,7 @@ def validate_fields(cls: type, data: Any, where: str, ranges: RangeTable | None 
     ]
     if missing:
         raise ConfigError(f"{label} lacks required key(s) {missing}")
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     kwargs = {}
     for name, value in data.items():
         path = f"{where}.{name}" if where else name
@@ -192,6 +192,23 @@ def validate_fields(cls: type, data: Any, where: str, ranges: RangeTable | None 
             _check_bounds(normalised, limits, path)
         kwargs[name] = normalised
     return kwargs
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    """Resolved field annotations; a field whose annotation cannot be resolved (a name only known
+    where the class was defined) is left to the class's own checks rather than failing them all."""
+    try:
+        return typing.get_type_hints(cls)
+    except NameError:
+        hints = {}
+        for f in dataclasses.fields(cls):
+            try:
+                hints[f.name] = typing.get_type_hints(
+                    type("_One", (), {"__annotations__": {f.name: f.type}, "__module__": cls.__module__})
+                )[f.name]
+            except NameError:
+                hints[f.name] = Any
+        return hints
 
 
 def build_dataclass(cls: type, data: Any, where: str, ranges: RangeTable | None = None) -> Any:

@@ -6,9 +6,14 @@ reuse the same --out), and must not touch the preset or any earlier run.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Literal
+
 import pytest
 import yaml
 from bad_input_support import REPO, assert_refused
+
+from mtdagger.config_validation import ConfigError, bounds, build_dataclass
 
 QUICK = str(REPO / "configs" / "mt10-state-quick.yaml")
 POINTCLOUD = str(REPO / "configs" / "mt10-pointcloud-tiny.yaml")
@@ -166,3 +171,33 @@ def test_train_help_lists_the_keys_set_accepts(capsys):
     text = capsys.readouterr().out
     for key in ("bc.lr", "dagger.rounds", "point_cloud.voxel_size_m", "scheduler.temperature", "sim.camera"):
         assert key in text
+
+
+def test_a_new_annotated_field_is_validated_with_no_extra_code():
+    """Other work adds fields to the config dataclasses; the generic validator must check them from
+    their annotation (and range metadata) alone."""
+    @dataclass(frozen=True)
+    class Section:
+        noise_std: float = 0.0
+        mode: Literal["off", "on"] = "off"
+        gains: tuple[float, float] = (1.0, 2.0)
+        steps: int = field(default=3, metadata=bounds(ge=1))
+        targets: dict[str, float] = field(default_factory=dict)
+        label: str | None = None
+
+    assert build_dataclass(Section, {"gains": [3, 4], "steps": 5}, "amf").gains == (3.0, 4.0)
+    bad = [
+        ({"noise_std": "high"}, "amf.noise_std must be a number"),
+        ({"noise_std": float("nan")}, "amf.noise_std must be finite"),
+        ({"mode": "auto"}, "amf.mode must be one of"),
+        ({"gains": [1.0]}, "amf.gains must have 2 entries"),
+        ({"steps": 0}, "amf.steps must be >= 1"),
+        ({"steps": True}, "amf.steps must be an integer"),
+        ({"targets": {"reach-v3": "x"}}, "amf.targets.reach-v3 must be a number"),
+        ({"label": 3}, "amf.label must be a string"),
+        ({"stpes": 2}, "unknown config key(s) ['stpes'] in amf"),
+    ]
+    for data, message in bad:
+        with pytest.raises(ConfigError) as error:
+            build_dataclass(Section, data, "amf")
+        assert message in str(error.value), (data, str(error.value))
