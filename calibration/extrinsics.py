@@ -48,6 +48,10 @@ SCHEMA_VERSION = 1
 QUATERNION_NORM_TOLERANCE = 1e-3
 _ROTATION_TOLERANCE = 1e-6
 
+# A camera more than this far from the robot base is not on the same workcell: far more likely a
+# translation written in millimetres (1200 for 1.2 m). Refused when a calibration file is read.
+MAX_PLAUSIBLE_TRANSLATION_M = 5.0
+
 _REQUIRED_KEYS = ("calibration_id", "base_frame", "camera_frame", "translation", "rotation_xyzw")
 _OPTIONAL_KEYS = (
     "schema_version", "created", "method", "residuals", "camera_serial", "optical_frame", "camera_to_optical",
@@ -230,6 +234,7 @@ class Extrinsics:
         if not isinstance(residuals, Mapping):
             raise ExtrinsicsError(f"{source}: residuals must be a mapping of name -> number")
         try:
+            _check_plausible_translation(data["translation"])
             base = cls.from_translation_quaternion(
                 data["translation"],
                 data["rotation_xyzw"],
@@ -259,6 +264,16 @@ def _optical_transform(optical: Any) -> np.ndarray | None:
     T[:3, :3] = quaternion_xyzw_to_matrix(_unit_quaternion(optical["rotation_xyzw"]))
     T[:3, 3] = _finite_vector(optical["translation"], 3, "camera_to_optical.translation")
     return T
+
+
+def _check_plausible_translation(values: Any) -> None:
+    t = _finite_vector(values, 3, "translation")
+    norm = float(np.linalg.norm(t))
+    if norm > MAX_PLAUSIBLE_TRANSLATION_M:
+        raise ExtrinsicsError(
+            f"translation {t.tolist()} is {norm:g} m from the base (> {MAX_PLAUSIBLE_TRANSLATION_M:g} m): "
+            "the metres field looks like millimetres"
+        )
 
 
 def _as_text(value: Any) -> Any:

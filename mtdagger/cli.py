@@ -25,49 +25,77 @@ def _add_rollout(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="first seed; episode i uses seed+i")
     p.add_argument("--max-steps", type=int, default=None, help="override the episode step limit")
     p.add_argument("--camera-config", default=None, help="camera YAML (default: the suite's camera)")
-    p.add_argument("--out", default=None, help="write a PNG + .npz point cloud per task here")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="write each finished episode (episodes/<task>/seed_<n>.npz) and a PNG + .npz point cloud "
+        "per task here, atomically; re-running the same command with the same --out resumes it",
+    )
     p.set_defaults(module="mtdagger.commands.rollout")
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="multitask DAgger training from a YAML preset")
+    p = sub.add_parser(
+        "train",
+        help="multitask DAgger training from a YAML preset",
+        epilog=_settable_keys_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--config", required=True, help="configs/<preset>.yaml")
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its manifest")
-    p.add_argument("--workers", type=int, default=None, help="override rollout worker count")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    p.add_argument(
+        "--workers", type=int, default=None, help="override rollout worker count (a resume may change it)"
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. dagger.rounds=3 (value parsed as YAML; keys listed below)",
+    )
     p.set_defaults(module="mtdagger.commands.train")
 
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a checkpoint in simulation (95%% Wilson intervals)")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--sim", default="metaworld")
+    p.add_argument("--checkpoint", required=True, help="checkpoint directory (weights + checkpoint.json)")
+    p.add_argument("--sim", default="metaworld", help="simulator backend (default: metaworld)")
     p.add_argument("--tasks", default=None, help="default: the checkpoint's task list")
-    p.add_argument("--episodes", type=int, default=10)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--seed", type=int, default=10_000)
+    p.add_argument("--episodes", type=int, default=10, help="episodes per task (>= 1)")
+    p.add_argument("--workers", type=int, default=1, help="parallel worker processes (1..256)")
+    p.add_argument("--seed", type=int, default=10_000, help="first seed; episode i uses seed+i")
     p.set_defaults(module="mtdagger.commands.eval")
 
 
 def _add_deploy(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("deploy", help="run a checkpoint through the deployment loop against a simulator")
-    p.add_argument("--sim", default="metaworld")
-    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--sim", default="metaworld", help="simulator backend (default: metaworld)")
+    p.add_argument("--checkpoint", required=True, help="point-cloud checkpoint directory")
     p.add_argument("--tasks", default=None, help="default: the checkpoint's task list")
-    p.add_argument("--episodes", type=int, default=3)
-    p.add_argument("--seed", type=int, default=20_000)
+    p.add_argument("--episodes", type=int, default=3, help="episodes per task (>= 1)")
+    p.add_argument("--seed", type=int, default=20_000, help="first seed (>= 0)")
     p.add_argument("--noise", choices=["none", "realsense"], default="none", help="depth noise model")
     p.add_argument("--randomize", action="store_true", help="randomise camera pose and intrinsics")
-    p.add_argument("--robot-config", default="configs/robots/metaworld_sawyer.yaml")
-    p.add_argument("--record", default=None, metavar="BAG_DIR", help="record an evaluation bag")
+    p.add_argument(
+        "--robot-config",
+        default="configs/robots/metaworld_sawyer.yaml",
+        help="robot YAML or a robot name in configs/robots (relative paths also tried from the repository)",
+    )
+    p.add_argument(
+        "--record", default=None, metavar="BAG_DIR", help="record an evaluation bag (a new directory)"
+    )
     p.add_argument(
         "--config",
         default=None,
         help="YAML whose point_cloud section is this run's contract (a training preset works); "
         "the checkpoint must match it. Default: trust the checkpoint's own contract",
     )
-    p.add_argument("--camera-config", default="configs/cameras/metaworld_d435.yaml")
+    p.add_argument(
+        "--camera-config",
+        default="configs/cameras/metaworld_d435.yaml",
+        help="simulated camera YAML (relative paths also tried from the repository)",
+    )
     p.add_argument("--max-steps", type=int, default=None, help="default: the checkpoint's training horizon")
     p.add_argument("--realtime", action="store_true", help="sleep to the control period (for watching)")
     p.set_defaults(module="mtdagger.commands.deploy")
@@ -76,7 +104,9 @@ def _add_deploy(sub: argparse._SubParsersAction) -> None:
 def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="turn evaluation bags into report.md + PNGs")
     p.add_argument("bags", nargs="+", help="bag directories")
-    p.add_argument("--out", default=None, help="report directory (default: beside the first bag)")
+    p.add_argument(
+        "--out", default=None, help="report directory, new or empty (default: report/ beside the first bag)"
+    )
     p.set_defaults(module="mtdagger.commands.report")
 
 
@@ -84,23 +114,23 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks: print a table against a baseline run in the same process")
     bench = p.add_subparsers(dest="bench", required=True)
     b = bench.add_parser("perception", help="depth -> N points latency vs a naive baseline")
-    b.add_argument("--repeats", type=int, default=50)
-    b.add_argument("--num-points", type=int, default=1024)
+    b.add_argument("--repeats", type=int, default=50, help="timed repeats per pipeline")
+    b.add_argument("--num-points", type=int, default=1024, help="points per cloud (the contract's N)")
     b.set_defaults(module="mtdagger.bench.perception")
     b = bench.add_parser("sim", help="simulator steps per second with and without depth rendering")
-    b.add_argument("--task", default="drawer-open-v3")
-    b.add_argument("--steps", type=int, default=300)
+    b.add_argument("--task", default="drawer-open-v3", help="task to step")
+    b.add_argument("--steps", type=int, default=300, help="simulator steps per measurement")
     b.set_defaults(module="mtdagger.bench.sim")
     b = bench.add_parser("schedulers", help="compare task schedulers on the same budget and seeds")
-    b.add_argument("--suite", default="mt10")
-    b.add_argument("--seeds", type=int, default=3)
-    b.add_argument("--config", default="configs/mt10-state-bench.yaml")
-    b.add_argument("--out", default="runs/bench-schedulers")
+    b.add_argument("--suite", default="mt10", help="task suite")
+    b.add_argument("--seeds", type=int, default=3, help="training seeds per scheduler")
+    b.add_argument("--config", default="configs/mt10-state-bench.yaml", help="training preset")
+    b.add_argument("--out", default="runs/bench-schedulers", help="where the runs and the table go")
     b.add_argument("--target", type=float, default=0.8, help="target mean success")
     b.set_defaults(module="mtdagger.bench.schedulers")
     b = bench.add_parser("control", help="control-step latency per stage (depth in -> command out)")
-    b.add_argument("--steps", type=int, default=200)
-    b.add_argument("--num-points", type=int, default=1024)
+    b.add_argument("--steps", type=int, default=200, help="control steps timed")
+    b.add_argument("--num-points", type=int, default=1024, help="points per cloud (the contract's N)")
     b.set_defaults(module="mtdagger.bench.control")
     b = bench.add_parser("safety", help="fuzz safety filter + arm command: unsafe outputs, p99")
     b.add_argument("--actions", type=int, default=1_000_000, help="random + adversarial actions to check")
@@ -162,6 +192,22 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--seed", type=int, default=0, help="pose and noise seed")
     v.add_argument("--setups", default="eye_to_hand,eye_in_hand", help="comma-separated set-ups to verify")
     p.set_defaults(module="mtdagger.commands.calibrate")
+
+
+def _settable_keys_epilog() -> str:
+    """`train --help` lists every key `--set` accepts (from the config dataclasses themselves)."""
+    from mtdagger.training.config import settable_keys
+
+    keys = settable_keys()
+    lines, line = [], " "
+    for key in keys:
+        if len(line) + len(key) > 92:
+            lines.append(line)
+            line = " "
+        line += f" {key}"
+    lines.append(line)
+    head = "keys --set accepts (student.config.* and dagger.beta.params.* per architecture/schedule):"
+    return head + "\n" + "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -97,7 +97,7 @@ def _loop(tmp_path, monkeypatch, *, retrain: str, collected, eval_success, train
     loop._collect = lambda k, allocation, beta: collected
     loop._split = lambda: (train_eps, heldout_eps)
     loop._evaluate = lambda k, checkpoint: eval_success
-    loop._save_checkpoint = lambda directory, k: None
+    loop._save_checkpoint = lambda directory, k, **kwargs: None
     loop._log_round = lambda entry: None
     monkeypatch.setattr(dagger_module, "write_training_plots", lambda *a, **kw: None)
     return loop

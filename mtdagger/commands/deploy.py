@@ -8,10 +8,8 @@ The checkpoint is validated against this run before anything moves: its point-cl
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
-import yaml
 from rich.console import Console
 from rich.table import Table
 from tqdm.auto import tqdm
@@ -21,19 +19,54 @@ from mtdagger.stats import wilson_interval
 
 def _expected_contract(config_path: str | None):
     from mtdagger.perception.contract import PointCloudContract
+    from mtdagger.training.config import read_yaml_mapping
 
     if config_path is None:
         return None
-    data = yaml.safe_load(Path(config_path).read_text()) or {}
+    data = read_yaml_mapping(config_path, "--config")
     if not data.get("point_cloud"):
-        raise ValueError(f"{config_path} has no point_cloud section to check the checkpoint against")
-    return PointCloudContract.from_dict(data["point_cloud"])
+        raise ValueError(f"--config {config_path} has no point_cloud section to check the checkpoint against")
+    return PointCloudContract.from_dict(data["point_cloud"], where=f"--config {config_path}: point_cloud")
+
+
+def _preflight(args) -> None:
+    """Every flag checked before a simulator is built (ValueError naming the flag); config paths
+    made independent of the current directory (repository-relative defaults)."""
+    from mtdagger.commands.paths import check_count, check_output_dir, resolve_input_file
+    from mtdagger.control.robot_config import load_robot_config, resolve_robot_config_path
+    from mtdagger.policy.checkpoint import CheckpointError, load_checkpoint
+    from mtdagger.training.preflight import camera_config
+
+    check_count(args.episodes, "--episodes")
+    check_count(args.max_steps, "--max-steps")
+    check_count(args.seed, "--seed", minimum=0)
+    if args.record:
+        check_output_dir(args.record, "--record", must_be_empty=True, must_not_exist=True)
+    robot = resolve_robot_config_path(args.robot_config)
+    args.robot_config = str(resolve_input_file(robot, "--robot-config"))
+    try:
+        load_robot_config(args.robot_config)
+    except ValueError as error:
+        raise ValueError(f"--robot-config: {error}") from None
+    args.camera_config = str(resolve_input_file(args.camera_config, "--camera-config"))
+    camera_config(args.camera_config, "--camera-config")
+    if args.config is not None:
+        args.config = str(resolve_input_file(args.config, "--config"))
+    try:
+        load_checkpoint(args.checkpoint)  # weights too (hash, shapes, NaN), not only the sidecar
+    except CheckpointError as error:
+        raise ValueError(f"--checkpoint: {error}") from None
 
 
 def run(args) -> int:
     from mtdagger.runtime.session import DeploymentError, build_sim_deployment
 
     console = Console()
+    try:
+        _preflight(args)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     try:
         session = build_sim_deployment(
             checkpoint=args.checkpoint,

@@ -8,16 +8,21 @@ from rich.console import Console
 
 
 def run(args) -> int:
+    from mtdagger.commands.paths import MAX_WORKERS, PathError, check_count
     from mtdagger.perception.contract import PointCloudContract
-    from mtdagger.policy.checkpoint import CheckpointError, read_checkpoint_meta
+    from mtdagger.policy.checkpoint import CheckpointError, load_checkpoint
     from mtdagger.policy.student import CheckpointStudentFactory
     from mtdagger.training.config import SimConfig
     from mtdagger.training.evaluate import evaluate_student, results_table
     from mtdagger.training.sim_setup import backend_config_for, resolve_run_tasks
 
     try:
-        meta = read_checkpoint_meta(args.checkpoint)
-    except CheckpointError as error:
+        check_count(args.episodes, "--episodes")
+        check_count(args.workers, "--workers", maximum=MAX_WORKERS)
+        check_count(args.seed, "--seed", minimum=0)
+        # The weights too (hash, shapes, NaN), here: a worker's failure would be a RolloutJobError.
+        _, meta = load_checkpoint(args.checkpoint)
+    except (CheckpointError, PathError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     run_tasks = list(meta.tasks)

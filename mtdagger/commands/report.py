@@ -19,12 +19,19 @@ def default_out_dir(first_bag: str | Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mtdagger.commands.paths import PathError, check_output_dir
+
+    out = Path(args.out) if args.out else default_out_dir(args.bags[0])
+    try:  # before any bag is read: a report never overwrites an earlier one
+        check_output_dir(out, "--out", must_be_empty=True)
+    except PathError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     try:
         bags = [read_evaluation_bag(path) for path in args.bags]
     except BagError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else default_out_dir(args.bags[0])
     try:
         report = write_report(bags, out)
     except ReportError as error:

@@ -1,7 +1,8 @@
 """`mtdagger rollout`: run episodes in simulation, print per-task success, optionally save clouds.
 
 `--policy expert` runs each task's scripted expert; `--policy CHECKPOINT_DIR` runs that student
-alone (β = 0), validated against the requested tasks. With `--out DIR`, each task gets
+alone (β = 0), validated against the requested tasks. With `--out DIR`, every finished episode is
+written as it finishes (layout and resume rules: `rollout_out.py`), and each task gets
 DIR/<task>_cloud.png (the point cloud from two viewpoints) and DIR/<task>_cloud.npz (cloud,
 depth image, camera model), taken half-way through its first episode: the episode is replayed in
 this process from its recorded actions (MuJoCo is deterministic), so rollouts need not render.
@@ -18,8 +19,11 @@ from typing import Any
 import numpy as np
 
 from mtdagger import keys
+from mtdagger.commands.paths import MAX_WORKERS, PathError, check_count
+from mtdagger.commands.rollout_out import RolloutOutput
 from mtdagger.data.episode import Episode
 from mtdagger.stats import wilson_interval
+from mtdagger.testing_hooks import pause_point
 from mtdagger.training.rollout import RolloutJob, collect_episodes
 
 EXIT_USAGE = 2
@@ -44,11 +48,13 @@ def run(args: Any) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    if args.episodes <= 0 or args.workers <= 0 or args.seed < 0:
-        print("error: --episodes and --workers must be positive and --seed >= 0", file=sys.stderr)
-        return EXIT_USAGE
-    if args.max_steps is not None and args.max_steps <= 0:
-        print("error: --max-steps must be positive", file=sys.stderr)
+    try:
+        check_count(args.episodes, "--episodes")
+        check_count(args.workers, "--workers", maximum=MAX_WORKERS)
+        check_count(args.seed, "--seed", minimum=0)
+        check_count(args.max_steps, "--max-steps")
+    except PathError as error:
+        print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
 
     preset = load_suite_preset(args.tasks)
@@ -65,32 +71,63 @@ def run(args: Any) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
 
-    jobs = [
-        RolloutJob(
-            task=task,
-            task_index=task_index[task],
-            seed=args.seed + j,
-            beta=1.0 if student_factory is None else 0.0,
-            max_steps=args.max_steps,
-        )
-        for task in tasks
-        for j in range(args.episodes)
-    ]
-    episodes: dict[str, list[Episode]] = defaultdict(list)
+    output = None
+    if args.out:
+        output = RolloutOutput(args.out, _spec(args))
+        try:
+            if output.open():
+                console.print(f"resume: {args.out} holds this rollout; its finished episodes are kept")
+        except PathError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+
+    jobs, episodes = [], defaultdict(list)
+    for task in tasks:
+        for j in range(args.episodes):
+            finished = output.load_finished(task, args.seed + j) if output else None
+            if finished is not None:
+                episodes[task].append(finished)
+                continue
+            jobs.append(
+                RolloutJob(
+                    task=task,
+                    task_index=task_index[task],
+                    seed=args.seed + j,
+                    beta=1.0 if student_factory is None else 0.0,
+                    max_steps=args.max_steps,
+                )
+            )
     for episode in collect_episodes(
         jobs, backend_config, student_factory, student_contract, workers=args.workers, progress=True
     ):
         episodes[episode.task_name].append(episode)
+        if output is not None:  # on disk as it finishes: a kill loses no finished episode
+            output.add(episode)
+            pause_point(f"rollout-out:{sum(map(len, episodes.values()))}")
 
     console.print(success_table(tasks, episodes, title=f"{args.sim} rollout, policy={args.policy}"))
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+    if output is not None:
         for task in tasks:
+            if output.cloud_done(task):
+                continue
             first = min(episodes[task], key=lambda e: e.seed)
-            png, npz = save_midepisode_cloud(backend_config, first, preset.point_cloud, out)
+            paths = output.cloud_paths(task)
+            png, npz = save_midepisode_cloud(backend_config, first, preset.point_cloud, paths)
             console.print(f"{task}: wrote {png} and {npz}", soft_wrap=True)
     return 0
+
+
+def _spec(args: Any) -> dict[str, Any]:
+    """What makes this rollout's episodes what they are (a resumed --out must match it)."""
+    return {
+        "sim": args.sim,
+        "tasks": args.tasks,
+        "policy": str(args.policy),
+        "episodes": args.episodes,
+        "seed": args.seed,
+        "max_steps": args.max_steps,
+        "camera_config": args.camera_config,
+    }
 
 
 def _policy(policy: str, tasks: list[str]):
@@ -146,8 +183,16 @@ def success_table(tasks: list[str], episodes: dict[str, list[Episode]], title: s
     return table
 
 
-def save_midepisode_cloud(backend_config, episode: Episode, contract, out: Path) -> tuple[Path, Path]:
-    """Replay `episode` to its middle step, render depth + cloud there, write a PNG and an .npz."""
+def save_midepisode_cloud(
+    backend_config, episode: Episode, contract, paths: tuple[Path, Path]
+) -> tuple[Path, Path]:
+    """Replay `episode` to its middle step, render depth + cloud there, write a PNG and an .npz.
+
+    Each file is rendered into memory and written atomically (temp + fsync + rename), PNG first;
+    `rollout_out.RolloutOutput.cloud_done` wants both, so a kill between them redoes the pair."""
+    import io
+
+    from mtdagger.data.store import atomic_write_bytes
     from mtdagger.perception.pointcloud import depth_to_point_cloud
 
     backend = backend_config.build()
@@ -165,9 +210,10 @@ def save_midepisode_cloud(backend_config, episode: Episode, contract, out: Path)
         points = depth_to_point_cloud(frame.depth_m, frame.camera, contract)
     finally:
         backend.close()
-    stem = out / f"{episode.task_name}_cloud"
+    png, npz = paths
+    buffer = io.BytesIO()
     np.savez_compressed(
-        stem.with_suffix(".npz"),
+        buffer,
         points=points,
         depth_m=frame.depth_m,
         camera=json.dumps(frame.camera.to_dict()),
@@ -176,11 +222,15 @@ def save_midepisode_cloud(backend_config, episode: Episode, contract, out: Path)
         seed=episode.seed,
         step=step,
     )
-    plot_cloud(points, f"{episode.task_name}  seed {episode.seed}  step {step}", stem.with_suffix(".png"))
-    return stem.with_suffix(".png"), stem.with_suffix(".npz")
+    image = io.BytesIO()
+    plot_cloud(points, f"{episode.task_name}  seed {episode.seed}  step {step}", image)
+    atomic_write_bytes(png, image.getvalue())
+    pause_point(f"rollout-cloud:{episode.task_name}")
+    atomic_write_bytes(npz, buffer.getvalue())
+    return png, npz
 
 
-def plot_cloud(points: np.ndarray, title: str, path: Path) -> None:
+def plot_cloud(points: np.ndarray, title: str, path: Any) -> None:
     """Two 3-D views of a base-frame cloud side by side, equal axis scale, axes in metres."""
     import matplotlib
 
@@ -205,5 +255,5 @@ def plot_cloud(points: np.ndarray, title: str, path: Path) -> None:
         axes.set_title(label)
     figure.suptitle(f"{title}  ({len(points)} points, robot base frame)")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=100, format="png")
     plt.close(figure)

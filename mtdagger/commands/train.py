@@ -1,30 +1,48 @@
-"""`mtdagger train --config configs/NAME.yaml --out RUN_DIR [--resume]`."""
+"""`mtdagger train --config configs/NAME.yaml --out RUN_DIR [--resume]`.
+
+Everything the user typed is checked before anything runs: the whole resolved config (every
+section's keys, types and ranges, the student's architecture config, the β schedule, the camera
+file) and the `--out` folder. A refusal is one line on stderr and exit code 2, and leaves no run
+folder behind, so the corrected command can reuse the same `--out`.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 import sys
+from pathlib import Path
 
-from mtdagger.training.config import load_train_config
+from mtdagger.commands.paths import PathError, check_output_dir
+from mtdagger.training.config import FIELD_BOUNDS, TrainConfig, load_train_config
+from mtdagger.training.run_folder import RunFolder
+
+EXIT_USAGE = 2
 
 
 def run(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         config = load_train_config(args.config, args.set)
-    except (FileNotFoundError, ValueError) as error:
+        if args.workers is not None:
+            FIELD_BOUNDS[(TrainConfig, "workers")].check(args.workers, "--workers")
+            config = dataclasses.replace(config, workers=args.workers)
+        from mtdagger.training.preflight import preflight
+
+        preflight(config)
+        _check_out(Path(args.out), resume=args.resume)
+        if args.resume:  # reads only: the saved config must match (before any simulator starts)
+            RunFolder(args.out).create(config.to_dict(), resume=True)
+    except (FileNotFoundError, ValueError, PathError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    if args.workers is not None:
-        config = dataclasses.replace(config, workers=args.workers)
+        return EXIT_USAGE
     from mtdagger.training.dagger import DaggerLoop
 
     try:
         loop = DaggerLoop(config, args.out, resume=args.resume)
     except (FileExistsError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     final = loop.train()
     print(f"final checkpoint: {final}")
     print(
@@ -32,3 +50,14 @@ def run(args) -> int:
         f"tensorboard: {loop.run.tensorboard_dir}"
     )
     return 0
+
+
+def _check_out(out: Path, *, resume: bool) -> None:
+    if resume:
+        if not (out / "config.yaml").is_file():
+            raise PathError(f"--out {str(out)!r} holds no run to resume (no config.yaml); drop --resume")
+        check_output_dir(out, "--out", must_be_empty=False)
+        return
+    if out.is_dir() and any(out.iterdir()):
+        raise PathError(f"--out {str(out)!r} is not empty; pass --resume to continue it or pick a new --out")
+    check_output_dir(out, "--out", must_be_empty=True)

@@ -15,11 +15,27 @@ from typing import Any
 
 import yaml
 
+from mtdagger.config_validation import Bounds, validate_fields
 from mtdagger.control.safety import SafetyLimits
 
 COMMAND_INTERFACES = ("joint_trajectory", "cartesian_pose", "twist")
 # configs/robots/ of a source checkout (editable install); bare robot names are looked up here.
 ROBOT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs" / "robots"
+
+
+_METRES = "metres in the robot base frame, not millimetres"
+# Plausibility bounds: a value outside them is a unit mistake or a typo, not a robot we drive.
+# Fields not listed still have their type checked (from the annotation) by the generic validator.
+PLAUSIBLE_BOUNDS: dict[tuple[type, str], Bounds] = {
+    (SafetyLimits, "workspace_min"): Bounds(ge=-5, le=5, why=_METRES),
+    (SafetyLimits, "workspace_max"): Bounds(ge=-5, le=5, why=_METRES),
+    (SafetyLimits, "max_speed_m_s"): Bounds(gt=0, le=5, why="m/s; no arm end effector we drive is faster"),
+    (SafetyLimits, "max_accel_m_s2"): Bounds(gt=0, le=1000, why="m/s^2"),
+    (SafetyLimits, "max_observation_age_s"): Bounds(gt=0, le=10, why="seconds, not milliseconds"),
+    (SafetyLimits, "max_action_age_s"): Bounds(gt=0, le=10, why="seconds, not milliseconds"),
+    (SafetyLimits, "control_period_s"): Bounds(gt=0, le=1, why="seconds, not milliseconds"),
+    (SafetyLimits, "future_stamp_tolerance_s"): Bounds(ge=0, le=1, why="seconds"),
+}
 
 
 @dataclass(frozen=True)
@@ -90,6 +106,8 @@ class RobotConfig:
         data = dict(data)
         _reject_unknown(data, cls, source)
         try:
+            if isinstance(data.get("safety"), dict):
+                validate_fields(SafetyLimits, data["safety"], "safety", PLAUSIBLE_BOUNDS)
             safety = SafetyLimits.from_dict(dict(data.pop("safety")))
             controllers = data.pop("controllers", None) or {}
             _reject_unknown(controllers, ControllerTopics, f"{source}: controllers")

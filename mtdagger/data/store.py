@@ -295,6 +295,19 @@ class EpisodeStore:
             raise EpisodeStoreError(f"cannot open episode manifest {path}: {error}") from error
         return connection
 
+    @staticmethod
+    def run_ids_in(root: str | Path) -> list[str]:
+        """The run ids that have episodes under `root` (empty when there is no manifest yet)."""
+        path = Path(root) / MANIFEST_NAME
+        if not path.is_file():
+            return []
+        with contextlib.closing(sqlite3.connect(path)) as connection:
+            try:
+                rows = connection.execute("SELECT DISTINCT run_id FROM episodes ORDER BY run_id").fetchall()
+            except sqlite3.OperationalError:  # created but the table not yet
+                return []
+        return [row[0] for row in rows]
+
     # -- lifecycle
 
     def close(self) -> None:

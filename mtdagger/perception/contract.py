@@ -6,10 +6,14 @@ A simulated cloud and a real cloud are made by the same function with these same
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+
+from mtdagger.config_validation import bounds, build_dataclass
+
+_METRES_BOX = bounds(ge=-10, le=10, why="metres in the robot base frame, not millimetres")
 
 
 @dataclass(frozen=True)
@@ -20,26 +24,30 @@ class PointCloudContract:
     to run on clouds made with another.
     """
 
-    num_points: int = 1024
+    num_points: int = field(default=1024, metadata=bounds(ge=1, le=1_000_000))
     # Axis-aligned crop box in the robot base frame (metres).
-    workspace_min: tuple[float, float, float] = (-0.6, 0.3, -0.0225)
-    workspace_max: tuple[float, float, float] = (0.6, 1.1, 0.6)
+    workspace_min: tuple[float, float, float] = field(default=(-0.6, 0.3, -0.0225), metadata=_METRES_BOX)
+    workspace_max: tuple[float, float, float] = field(default=(0.6, 1.1, 0.6), metadata=_METRES_BOX)
     # Depth outside [min_depth_m, max_depth_m] is invalid (dropped, never a point at the origin).
-    min_depth_m: float = 0.1
-    max_depth_m: float = 2.5
+    min_depth_m: float = field(default=0.1, metadata=bounds(ge=0, le=20, why="metres, not millimetres"))
+    max_depth_m: float = field(default=2.5, metadata=bounds(gt=0, le=20, why="metres, not millimetres"))
     # Voxel grid edge before FPS; 0 disables the voxel grid. 5 mm keeps every pixel of the decimated
     # 160x120 stream we deploy (a pixel spans ~7.5 mm at 1.2 m) and thins full-resolution depth;
     # the crop's z floor (-0.0225) puts a table top at z = 0 mid-layer, so noise does not split it.
     # `mtdagger bench perception` also times 1 cm, the lever if full-resolution depth must be fast.
-    voxel_size_m: float = 0.005
+    voxel_size_m: float = field(
+        default=0.005, metadata=bounds(ge=0, le=1, why="metres; 0 disables the voxel grid")
+    )
     # When fewer than num_points survive: repeat-sample surviving points (never zero padding).
     padding: Literal["repeat"] = "repeat"
 
     def __post_init__(self) -> None:
+        if not all(np.isfinite(float(v)) for v in (self.min_depth_m, self.max_depth_m, self.voxel_size_m)):
+            raise ValueError("min_depth_m, max_depth_m and voxel_size_m must be finite")
         if self.num_points <= 0:
             raise ValueError(f"num_points must be positive, got {self.num_points}")
         lo, hi = np.asarray(self.workspace_min), np.asarray(self.workspace_max)
-        if lo.shape != (3,) or hi.shape != (3,) or not np.all(lo < hi):
+        if lo.shape != (3,) or hi.shape != (3,) or not np.all(lo < hi) or not np.all(np.isfinite(lo)):
             raise ValueError(f"workspace box must be 3-D with min < max, got {lo} .. {hi}")
         if not 0 <= self.min_depth_m < self.max_depth_m:
             raise ValueError("depth range must satisfy 0 <= min_depth_m < max_depth_m")
@@ -57,9 +65,8 @@ class PointCloudContract:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PointCloudContract:
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
-        for key in ("workspace_min", "workspace_max"):
-            if key in known:
-                known[key] = tuple(known[key])
-        return cls(**known)
+    def from_dict(cls, data: dict[str, Any], where: str = "point_cloud") -> PointCloudContract:
+        """Build from plain data. Unknown keys (`voxel_size`, `num_point`), wrong types, NaN/inf
+        and out-of-range values are `ConfigError`s naming `where.field`: this is the sim-to-real
+        contract, so nothing in it may be dropped or defaulted silently."""
+        return build_dataclass(cls, data, where)

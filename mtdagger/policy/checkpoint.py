@@ -300,6 +300,62 @@ def _check_tensors(model: nn.Module, tensors: Mapping[str, torch.Tensor], archit
         )
 
 
+def _check_finite(tensors: Mapping[str, torch.Tensor]) -> None:
+    """NaN/inf weights make every action non-finite: the safety filter then holds every step and a
+    deployment "runs" doing nothing. Refuse them at load, naming the first bad tensor."""
+    for name in sorted(tensors):
+        tensor = tensors[name]
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            raise CheckpointError(
+                f"checkpoint tensor {name!r} holds {bad} non-finite value(s) (NaN/inf): the weights are "
+                "unusable (diverged training or a corrupt save)"
+            )
+
+
+def is_complete_checkpoint(directory: str | Path) -> bool:
+    """True when `directory` holds a checkpoint that loads (both files, matching hash, finite)."""
+    try:
+        load_checkpoint(directory)
+    except CheckpointError:
+        return False
+    return True
+
+
+def publish_checkpoint(directory: str | Path, model: nn.Module, meta: CheckpointMeta) -> CheckpointMeta:
+    """Write a checkpoint directory all at once: into a sibling temp directory, then one rename.
+
+    A reader (or a resumed run) sees either no `directory` or a complete one, never half of it.
+    A complete checkpoint already at `directory` is never rewritten (CheckpointError); an
+    incomplete one (left by older, non-atomic code) is moved aside and replaced.
+    """
+    import os
+    import shutil
+    import uuid
+
+    from mtdagger.data.store import _fsync_dir
+    from mtdagger.testing_hooks import pause_point
+
+    directory = Path(directory)
+    if directory.exists():
+        if is_complete_checkpoint(directory):
+            raise CheckpointError(f"checkpoint {directory} is complete and is never rewritten")
+        shutil.rmtree(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    for stale in directory.parent.glob(f".tmp-{directory.name}-*"):  # a killed earlier write
+        shutil.rmtree(stale, ignore_errors=True)
+    temp = directory.parent / f".tmp-{directory.name}-{uuid.uuid4().hex[:8]}"
+    try:
+        meta = save_checkpoint(temp, model, meta)
+        pause_point(f"checkpoint:{directory.name}")
+        os.replace(temp, directory)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    _fsync_dir(directory.parent)
+    return meta
+
+
 def read_checkpoint_meta(directory: str | Path) -> CheckpointMeta:
     """The validated sidecar alone, without reading the weights.
 
@@ -361,6 +417,7 @@ def load_checkpoint(
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"checkpoint architecture_config is invalid: {error}") from error
     _check_tensors(model, tensors, meta.architecture)
+    _check_finite(tensors)
     model.load_state_dict(tensors, strict=True)
     model.eval()
     return model, meta

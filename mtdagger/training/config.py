@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from mtdagger.config_validation import Bounds, ConfigError, build_dataclass
 from mtdagger.perception.contract import PointCloudContract
 from mtdagger.scheduling import SchedulerConfig
 
@@ -86,59 +87,106 @@ class TrainConfig:
 
 
 def _build(cls: type, data: Any, where: str) -> Any:
-    """Build a (nested) frozen dataclass from plain YAML data, rejecting unknown keys."""
-    if cls is PointCloudContract:
-        return None if data is None else PointCloudContract.from_dict(data)
-    if not dataclasses.is_dataclass(cls):
-        return data
-    if not isinstance(data, dict):
-        raise ValueError(f"config section {where or '<root>'} must be a mapping, got {data!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ValueError(f"unknown config key(s) {unknown} in {where or '<root>'}; valid: {sorted(fields)}")
-    kwargs = {}
-    for name, value in data.items():
-        target = _FIELD_TYPES.get((cls, name))
-        kwargs[name] = _build(target, value, f"{where}.{name}".lstrip(".")) if target else value
-    return cls(**kwargs)
+    """Build a (nested) frozen dataclass from plain YAML data. The generic validator
+    (mtdagger/config_validation.py) checks unknown keys and each field's type from its annotation,
+    nested sections included, and ranges from FIELD_BOUNDS or the field's metadata."""
+    return build_dataclass(cls, data, where, FIELD_BOUNDS)
 
 
-_FIELD_TYPES: dict[tuple[type, str], type] = {
-    (TrainConfig, "sim"): SimConfig,
-    (TrainConfig, "student"): StudentConfig,
-    (TrainConfig, "point_cloud"): PointCloudContract,
-    (TrainConfig, "dagger"): DaggerConfig,
-    (TrainConfig, "scheduler"): SchedulerConfig,
-    (TrainConfig, "bc"): BCConfig,
-    (DaggerConfig, "beta"): BetaConfig,
+# Ranges of the numeric fields above (a field's own `metadata=bounds(...)` works too).
+FIELD_BOUNDS: dict[tuple[type, str], Bounds] = {
+    (TrainConfig, "seed"): Bounds(ge=0, lt=2**31),
+    (TrainConfig, "workers"): Bounds(ge=1, le=256),
+    (SimConfig, "max_episode_steps"): Bounds(ge=1, le=100_000),
+    (DaggerConfig, "rounds"): Bounds(ge=0, le=10_000),
+    (DaggerConfig, "initial_episodes_per_task"): Bounds(ge=1, le=100_000),
+    (DaggerConfig, "budget_per_round"): Bounds(ge=0, le=1_000_000),
+    (DaggerConfig, "holdout_fraction"): Bounds(ge=0, lt=1),
+    (DaggerConfig, "eval_episodes_per_task"): Bounds(ge=0, le=100_000),
+    (BCConfig, "epochs"): Bounds(ge=1, le=100_000),
+    (BCConfig, "batch_size"): Bounds(ge=1, le=1_000_000),
+    (BCConfig, "lr"): Bounds(gt=0, le=10),
+    (BCConfig, "weight_decay"): Bounds(ge=0),
+    (BCConfig, "grad_clip"): Bounds(ge=0),
 }
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply `a.b.c=value` overrides (value parsed as YAML) to a nested dict, in place."""
     for item in overrides:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} must look like key.path=value")
-        path, raw = item.split("=", 1)
+        path, sep, raw = item.partition("=")
+        keys = path.strip().split(".")
+        if not sep or not all(k.strip() for k in keys):
+            raise ConfigError(f"--set {item!r} must look like key.path=value (e.g. dagger.rounds=3)")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as error:
+            problem = _yaml_problem(error)
+            raise ConfigError(f"--set {path}: value {raw!r} is not valid YAML ({problem})") from None
         node = data
-        keys = path.split(".")
-        for key in keys[:-1]:
+        for depth, key in enumerate(keys[:-1]):
             node = node.setdefault(key, {})
             if not isinstance(node, dict):
-                raise ValueError(f"override {item!r}: {key!r} is not a section")
-        node[keys[-1]] = yaml.safe_load(raw)
+                section = ".".join(keys[: depth + 1])
+                raise ConfigError(f"--set {path}: {section} is a value, not a section")
+        node[keys[-1]] = value
+    return data
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """A YAML error on one line: the problem and where, without the parser's multi-line dump."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
+
+
+def read_yaml_mapping(path: str | Path, what: str) -> dict[str, Any]:
+    """A YAML file that must hold a non-empty mapping; one-line errors naming the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {str(path)!r} not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{what} {str(path)!r} is not valid YAML: {_yaml_problem(error)}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {str(path)!r} is not UTF-8 text") from None
+    if data is None:
+        raise ConfigError(f"{what} {str(path)!r} is empty; it must be a YAML mapping of settings")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} {str(path)!r} must be a YAML mapping, got {type(data).__name__}")
     return data
 
 
 def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"training config {path} not found (presets live in configs/)")
-    data = yaml.safe_load(path.read_text()) or {}
+    if not Path(path).is_file():
+        raise FileNotFoundError(
+            f"--config: training config {str(path)!r} not found (presets live in configs/)"
+        )
+    data = read_yaml_mapping(path, "training config")
     apply_overrides(data, overrides or [])
     return config_from_dict(data)
 
 
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     return _build(TrainConfig, data, "")
+
+
+def settable_keys() -> list[str]:
+    """Every `section.key` that `--set` accepts, with its type (for `train --help`)."""
+    import typing
+
+    out: list[str] = []
+
+    def walk(cls: type, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            hint = hints.get(f.name)
+            inner = [a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)] or [hint]
+            if dataclasses.is_dataclass(inner[0]) and isinstance(inner[0], type):
+                walk(inner[0], f"{prefix}{f.name}.")
+            else:
+                out.append(f"{prefix}{f.name}")
+
+    walk(TrainConfig, "")
+    return out

@@ -40,11 +40,12 @@ from mtdagger.data.dataset import TransitionDataset, split_by_task
 from mtdagger.data.episode import Episode
 from mtdagger.data.normalization import NormalizationStats
 from mtdagger.data.store import EpisodeStore
-from mtdagger.policy.checkpoint import CheckpointMeta, save_checkpoint
+from mtdagger.policy.checkpoint import CheckpointMeta, is_complete_checkpoint, publish_checkpoint
 from mtdagger.policy.networks import build_student
 from mtdagger.policy.student import CheckpointStudentFactory
 from mtdagger.provenance import git_commit
 from mtdagger.scheduling import TaskFeedback, make_scheduler
+from mtdagger.testing_hooks import pause_point
 from mtdagger.training.bc import BCTrainer
 from mtdagger.training.beta import make_beta_schedule
 from mtdagger.training.config import TrainConfig
@@ -70,14 +71,16 @@ class DaggerLoop:
     def __init__(self, config: TrainConfig, run_dir: str | Path, *, resume: bool = False) -> None:
         self.config = config
         self.run = RunFolder(run_dir)
-        self.run.create(config.to_dict(), resume=resume)
         self.tasks = resolve_run_tasks(config.sim)
         self.backend_config = backend_config_for(
             config.sim, self.tasks, render_depth=config.uses_point_clouds
         )
         self.backend = describe_backend(self.backend_config)
         self.action_convention = self.backend.action_convention
+        self.run.create(config.to_dict(), resume=resume)  # only once the config has proven usable
         state = self.run.load_state() if resume else None
+        if state is None and resume:  # a run from before the run id was saved at creation
+            state = _state_from_store(self.run.data_dir)
         self.run_id = state["run_id"] if state else f"{config.name}-{int(time.time())}"
         self.store = EpisodeStore(self.run.data_dir, self.run_id)
         self.scheduler = make_scheduler(self.tasks, config.scheduler)
@@ -90,8 +93,11 @@ class DaggerLoop:
         self._episodes: dict[str, Episode] = {}  # episode_id -> loaded episode (each read once)
         if state:
             self.completed_round = int(state["completed_round"])
-            self.scheduler.load_state_dict(state["scheduler"])
+            if state.get("scheduler") is not None:
+                self.scheduler.load_state_dict(state["scheduler"])
             self.metrics = self.run.load_metrics()[: self.completed_round + 1]
+        else:  # the run id is durable before the first episode is stored under it
+            self.run.save_state({"run_id": self.run_id, "completed_round": -1, "scheduler": None})
         torch.manual_seed(config.seed)
         self.console = Console()
         self.tb = None
@@ -109,7 +115,8 @@ class DaggerLoop:
             for round_index in range(self.completed_round + 1, self.config.dagger.rounds + 1):
                 self._run_round(round_index)
             final = self.run.checkpoint_dir(None)
-            self._save_checkpoint(final, self.config.dagger.rounds)
+            if not is_complete_checkpoint(final):
+                self._save_checkpoint(final, self.config.dagger.rounds)
             self._print_summary()
             return final
         finally:
@@ -137,7 +144,15 @@ class DaggerLoop:
         loss_before = {}
         if self.model is not None:
             loss_before = self._task_losses(self.model, self._dataset(heldout_eps, self.stats))
-        if self.model is None or cfg.dagger.retrain == "scratch":
+        checkpoint = self.run.checkpoint_dir(k)
+        reuse = is_complete_checkpoint(checkpoint)  # a resume after this round's checkpoint was written
+        # Per-round seeds: a resumed round draws the same init and batches as an uninterrupted one.
+        torch.manual_seed(_round_seed(cfg.seed, k))
+        self.trainer.generator.manual_seed(_round_seed(cfg.seed, k))
+        if reuse:
+            self.console.print(f"resume: {checkpoint.name} is complete; loading it instead of retraining")
+            self.model = self._load_round_model(k)
+        elif self.model is None or cfg.dagger.retrain == "scratch":
             self.stats = NormalizationStats.from_episodes(train_eps)
             self.model = self._new_model()
         # Fine-tuning keeps the statistics fixed: changing them would shift the inputs and outputs
@@ -145,11 +160,15 @@ class DaggerLoop:
         train_ds = self._dataset(train_eps, self.stats)
         heldout_ds = self._dataset(heldout_eps, self.stats)
         t1 = time.perf_counter()
-        fit = self.trainer.fit(self.model, train_ds, desc=f"BC round {k}")
+        if reuse:
+            train_loss = float(self._checkpoint_meta(k).provenance["train_loss"])
+        else:
+            pause_point(f"bc:{k}")
+            train_loss = self.trainer.fit(self.model, train_ds, desc=f"BC round {k}").epoch_losses[-1]
         train_s = time.perf_counter() - t1
         loss_after = self._task_losses(self.model, heldout_ds, loss_stats)
-        checkpoint = self.run.checkpoint_dir(k)
-        self._save_checkpoint(checkpoint, k)
+        if not reuse:
+            self._save_checkpoint(checkpoint, k, train_loss=train_loss)
 
         eval_success = self._evaluate(k, checkpoint)
         collection_success = {
@@ -181,7 +200,7 @@ class DaggerLoop:
             "worst_eval_success": float(min(eval_success.values())) if eval_success else None,
             "heldout_loss_before": loss_before,
             "heldout_loss_after": loss_after,
-            "train_loss": fit.epoch_losses[-1],
+            "train_loss": train_loss,
             "train_transitions": len(train_ds),
             "heldout_transitions": len(heldout_ds),
             "rollout_seconds": rollout_s,
@@ -193,6 +212,7 @@ class DaggerLoop:
         self._log_round(entry)
         self.completed_round = k
         self.run.save_metrics(self.metrics)
+        pause_point(f"state:{k}")
         self.run.save_state(
             {"run_id": self.run_id, "completed_round": k, "scheduler": self.scheduler.state_dict()}
         )
@@ -236,6 +256,7 @@ class DaggerLoop:
                 episode = _with_student_id(episode, student_id)
             self.store.add(episode, round=k)
             collected[episode.task_name].append(episode)
+            pause_point(f"rollouts:{k}:{sum(map(len, collected.values()))}")
         return collected
 
     def _evaluate(self, k: int, checkpoint: Path) -> dict[str, float]:
@@ -324,7 +345,7 @@ class DaggerLoop:
     def _new_model(self) -> torch.nn.Module:
         return build_student(self.config.student.architecture, self._architecture_config())
 
-    def _save_checkpoint(self, directory: Path, k: int) -> None:
+    def _save_checkpoint(self, directory: Path, k: int, train_loss: float | None = None) -> None:
         meta = CheckpointMeta.for_model(
             self.model,
             tasks=self.tasks,
@@ -339,9 +360,10 @@ class DaggerLoop:
                 "run_id": self.run_id,
                 "config": self.config.name,
                 "max_episode_steps": self.config.sim.max_episode_steps,
+                **({} if train_loss is None else {"train_loss": train_loss}),
             },
         )
-        save_checkpoint(directory, self.model, meta)
+        publish_checkpoint(directory, self.model, meta)
 
     def _load_round_model(self, k: int) -> torch.nn.Module:
         from mtdagger.policy.checkpoint import load_checkpoint
@@ -349,6 +371,11 @@ class DaggerLoop:
         model, meta = load_checkpoint(self.run.checkpoint_dir(k), expect_tasks=self.tasks)
         self.stats = NormalizationStats.from_dict(meta.normalization)
         return model
+
+    def _checkpoint_meta(self, k: int):
+        from mtdagger.policy.checkpoint import read_checkpoint_meta
+
+        return read_checkpoint_meta(self.run.checkpoint_dir(k))
 
     def _checkpoint_id(self, k: int) -> str:
         from mtdagger.policy.checkpoint import checkpoint_id, read_checkpoint_meta
@@ -392,6 +419,19 @@ class DaggerLoop:
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
+
+
+def _round_seed(seed: int, round_index: int) -> int:
+    """The torch seed of one round's model init and batch order (a pure function, for resume)."""
+    return (seed * 1_000_003 + round_index) % 2**63
+
+
+def _state_from_store(data_dir: Path) -> dict[str, Any] | None:
+    """Resume point of a run killed before its first state.json: the store's one run id, round -1."""
+    run_ids = EpisodeStore.run_ids_in(data_dir)
+    if len(run_ids) != 1:
+        return None
+    return {"run_id": run_ids[0], "completed_round": -1, "scheduler": None}
 
 
 def _with_student_id(episode: Episode, student_id: str) -> Episode:

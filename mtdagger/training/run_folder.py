@@ -30,6 +30,9 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+RESUMABLE_CHANGES = ("workers",)
+
+
 class RunFolder:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -68,6 +71,11 @@ class RunFolder:
             if not self.config_path.is_file():
                 raise FileNotFoundError(f"--resume: {self.root} holds no run (no config.yaml)")
             saved = yaml.safe_load(self.config_path.read_text())
+            # The worker count changes speed, not results (episodes are stored and read back in
+            # seed order), so a resume may use another one.
+            saved, config = (
+                {k: v for k, v in c.items() if k not in RESUMABLE_CHANGES} for c in (saved, config)
+            )
             if saved != config:
                 changed = sorted(k for k in set(saved) | set(config) if saved.get(k) != config.get(k))
                 raise ValueError(
