@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from mtdagger.bench.perception import look_at, synthetic_tabletop_depth, tabletop_camera
-from mtdagger.perception import CameraModel, PointCloudContract, kernels, sampling
+from mtdagger.perception import CameraModel, PointCloudContract, fps_kernel, kernels, sampling
 from mtdagger.perception.pointcloud import (
     EmptyPointCloudError,
     depth_to_point_cloud,
@@ -148,13 +148,13 @@ def test_fps_refuses_non_finite_points():
 def test_warm_up_compiles_every_signature_the_pipeline_uses():
     """After `warm_up()` a real frame compiles nothing: the first control step pays no JIT."""
     kernels.warm_up()
-    before = (len(kernels.fused_front_end.signatures), len(kernels.bucketed_fps.signatures))
+    before = (len(kernels.fused_front_end.signatures), len(fps_kernel.bucketed_fps.signatures))
     camera = tabletop_camera(160, 120)
     depth = synthetic_tabletop_depth(camera)
     for contract in (PointCloudContract(num_points=256), PointCloudContract(voxel_size_m=0.0)):
         depth_to_point_cloud(depth, camera, contract)
         depth_to_point_cloud(depth.astype(np.float64), camera, contract, np.random.default_rng(0))
-    after = (len(kernels.fused_front_end.signatures), len(kernels.bucketed_fps.signatures))
+    after = (len(kernels.fused_front_end.signatures), len(fps_kernel.bucketed_fps.signatures))
     assert after == before
 
 
