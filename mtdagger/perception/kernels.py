@@ -33,18 +33,18 @@ MAX_BITSET_CELLS = 1 << 28
 @numba.njit(cache=True, nogil=True, boundscheck=False)
 def fused_front_end(
     depth, rays, origin, box_min, box_max, min_depth, max_depth, drop_zero,
-    grid_min, inverse_size, dims, mode, occupied, out, keys,
+    grid_min, inverse_size, dims, mode, occupied, out, keys, keep,
 ):  # fmt: skip
-    """One pass over the image: validity, back-projection into the base frame, crop, voxel dedup.
+    """Validity, back-projection into the base frame, crop and voxel dedup in two sweeps.
 
-    Pixels are visited in row-major order; a voxel's representative is the FIRST surviving pixel
-    that falls into it, and points come out in ascending pixel order. Returns
-    (valid_depth, in_workspace, written); rows [0, written) of `out` (and `keys` in KEYS_ONLY mode)
-    hold the result. All floating-point inputs are float32 so the arithmetic matches NumPy's.
+    Sweep 1 decides for every pixel whether it has valid depth and lands in the box, without
+    branches, so LLVM vectorises it (8 pixels at a time). Sweep 2 visits only the kept pixels,
+    recomputes their point (same operations, same value) and deduplicates voxels. Pixels are visited
+    in row-major order; a voxel's representative is the FIRST surviving pixel that falls into it,
+    and points come out in ascending pixel order. Returns (valid_depth, in_workspace, written); rows
+    [0, written) of `out` (and `keys`) hold the result. `keep` is (pixels,) bool scratch. All
+    floating-point inputs are float32 so the arithmetic matches NumPy's.
     """
-    valid = 0
-    inside = 0
-    written = 0
     # Loop invariants in locals: LLVM cannot prove the arrays unchanged by the loop's own stores.
     ox, oy, oz = origin[0], origin[1], origin[2]
     x_low, y_low, z_low = box_min[0], box_min[1], box_min[2]
@@ -52,23 +52,29 @@ def fused_front_end(
     gx, gy, gz = grid_min[0], grid_min[1], grid_min[2]
     nx, ny = dims[0], dims[1]
     rx, ry, rz = rays[0], rays[1], rays[2]
+    valid = 0
+    inside = 0
     for i in range(depth.shape[0]):
         z = depth[i]
-        if not (z >= min_depth and z <= max_depth):  # NaN fails both
-            continue
-        if drop_zero and not z > 0:
-            continue
-        valid += 1
+        # NaN fails every comparison, and ±inf depth makes a NaN or infinite coordinate.
+        ok = (z >= min_depth) & (z <= max_depth) & ((z > 0) | (not drop_zero))
         x = rx[i] * z + ox
-        if x < x_low or x > x_high:
-            continue
         y = ry[i] * z + oy
-        if y < y_low or y > y_high:
-            continue
         w = rz[i] * z + oz
-        if w < z_low or w > z_high:
+        in_box = (
+            ok & (x >= x_low) & (x <= x_high) & (y >= y_low) & (y <= y_high) & (w >= z_low) & (w <= z_high)
+        )
+        valid += ok
+        inside += in_box
+        keep[i] = in_box
+    written = 0
+    for i in range(depth.shape[0]):
+        if not keep[i]:
             continue
-        inside += 1
+        z = depth[i]
+        x = rx[i] * z + ox
+        y = ry[i] * z + oy
+        w = rz[i] * z + oz
         # Written unconditionally; `written` only advances past a point that is kept.
         out[written, 0] = x
         out[written, 1] = y
@@ -117,14 +123,15 @@ def voxel_bitset(cells: int) -> np.ndarray:
     return occupied
 
 
-def output_buffers(pixels: int) -> tuple[np.ndarray, np.ndarray]:
-    """(pixels, 3) float32 and (pixels,) int64 scratch buffers for `fused_front_end`."""
+def output_buffers(pixels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pixels, 3) float32, (pixels,) int64 and (pixels,) bool scratch for `fused_front_end`."""
     out = getattr(_scratch, "out", None)
     if out is None or out.shape[0] < pixels:
         out = np.empty((pixels, 3), dtype=np.float32)
         _scratch.out = out
         _scratch.keys = np.empty(pixels, dtype=np.int64)
-    return out, _scratch.keys
+        _scratch.keep = np.empty(pixels, dtype=np.bool_)
+    return out, _scratch.keys, _scratch.keep
 
 
 _warm = False
@@ -145,11 +152,11 @@ def warm_up() -> None:
     box = np.array([-1, -1, 0], f32), np.array([1, 1, 2], f32)
     dims = np.array([20, 20, 20], np.int64)
     occupied = np.zeros(1000, np.uint8)
-    out, keys = np.empty((4, 3), f32), np.empty(4, np.int64)
+    out, keys, keep = np.empty((4, 3), f32), np.empty(4, np.int64), np.empty(4, np.bool_)
     for mode in (NO_VOXEL, DENSE_VOXEL, KEYS_ONLY):
         fused_front_end(
             depth, rays, np.zeros(3, f32), *box, f32(0.1), f32(2.5), False,
-            box[0], f32(10.0), dims, mode, occupied, out, keys,
+            box[0], f32(10.0), dims, mode, occupied, out, keys, keep,
         )  # fmt: skip
     points = np.random.default_rng(0).random((64, 3)).astype(f32)
     fps_kernel.bucketed_fps(points, 4, 0, 4)

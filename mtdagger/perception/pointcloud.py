@@ -123,7 +123,7 @@ def workspace_points(
     rays, origin = _rays_in_base_frame(*camera_key)
     box_min = np.asarray(contract.workspace_min, dtype=np.float32)
     box_max = np.asarray(contract.workspace_max, dtype=np.float32)
-    out, keys = kernels.output_buffers(flat_depth.size)
+    out, keys, keep = kernels.output_buffers(flat_depth.size)
     dims, cells = _voxel_dims(contract)
     if contract.voxel_size_m <= 0:
         mode, occupied = kernels.NO_VOXEL, _NO_BITSET
@@ -135,7 +135,7 @@ def workspace_points(
         flat_depth, rays, origin.reshape(3), box_min, box_max,
         np.float32(contract.min_depth_m), np.float32(contract.max_depth_m), contract.min_depth_m <= 0,
         box_min, np.float32(1.0 / contract.voxel_size_m) if contract.voxel_size_m > 0 else np.float32(0),
-        dims, mode, occupied, out, keys,
+        dims, mode, occupied, out, keys, keep,
     )  # fmt: skip
     _raise_if_empty(flat_depth, contract, valid, inside)
     if mode == kernels.KEYS_ONLY:
