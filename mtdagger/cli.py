@@ -86,6 +86,13 @@ def _add_deploy(sub: argparse._SubParsersAction) -> None:
         "--record", default=None, metavar="BAG_DIR", help="record an evaluation bag (a new directory)"
     )
     p.add_argument(
+        "--calibration-error",
+        default=None,
+        metavar="DX,DY,DZ,ROLL,PITCH,YAW",
+        help="record /tf_static this far (m, deg) off the true camera pose: rehearses a miscalibrated "
+        "cell for `mtdagger gap`",
+    )
+    p.add_argument(
         "--config",
         default=None,
         help="YAML whose point_cloud section is this run's contract (a training preset works); "
@@ -108,6 +115,17 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
         "--out", default=None, help="report directory, new or empty (default: report/ beside the first bag)"
     )
     p.set_defaults(module="mtdagger.commands.report")
+
+
+def _add_gap(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("gap", help="sim-to-real gap check: a bag's depth vs what training saw")
+    p.add_argument("bag", help="evaluation bag directory recorded with depth (e.g. by deploy --record)")
+    p.add_argument(
+        "--config", required=True, help="training preset YAML: its point-cloud contract, simulator and camera"
+    )
+    p.add_argument("--out", default=None, help="report directory (default: BAG_gap beside the bag)")
+    p.add_argument("--episodes", type=int, default=8, help="compare the first frame of this many episodes")
+    p.set_defaults(module="mtdagger.commands.gap")
 
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:
@@ -222,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_bench,
         _add_calibrate,
         _add_bag,
+        _add_gap,
     ):
         add(sub)
     return parser

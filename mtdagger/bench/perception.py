@@ -1,11 +1,13 @@
 """`mtdagger bench perception`: depth image -> N-point cloud latency, optimised vs a naive baseline.
 
 The control loop runs the point-cloud contract on every frame, so its latency is a budget item
-(target: 640×480 -> 1024 points, p50 <= 5 ms on one core). The naive baseline is the pipeline most
-point-cloud policy repositories ship: deproject every pixel, transform everything, crop, then FPS on
-the whole cropped cloud. Both use the same fpsample function for FPS, so the ratio measures the
-pipeline, not the sampler. Everything runs on one pinned core so the numbers do not depend on how
-many cores the machine has.
+(target: 640×480 -> 1024 points with the 5 mm contract, p50 <= 3 ms on one core and >= 10× the
+baseline). The naive baseline is the pipeline most point-cloud policy repositories ship: deproject
+every pixel, transform everything, crop, then FPS on the whole cropped cloud with a library sampler
+(fpsample's QuickFPS, the fastest of its variants here). Ours is the fused numba front end and our
+bucketed FPS on the voxel survivors; a row "baseline with our FPS" separates what the sampler buys
+from what the pipeline buys. Everything runs on one pinned core (affinity, and numba's thread
+count set to 1) so the numbers do not depend on how many cores the machine has.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import time
 from collections.abc import Callable
 from dataclasses import astuple, dataclass, replace
 
+import fpsample
 import numpy as np
 
 from mtdagger.bench.table import print_table
+from mtdagger.perception import kernels
 from mtdagger.perception.camera_model import CameraModel
 from mtdagger.perception.contract import PointCloudContract
 from mtdagger.perception.pointcloud import (
@@ -28,6 +32,7 @@ from mtdagger.perception.pointcloud import (
     depth_to_point_cloud,
     sample_fixed_size,
     workspace_points,
+    workspace_points_reference,
 )
 
 WARMUP_CALLS = 3
@@ -132,10 +137,13 @@ def _box_hit(rays: np.ndarray, origin: np.ndarray, box: Box) -> np.ndarray:
 
 
 def naive_point_cloud(
-    depth_m: np.ndarray, camera: CameraModel, contract: PointCloudContract
+    depth_m: np.ndarray, camera: CameraModel, contract: PointCloudContract, sampler: str = "fpsample"
 ) -> tuple[np.ndarray, StageCounts]:
     """The baseline: every pixel deprojected and transformed (float64, homogeneous), invalid and
-    out-of-box points masked afterwards, FPS on the full cropped cloud (the voxel grid is ignored)."""
+    out-of-box points masked afterwards, FPS on the full cropped cloud (the voxel grid is ignored).
+
+    `sampler`: "fpsample" (QuickFPS from index 0, what a repository would call) or "ours"
+    (`sample_fixed_size`, the contract's exact FPS)."""
     u, v = np.meshgrid(np.arange(camera.width), np.arange(camera.height))
     z = depth_m.astype(np.float64)
     optical = np.stack([(u - camera.cx) * z / camera.fx, (v - camera.cy) * z / camera.fy, z, np.ones_like(z)])
@@ -147,7 +155,17 @@ def naive_point_cloud(
     if len(cropped) == 0:
         raise EmptyPointCloudError("naive baseline: no valid depth inside the workspace box")
     counts = StageCounts(flat.size, int(valid.sum()), len(cropped), len(cropped))
-    return sample_fixed_size(cropped, contract.num_points), counts
+    if sampler == "ours" or len(cropped) <= contract.num_points:
+        return sample_fixed_size(cropped, contract.num_points), counts
+    return cropped.take(quickfps_indices(cropped, contract.num_points), axis=0), counts
+
+
+def quickfps_indices(points: np.ndarray, num_samples: int) -> np.ndarray:
+    """fpsample's `bucket_fps_kdline_sampling` with the bucket height that was fastest on these
+    clouds (buckets of ~2**(log2(M) - 9) points, height in [3, 7]); the contract used it until the
+    bucketed kernel replaced it."""
+    height = min(7, max(3, int(np.log2(len(points))) - 9), int(np.log2(len(points))))
+    return fpsample.bucket_fps_kdline_sampling(points, num_samples, height, start_idx=0).astype(np.intp)
 
 
 @dataclass(frozen=True)
@@ -195,6 +213,9 @@ def pin_to_one_core() -> int:
         os.environ[variable] = "1"
     core = min(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {core})
+    numba = sys.modules.get("numba")
+    if numba is not None:
+        numba.set_num_threads(1)
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
@@ -205,9 +226,10 @@ def pin_to_one_core() -> int:
 # robot). Noise matters: it thickens surfaces across voxel layers, so more points reach FPS.
 SCENES = {"clean (sim)": 0.0, "noisy (RealSense-like)": 1.5e-3}
 BASELINE = "naive baseline"
+BASELINE_OUR_FPS = "naive baseline with our FPS"
 PART = "  of which"  # rows that time one part of the contract pipeline
-TARGET_P50_MS = 5.0
-TARGET_SPEEDUP = 5.0
+TARGET_P50_MS = 3.0
+TARGET_SPEEDUP = 10.0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -216,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
         print("--repeats and --num-points must be positive", file=sys.stderr)
         return 2
     core = pin_to_one_core()
+    kernels.warm_up()
     camera = tabletop_camera()
     contract = PointCloudContract(num_points=num_points)
     no_voxel = replace(contract, voxel_size_m=0.0)
@@ -229,22 +252,33 @@ def run(args: argparse.Namespace) -> int:
         survivors, _ = workspace_points(depth, camera, contract)
         variants: dict[str, Callable[[], object]] = {
             BASELINE: lambda depth=depth: naive_point_cloud(depth, camera, no_voxel),
+            BASELINE_OUR_FPS: lambda depth=depth: naive_point_cloud(depth, camera, no_voxel, "ours"),
             "optimised, no voxel grid": lambda depth=depth: depth_to_point_cloud(depth, camera, no_voxel),
             voxel_label: lambda depth=depth: depth_to_point_cloud(depth, camera, contract),
             coarse_label: lambda depth=depth: depth_to_point_cloud(depth, camera, coarse),
             f"{PART} stages 1-4 (up to the voxel grid)": lambda depth=depth: workspace_points(
                 depth, camera, contract
             ),
+            f"{PART} stages 1-4, NumPy reference": lambda depth=depth: workspace_points_reference(
+                depth, camera, contract
+            ),
             f"{PART} FPS": lambda survivors=survivors: sample_fixed_size(survivors, num_points),
+            f"{PART} FPS, fpsample QuickFPS": lambda survivors=survivors: quickfps_indices(
+                survivors, num_points
+            ),
         }
         timings = time_variants(variants, repeats)
-        baseline = timings[BASELINE].p50_ms
-        ours = timings[voxel_label].p50_ms
+        baseline, ours = timings[BASELINE], timings[voxel_label]
         verdicts.append(
-            f"{scene}: contract p50 {ours:.2f} ms ({'meets' if ours <= TARGET_P50_MS else 'misses'} "
-            f"the {TARGET_P50_MS:g} ms target), {baseline / ours:.1f}× the baseline "
-            f"({'meets' if baseline / ours >= TARGET_SPEEDUP else 'misses'} the {TARGET_SPEEDUP:g}× target)"
+            f"{scene}: contract p50 {ours.p50_ms:.2f} ms wall / {ours.cpu_p50_ms:.2f} ms CPU "
+            f"({_meets(ours.p50_ms <= TARGET_P50_MS)}/{_meets(ours.cpu_p50_ms <= TARGET_P50_MS)} the "
+            f"{TARGET_P50_MS:g} ms target), {baseline.p50_ms / ours.p50_ms:.1f}× wall / "
+            f"{baseline.cpu_p50_ms / ours.cpu_p50_ms:.1f}× CPU the baseline "
+            f"({_meets(baseline.p50_ms / ours.p50_ms >= TARGET_SPEEDUP)}/"
+            f"{_meets(baseline.cpu_p50_ms / ours.cpu_p50_ms >= TARGET_SPEEDUP)} "
+            f"the {TARGET_SPEEDUP:g}× target)"
         )
+        baseline = baseline.p50_ms
         for name, t in timings.items():
             ratio = "" if name.startswith(PART) else f"{baseline / t.p50_ms:.1f}×"
             timing_rows.append([scene, name, t.p50_ms, t.p99_ms, t.mean_ms, t.cpu_p50_ms, ratio])
@@ -269,3 +303,7 @@ def run(args: argparse.Namespace) -> int:
     for verdict in verdicts:
         print(verdict)
     return 0
+
+
+def _meets(ok: bool) -> str:
+    return "meets" if ok else "misses"

@@ -58,6 +58,19 @@ def _preflight(args) -> None:
         raise ValueError(f"--checkpoint: {error}") from None
 
 
+def _calibration_error(text: str | None) -> tuple[float, ...] | None:
+    """'--calibration-error DX,DY,DZ,ROLL,PITCH,YAW' -> six floats (m, deg); ValueError names the flag."""
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 6 or not all(np.isfinite(values)):
+        raise ValueError(f"--calibration-error must be six numbers DX,DY,DZ,ROLL,PITCH,YAW, got {text!r}")
+    return values
+
+
 def run(args) -> int:
     from mtdagger.runtime.session import DeploymentError, build_sim_deployment
 
@@ -79,6 +92,7 @@ def run(args) -> int:
             robot_config=args.robot_config,
             record=args.record,
             realtime=args.realtime,
+            calibration_error=_calibration_error(getattr(args, "calibration_error", None)),
         )
     except (DeploymentError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

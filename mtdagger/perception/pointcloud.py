@@ -9,11 +9,15 @@ Pipeline, in this order (each stage only touches what survived the previous one)
 2. back-projection X=(u−cx)·z/fx, Y=(v−cy)·z/fy, Z=z (depth_image_proc's math) fused with the
    transform into the base frame: p = t + z·(R·ray(u, v)), with the rotated rays cached per camera;
 3. crop to the workspace box (inclusive bounds, base frame);
-4. optional voxel grid anchored at workspace_min, one existing point per occupied voxel
-   (see `sampling.voxel_grid_indices`);
-5. farthest point sampling to exactly N (fpsample's QuickFPS, see `sampling.farthest_point_indices`);
+4. optional voxel grid anchored at workspace_min, one existing point per occupied voxel: the first
+   surviving pixel in row-major order (see `sampling.voxel_grid_indices`);
+5. farthest point sampling to exactly N from the voxel survivors, started at survivor 0 or a
+   random one (exact FPS, see `sampling.farthest_point_indices`);
 6. padding rule "repeat" when fewer than N survive (see `sampling.repeat_padding_indices`).
 If nothing survives, `EmptyPointCloudError` says which stage removed everything.
+
+Stages 1-4 run as one compiled pass over the image (`kernels.fused_front_end`, numba);
+`workspace_points_reference` states them in NumPy and the two are tested to agree bit for bit.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from mtdagger.perception import kernels, sampling
 from mtdagger.perception.camera_model import CameraModel
 from mtdagger.perception.contract import PointCloudContract
 from mtdagger.perception.sampling import (
@@ -109,18 +114,51 @@ def workspace_points(
     """Stages 1-4 (validity, back-projection + transform, crop, voxel grid): every point the
     contract keeps before sampling to N, as (K, 3) float32 in the base frame, K >= 1.
 
-    Useful on its own for visualising what the camera contributes and for timing FPS separately.
+    One compiled pass over the image (`kernels.fused_front_end`); bit-identical to
+    `workspace_points_reference`, the NumPy statement of the same stages (tested). Useful on its own
+    for visualising what the camera contributes and for timing FPS separately.
     """
+    camera_key = _camera_key(camera)
+    flat_depth = np.ascontiguousarray(_checked_depth(depth_m, camera)).reshape(-1)
+    rays, origin = _rays_in_base_frame(*camera_key)
+    box_min = np.asarray(contract.workspace_min, dtype=np.float32)
+    box_max = np.asarray(contract.workspace_max, dtype=np.float32)
+    out, keys, keep = kernels.output_buffers(flat_depth.size)
+    dims, cells = _voxel_dims(contract)
+    if contract.voxel_size_m <= 0:
+        mode, occupied = kernels.NO_VOXEL, _NO_BITSET
+    elif cells <= kernels.MAX_BITSET_CELLS:
+        mode, occupied = kernels.DENSE_VOXEL, kernels.voxel_bitset(cells)
+    else:
+        mode, occupied = kernels.KEYS_ONLY, _NO_BITSET
+    valid, inside, written = kernels.fused_front_end(
+        flat_depth, rays, origin.reshape(3), box_min, box_max,
+        np.float32(contract.min_depth_m), np.float32(contract.max_depth_m), contract.min_depth_m <= 0,
+        box_min, np.float32(1.0 / contract.voxel_size_m) if contract.voxel_size_m > 0 else np.float32(0),
+        dims, mode, occupied, out, keys, keep,
+    )  # fmt: skip
+    _raise_if_empty(flat_depth, contract, valid, inside)
+    if mode == kernels.KEYS_ONLY:
+        points = out.take(np.sort(np.unique(keys[:written], return_index=True)[1]), axis=0)
+    else:
+        points = out[:written].copy()
+    return points, StageCounts(flat_depth.size, valid, inside, points.shape[0])
+
+
+def workspace_points_reference(
+    depth_m: np.ndarray, camera: CameraModel, contract: PointCloudContract
+) -> tuple[np.ndarray, StageCounts]:
+    """`workspace_points` written with NumPy array passes: the readable statement of stages 1-4
+    that the compiled kernel is tested against (same points, same order, same counts)."""
     camera_key = _camera_key(camera)
     depth = _checked_depth(depth_m, camera)
     rays, origin = _rays_in_base_frame(*camera_key)
 
     # Gathers use take/flatnonzero rather than boolean or fancy indexing: on NumPy 2 they are
-    # several times faster at these sizes, and this runs on every control step.
+    # several times faster at these sizes.
     flat_depth = depth.reshape(-1)
     pixel_index = np.flatnonzero(_valid_depth_mask(flat_depth, contract))
-    if pixel_index.size == 0:
-        raise EmptyPointCloudError(_no_valid_depth_message(flat_depth, contract))
+    _raise_if_empty(flat_depth, contract, pixel_index.size, 1)
 
     points = rays.take(pixel_index, axis=1)  # (3, M): row-contiguous coordinates, cheap to crop
     points *= flat_depth.take(pixel_index)
@@ -135,12 +173,7 @@ def workspace_points(
         inside &= points[axis] <= box_max[axis]
     points = points.take(np.flatnonzero(inside), axis=1)
     in_workspace = points.shape[1]
-    if in_workspace == 0:
-        raise EmptyPointCloudError(
-            f"all {pixel_index.size} points with valid depth lie outside the workspace box "
-            f"{contract.workspace_min} .. {contract.workspace_max} (base frame, m); "
-            "check T_base_camera and the crop box"
-        )
+    _raise_if_empty(flat_depth, contract, pixel_index.size, in_workspace)
 
     if contract.voxel_size_m > 0:
         points = points.take(voxel_grid_indices(points, contract.voxel_size_m, box_min, box_max), axis=1)
@@ -151,6 +184,28 @@ def workspace_points(
         after_voxel=points.shape[1],
     )
     return np.ascontiguousarray(points.T), counts
+
+
+def _raise_if_empty(flat_depth: np.ndarray, contract: PointCloudContract, valid: int, inside: int) -> None:
+    if valid == 0:
+        raise EmptyPointCloudError(_no_valid_depth_message(flat_depth, contract))
+    if inside == 0:
+        raise EmptyPointCloudError(
+            f"all {valid} points with valid depth lie outside the workspace box "
+            f"{contract.workspace_min} .. {contract.workspace_max} (base frame, m); "
+            "check T_base_camera and the crop box"
+        )
+
+
+_NO_BITSET = np.zeros(1, dtype=np.uint8)
+
+
+def _voxel_dims(contract: PointCloudContract) -> tuple[np.ndarray, int]:
+    """Cells per axis of the voxel grid anchored at workspace_min, and their product."""
+    if contract.voxel_size_m <= 0:
+        return np.ones(3, dtype=np.int64), 1
+    dims = sampling.voxel_grid_dims(contract.voxel_size_m, contract.workspace_min, contract.workspace_max)
+    return dims, int(np.prod(dims))
 
 
 def sample_fixed_size(

@@ -66,6 +66,7 @@ def build_sim_deployment(
     record: str | None = None,
     realtime: bool = False,
     seed: int = 0,
+    calibration_error: tuple[float, ...] | None = None,
 ) -> SimDeployment:
     from mtdagger.control.robot_config import load_robot_config
     from mtdagger.policy.checkpoint import CheckpointError, read_checkpoint_meta
@@ -137,6 +138,8 @@ def build_sim_deployment(
                         "robot_config": robot_config,
                         "safety_limits": robot.safety.to_dict(),  # the report draws the box
                         "point_cloud_contract": contract.to_dict(),
+                        # Set only to rehearse a miscalibrated cell: /tf_static is off by this much.
+                        "calibration_error": calibration_error,
                     },
                 ),
             )
@@ -146,8 +149,12 @@ def build_sim_deployment(
     if recorder is not None:
         # The nominal mounting, as a calibration file would state it; a randomised camera deviates
         # from it the way a real camera deviates from its calibration.
-        nominal = backend_config.camera.camera_model()
-        recorder.write_static(nominal.T_base_camera, base_frame=robot.base_frame)
+        nominal = backend_config.camera.camera_model().T_base_camera
+        if calibration_error is not None:
+            from mtdagger.perception.gap import perturbed_pose
+
+            nominal = perturbed_pose(nominal, calibration_error)
+        recorder.write_static(nominal, base_frame=robot.base_frame)
     clock = SimClock()
     loop = DeploymentLoop(
         backend,

@@ -1,0 +1,103 @@
+"""`mtdagger gap BAG --config PRESET`: the sim-to-real gap check a researcher runs before a trial.
+
+The first depth frame of each episode in the bag (placed with the bag's own /tf_static, i.e. the
+cell's calibration) is compared with what training saw: the simulator named by the preset
+(`make_backend(cfg.sim.backend)`), with the preset's camera, reset to the same task and seed.
+Both go through the preset's point-cloud contract; `mtdagger.perception.gap` computes and compares
+the statistics. Writes gap.md + PNGs and exits 0 whatever it finds (the flags are the finding);
+2 only for input it cannot use.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def run(args) -> int:
+    from mtdagger.perception.gap import GapTolerances, compare, frame_stats
+    from mtdagger.recording.bag_reader import BagError
+    from mtdagger.recording.depth_frames import first_depth_frames
+    from mtdagger.recording.gap_report import write_gap_report
+
+    if args.episodes < 1:
+        return _fail(f"--episodes must be at least 1, got {args.episodes}")
+    bag = Path(args.bag)
+    out = Path(args.out) if args.out else bag.parent / f"{bag.name.removesuffix('.mcap')}_gap"
+    if out.resolve() == bag.resolve() or bag.resolve() in out.resolve().parents:
+        return _fail(f"--out {out} is inside the bag {bag}; choose another directory")
+    try:
+        config = _load_preset(args.config)
+        frames = first_depth_frames(bag, args.episodes)
+    except (BagError, FileNotFoundError, ValueError) as error:
+        return _fail(str(error))
+    try:
+        training_frames = render_training_frames(config, frames)
+    except (ValueError, KeyError, NotImplementedError) as error:
+        return _fail(f"cannot render the training view with sim.backend={config.sim.backend!r}: {error}")
+
+    contract = config.point_cloud
+    bag_stats = [frame_stats(f.depth_m, f.camera, contract) for f in frames]
+    training_stats = [frame_stats(f.depth_m, f.camera, contract) for f in training_frames]
+    tolerances = GapTolerances()
+    rows = compare(bag_stats, training_stats, tolerances)
+    try:
+        report = write_gap_report(
+            out,
+            bag=bag,
+            preset=args.config,
+            config=config,
+            frames=frames,
+            training_frames=training_frames,
+            bag_stats=bag_stats,
+            training_stats=training_stats,
+            rows=rows,
+        )
+    except OSError as error:
+        return _fail(f"cannot write the report to {out}: {error}")
+    flagged = [row for row in rows if row.flagged]
+    print(f"compared {len(frames)} bag frame(s) with {len(training_frames)} simulator frame(s): {report}")
+    if flagged:
+        print(f"{len(flagged)} statistic(s) differ beyond tolerance:")
+        for row in flagged:
+            print(f"  FLAG {row.statistic}: bag {row.bag:.4g}, training {row.training:.4g} ({row.tolerance})")
+    else:
+        print("no statistic differs beyond tolerance")
+    return 0
+
+
+def render_training_frames(config, frames):
+    """One simulator depth frame per bag frame: same task and seed, the preset's camera, at reset."""
+    from sim_bridge.registry import make_backend
+    from sim_bridge.sim_camera import SimCameraConfig
+
+    camera = SimCameraConfig.from_yaml(config.sim.camera)
+    tasks = tuple(sorted({frame.task for frame in frames}))
+    backend = make_backend(config.sim.backend, tasks=tasks, camera=camera)
+    try:
+        rendered = []
+        for frame in frames:
+            backend.reset(frame.task, frame.seed if frame.seed is not None else max(frame.episode, 0))
+            rendered.append(backend.render_depth())
+        return rendered
+    finally:
+        backend.close()
+
+
+def _load_preset(path: str):
+    from mtdagger.training.config import load_train_config
+
+    try:
+        config = load_train_config(path)
+    except FileNotFoundError:
+        raise
+    except (TypeError, KeyError) as error:
+        raise ValueError(f"invalid preset {path}: {error}") from error
+    if config.point_cloud is None:
+        raise ValueError(f"preset {path} has no point_cloud section: there is no contract to check against")
+    return config
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2

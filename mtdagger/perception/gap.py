@@ -1,0 +1,314 @@
+"""Sim-to-real gap statistics: what a cell's depth camera gives the contract vs what training saw.
+
+For each depth frame (from an evaluation bag, or rendered by the simulator with the training
+preset's camera) `frame_stats` measures:
+
+- how many points survive each stage of the point-cloud contract (valid depth, in the workspace
+  box, after the voxel grid, and how many the "repeat" rule would pad);
+- where the voxel survivors lie: their share per cell of a coarse x-y grid over the workspace box;
+- the table plane, fitted with RANSAC + least squares to the points near the box's floor: its
+  height at the box centre and its tilt in the base frame (the calibration puts the table where
+  training had it; a wrong camera pose moves and tilts it), and the residual std of its inliers
+  (depth noise on a planar region).
+
+`compare` averages both sides and flags every statistic whose difference exceeds its tolerance
+(`GapTolerances`). Nothing here knows about bags, ROS or simulators: frames come in as
+(depth, CameraModel) pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from mtdagger.perception.camera_model import CameraModel
+from mtdagger.perception.contract import PointCloudContract
+from mtdagger.perception.pointcloud import EmptyPointCloudError, StageCounts, workspace_points
+
+DENSITY_GRID = (4, 4)  # x, y cells over the workspace box
+# The table is searched for within this distance (m) of the workspace box's floor: presets put
+# the crop's z floor at or just above the table top.
+TABLE_BAND_M = 0.15
+PLANE_INLIER_M = 0.01
+MAX_PLANE_POINTS = 20_000
+# RANSAC only accepts planes within this angle of horizontal, so a cabinet front or the robot's
+# body cannot be taken for the table.
+MAX_TABLE_TILT_DEG = 30.0
+
+
+@dataclass(frozen=True)
+class GapTolerances:
+    """How far a cell may differ from training before a statistic is flagged, and why that far."""
+
+    # Fraction of pixels with valid depth (real sensors lose a few % to holes and edges).
+    valid_fraction: float = 0.10
+    # Fraction of valid points inside the workspace box (camera placement / crop).
+    in_box_fraction: float = 0.10
+    # Relative difference of the points left after the voxel grid (what FPS chooses from).
+    voxel_points_ratio: float = 0.30
+    # Total-variation distance between the region shares (0 = same, 1 = disjoint).
+    density_tv: float = 0.15
+    # One region's share of the points, absolute.
+    density_cell: float = 0.06
+    # Plane residual std may exceed training's by this much (m) ...
+    noise_std_m: float = 0.001
+    # ... or by this fraction of training's, whichever is larger.
+    noise_ratio: float = 0.5
+    # Table height (m) and tilt (deg) against where training saw it: the calibration check.
+    plane_height_m: float = 0.005
+    plane_tilt_deg: float = 1.0
+
+
+@dataclass(frozen=True)
+class PlaneFit:
+    normal: np.ndarray  # unit, pointing up (+z)
+    height_m: float  # plane z at the workspace box's x-y centre, base frame
+    tilt_deg: float  # angle between the normal and +z
+    residual_std_m: float  # std of the inliers' distances to the least-squares plane
+    camera_distance_m: float  # median distance of the inliers from the camera
+    inliers: int
+
+
+@dataclass(frozen=True)
+class FrameStats:
+    counts: StageCounts | None  # None: nothing survived (see `empty_reason`)
+    padded: int
+    density: np.ndarray  # DENSITY_GRID shares of the voxel survivors (sum 1), zeros if none
+    plane: PlaneFit | None
+    empty_reason: str = ""
+
+
+@dataclass(frozen=True)
+class GapRow:
+    statistic: str
+    bag: float
+    training: float
+    tolerance: str
+    flagged: bool
+    note: str = ""
+
+
+def frame_stats(
+    depth_m: np.ndarray, camera: CameraModel, contract: PointCloudContract, seed: int = 0
+) -> FrameStats:
+    """The gap statistics of one depth frame under `contract` (see the module doc)."""
+    try:
+        survivors, counts = workspace_points(depth_m, camera, contract)
+    except EmptyPointCloudError as error:
+        survivors, counts, reason = np.zeros((0, 3), np.float32), None, str(error)
+    else:
+        reason = ""
+    density = region_shares(survivors, contract)
+    padded = 0 if counts is None else counts.padding_for(contract.num_points)
+    plane = fit_table_plane(
+        valid_points(depth_m, camera, contract),
+        contract,
+        camera.T_base_camera[:3, 3],
+        np.random.default_rng(seed),
+    )
+    return FrameStats(counts, padded, density, plane, reason)
+
+
+def valid_points(depth_m: np.ndarray, camera: CameraModel, contract: PointCloudContract) -> np.ndarray:
+    """Every pixel with valid depth, back-projected into the base frame (no crop, no voxel grid)."""
+    everywhere = replace(contract, workspace_min=(-1e3,) * 3, workspace_max=(1e3,) * 3, voxel_size_m=0.0)
+    try:
+        return workspace_points(depth_m, camera, everywhere)[0]
+    except EmptyPointCloudError:
+        return np.zeros((0, 3), np.float32)
+
+
+def region_shares(points: np.ndarray, contract: PointCloudContract) -> np.ndarray:
+    """Share of `points` per cell of the DENSITY_GRID over the workspace box's x-y extent."""
+    low, high = np.asarray(contract.workspace_min[:2]), np.asarray(contract.workspace_max[:2])
+    counts, _, _ = np.histogram2d(
+        points[:, 0], points[:, 1], bins=DENSITY_GRID, range=[(low[0], high[0]), (low[1], high[1])]
+    )
+    total = counts.sum()
+    return counts / total if total else counts
+
+
+def fit_table_plane(
+    points: np.ndarray,
+    contract: PointCloudContract,
+    camera_position: np.ndarray,
+    rng: np.random.Generator,
+    iterations: int = 300,
+) -> PlaneFit | None:
+    """RANSAC for the largest near-horizontal plane near the box floor, refined by least squares.
+
+    None when fewer than 100 points support any plane (no table in view).
+    """
+    floor = contract.workspace_min[2]
+    low, high = np.asarray(contract.workspace_min[:2]), np.asarray(contract.workspace_max[:2])
+    near = points[
+        (np.abs(points[:, 2] - floor) <= TABLE_BAND_M)
+        & np.all(points[:, :2] >= low, axis=1)
+        & np.all(points[:, :2] <= high, axis=1)
+    ]
+    if len(near) < 100:
+        return None
+    if len(near) > MAX_PLANE_POINTS:
+        near = near[rng.choice(len(near), MAX_PLANE_POINTS, replace=False)]
+    min_up = np.cos(np.radians(MAX_TABLE_TILT_DEG))
+    best, best_count = None, 0
+    for _ in range(iterations):
+        a, b, c = near[rng.choice(len(near), 3, replace=False)]
+        normal = np.cross(b - a, c - a)
+        length = np.linalg.norm(normal)
+        if length < 1e-9:
+            continue
+        normal /= length
+        if abs(normal[2]) < min_up:
+            continue
+        count = int(np.count_nonzero(np.abs((near - a) @ normal) <= PLANE_INLIER_M))
+        if count > best_count:
+            best, best_count = (normal, a), count
+    if best is None or best_count < 100:
+        return None
+    normal, anchor = best
+    inliers = near[np.abs((near - anchor) @ normal) <= PLANE_INLIER_M]
+    centroid = inliers.mean(axis=0)
+    normal = np.linalg.svd(inliers - centroid, full_matrices=False)[2][2]
+    normal = normal if normal[2] > 0 else -normal
+    residuals = (inliers - centroid) @ normal
+    centre = (low + high) / 2
+    slope = normal[0] * (centre[0] - centroid[0]) + normal[1] * (centre[1] - centroid[1])
+    height = centroid[2] - slope / normal[2]
+    return PlaneFit(
+        normal=normal,
+        height_m=float(height),
+        tilt_deg=float(np.degrees(np.arccos(np.clip(normal[2], -1.0, 1.0)))),
+        residual_std_m=float(residuals.std()),
+        camera_distance_m=float(np.median(np.linalg.norm(inliers - camera_position, axis=1))),
+        inliers=len(inliers),
+    )
+
+
+def perturbed_pose(T: np.ndarray, error: tuple[float, ...] | np.ndarray) -> np.ndarray:
+    """`T` moved by (dx, dy, dz) metres in the base frame and rotated by (roll, pitch, yaw) degrees
+    (extrinsic x-y-z, about the camera's own origin): a calibration that is off by that much."""
+    error = np.asarray(error, dtype=np.float64)
+    if error.shape != (6,) or not np.all(np.isfinite(error)):
+        raise ValueError(f"a pose error is 6 finite numbers dx,dy,dz (m),roll,pitch,yaw (deg), got {error}")
+    out = np.array(T, dtype=np.float64)
+    out[:3, :3] = Rotation.from_euler("xyz", error[3:], degrees=True).as_matrix() @ out[:3, :3]
+    out[:3, 3] += error[:3]
+    return out
+
+
+def compare(bag: list[FrameStats], training: list[FrameStats], tol: GapTolerances) -> list[GapRow]:
+    """One row per statistic: the bag's mean, training's mean, the tolerance, and the verdict."""
+    if not bag or not training:
+        raise ValueError("compare needs at least one frame on each side")
+    rows: list[GapRow] = []
+
+    def counts_mean(frames: list[FrameStats], fn) -> float:
+        values = [fn(f.counts) for f in frames if f.counts is not None]
+        return float(np.mean(values)) if values else 0.0
+
+    def fraction_row(name: str, fn, limit: float) -> None:
+        b, t = counts_mean(bag, fn), counts_mean(training, fn)
+        rows.append(GapRow(name, b, t, f"±{limit:g}", abs(b - t) > limit))
+
+    fraction_row("valid depth / pixels", lambda c: c.valid_depth / c.pixels, tol.valid_fraction)
+    fraction_row(
+        "in box / valid depth", lambda c: c.in_workspace / max(c.valid_depth, 1), tol.in_box_fraction
+    )
+    b, t = counts_mean(bag, lambda c: c.after_voxel), counts_mean(training, lambda c: c.after_voxel)
+    rows.append(
+        GapRow(
+            "points after voxel grid (before padding)",
+            b,
+            t,
+            f"±{tol.voxel_points_ratio:.0%}",
+            abs(b - t) > tol.voxel_points_ratio * max(t, 1.0),
+        )
+    )
+    b = float(np.mean([f.padded for f in bag]))
+    t = float(np.mean([f.padded for f in training]))
+    rows.append(GapRow("padded points", b, t, "0 when training had none", b > 0 and t == 0))
+    empty = sum(f.counts is None for f in bag)
+    rows.append(
+        GapRow(
+            "frames with an empty cloud",
+            empty,
+            sum(f.counts is None for f in training),
+            "0",
+            empty > 0,
+            next((f.empty_reason for f in bag if f.empty_reason), ""),
+        )
+    )
+
+    bag_density, training_density = mean_density(bag), mean_density(training)
+    tv = 0.5 * float(np.abs(bag_density - training_density).sum())
+    rows.append(
+        GapRow("region shares: total variation", tv, 0.0, f"≤{tol.density_tv:g}", tv > tol.density_tv)
+    )
+    worst = np.unravel_index(np.argmax(np.abs(bag_density - training_density)), bag_density.shape)
+    rows.append(
+        GapRow(
+            f"region share, worst cell {tuple(int(i) for i in worst)}",
+            float(bag_density[worst]),
+            float(training_density[worst]),
+            f"±{tol.density_cell:g}",
+            abs(bag_density[worst] - training_density[worst]) > tol.density_cell,
+        )
+    )
+
+    bag_planes = [f.plane for f in bag if f.plane is not None]
+    training_planes = [f.plane for f in training if f.plane is not None]
+    if not bag_planes or not training_planes:
+        side = "bag" if not bag_planes else "training"
+        rows.append(
+            GapRow(
+                "table plane found",
+                len(bag_planes),
+                len(training_planes),
+                "in both",
+                True,
+                f"no table plane near the box floor in the {side} frames",
+            )
+        )
+        return rows
+    b = float(np.median([p.residual_std_m for p in bag_planes]))
+    t = float(np.median([p.residual_std_m for p in training_planes]))
+    allowed = max(tol.noise_std_m, tol.noise_ratio * t)
+    rows.append(GapRow("table residual std (m), depth noise", b, t, f"+{allowed:.4f}", b - t > allowed))
+    b = float(np.median([p.height_m for p in bag_planes]))
+    t = float(np.median([p.height_m for p in training_planes]))
+    rows.append(
+        GapRow(
+            "table height at box centre (m)",
+            b,
+            t,
+            f"±{tol.plane_height_m:g}",
+            abs(b - t) > tol.plane_height_m,
+            "calibration translation or table moved",
+        )
+    )
+    bag_normal = _mean_normal(bag_planes)
+    training_normal = _mean_normal(training_planes)
+    angle = float(np.degrees(np.arccos(np.clip(bag_normal @ training_normal, -1.0, 1.0))))
+    rows.append(
+        GapRow(
+            "table normal: angle to training's (deg)",
+            angle,
+            0.0,
+            f"≤{tol.plane_tilt_deg:g}",
+            angle > tol.plane_tilt_deg,
+            "calibration rotation",
+        )
+    )
+    return rows
+
+
+def mean_density(frames: list[FrameStats]) -> np.ndarray:
+    return np.mean([f.density for f in frames], axis=0)
+
+
+def _mean_normal(planes: list[PlaneFit]) -> np.ndarray:
+    normal = np.mean([p.normal for p in planes], axis=0)
+    return normal / np.linalg.norm(normal)
