@@ -47,6 +47,13 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=int, default=10)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--seed", type=int, default=10_000)
+    p.add_argument(
+        "--objects",
+        choices=["seen", "unseen", "all", "both"],
+        default=None,
+        help="--sim fr3 only: cabinets of the drawer split to evaluate on; both = a seen and an unseen table "
+        "(default: seen)",
+    )
     p.set_defaults(module="mtdagger.commands.eval")
 
 
@@ -59,7 +66,7 @@ def _add_deploy(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=20_000)
     p.add_argument("--noise", choices=["none", "realsense"], default="none", help="depth noise model")
     p.add_argument("--randomize", action="store_true", help="randomise camera pose and intrinsics")
-    p.add_argument("--robot-config", default="configs/robots/metaworld_sawyer.yaml")
+    p.add_argument("--robot-config", default=None, help="default: the simulator's robot")
     p.add_argument("--record", default=None, metavar="BAG_DIR", help="record an evaluation bag")
     p.add_argument(
         "--config",
@@ -67,7 +74,7 @@ def _add_deploy(sub: argparse._SubParsersAction) -> None:
         help="YAML whose point_cloud section is this run's contract (a training preset works); "
         "the checkpoint must match it. Default: trust the checkpoint's own contract",
     )
-    p.add_argument("--camera-config", default="configs/cameras/metaworld_d435.yaml")
+    p.add_argument("--camera-config", default=None, help="default: the simulator's D435 config")
     p.add_argument("--max-steps", type=int, default=None, help="default: the checkpoint's training horizon")
     p.add_argument("--realtime", action="store_true", help="sleep to the control period (for watching)")
     p.set_defaults(module="mtdagger.commands.deploy")

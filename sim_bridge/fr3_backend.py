@@ -278,10 +278,12 @@ class FR3Backend:
         substeps = max(1, round(period / model.opt.timestep))
         start = np.array([data.actuator(name).ctrl[0] for name in ARM_JOINTS])
         goal = start if joints is None else np.asarray(joints, dtype=np.float64)
+        rate = (goal - start) / (substeps * model.opt.timestep)
         for i in range(1, substeps + 1):
             setpoint = start + (goal - start) * (i / substeps)
-            for name, value in zip(ARM_JOINTS, setpoint):
+            for name, value, speed in zip(ARM_JOINTS, setpoint, rate):
                 data.actuator(name).ctrl[0] = value
+                data.actuator(f"{name}_velocity").ctrl[0] = speed
             for name in FINGER_JOINTS:
                 data.actuator(name).ctrl[0] = self._finger_target
             mujoco.mj_step(model, data)

@@ -288,16 +288,22 @@ def fr3_arm_mjcf_body() -> str:
 
 
 def fr3_actuators_mjcf() -> str:
-    """Position servos: the arm's joints (a joint_trajectory_controller's setpoints) and the fingers."""
+    """Servos: per arm joint a position actuator (name = joint) and a velocity actuator
+    (`<joint>_velocity`) that takes the setpoint's rate, as a joint_trajectory_controller's PD
+    with velocity feed-forward; position servos on the fingers."""
     parts = []
     for joint in FR3_JOINTS:
         if joint.kind == "revolute":
             kp = 4000.0 if joint.effort > 50 else 1500.0
+            force = f'forcerange="{-joint.effort * 4:g} {joint.effort * 4:g}"'
             parts.append(
-                f'<position name="{joint.name}" joint="{joint.name}" kp="{kp:g}" kv="{kp / 20:g}" '
-                f'ctrlrange="{joint.lower:.9g} {joint.upper:.9g}" forcerange="{-joint.effort * 4:g} '
-                f'{joint.effort * 4:g}"/>'
+                f'<position name="{joint.name}" joint="{joint.name}" kp="{kp:g}" '
+                f'ctrlrange="{joint.lower:.9g} {joint.upper:.9g}" {force}/>'
             )
+            # Velocity feed-forward + damping (a PD on position AND velocity error), so a moving
+            # setpoint is tracked without the lag of a pure position servo's damping term.
+            velocity = f'name="{joint.name}_velocity" joint="{joint.name}" kv="{kp / 20:g}"'
+            parts.append(f"<velocity {velocity} {force}/>")
         elif joint.kind == "prismatic":
             parts.append(
                 f'<position name="{joint.name}" joint="{joint.name}" kp="2000" kv="40" '

@@ -313,6 +313,7 @@ class DaggerLoop:
                 "run_id": self.run_id,
                 "config": self.config.name,
                 "max_episode_steps": self.config.sim.max_episode_steps,
+                "sim_backend": self.config.sim.backend,
             },
         )
         save_checkpoint(directory, self.model, meta)
