@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from sim_bridge.backend import UnknownTaskError
+
 HANDLE_TYPES = ("bar", "knob", "lip")
 TASKS = ("drawer-open", "drawer-close")
 DEFAULT_SUITE = "configs/suites/fr3_drawers.yaml"
@@ -274,3 +276,18 @@ def load_drawer_split(path: str | Path = DEFAULT_SUITE) -> DrawerSplit:
     return DrawerSplit(
         _id_range(objects.get("seen"), "objects.seen"), _id_range(objects.get("unseen"), "objects.unseen")
     )
+
+
+def resolve_fr3_tasks(spec: str) -> list[str]:
+    """'fr3_drawers' (the suite: both tasks) or comma-separated drawer task names, in that order."""
+    names = (
+        list(TASKS)
+        if spec.strip() in ("fr3_drawers", "all")
+        else [t.strip() for t in spec.split(",") if t.strip()]
+    )
+    for name in names:
+        if name not in TASKS:
+            raise UnknownTaskError(name, list(TASKS))
+    if len(set(names)) != len(names) or not names:
+        raise ValueError(f"FR3 task list must be non-empty without repeats, got {spec!r}")
+    return names

@@ -288,6 +288,21 @@ class FR3Backend:
                 data.actuator(name).ctrl[0] = self._finger_target
             mujoco.mj_step(model, data)
 
+    def set_gripper(self, position_m: float) -> None:
+        """Finger target per finger in metres (a GripperCommand goal's position), 0 .. 0.04."""
+        self._finger_target = float(np.clip(position_m, 0.0, FINGER_MAX_M))
+
+    def is_success(self) -> bool:
+        """The current task's success flag for the drawer as it is now."""
+        if self._task is None:
+            raise RuntimeError("no episode: call reset() first")
+        return task_success(self._task, self._spec, self.drawer_opening)
+
+    def observation(self) -> dict[str, Any]:
+        """The observation of the current state (after command_joints, for a ROS bridge)."""
+        self._frame = None
+        return self._observation()
+
     def joint_state(self) -> tuple[tuple[str, ...], np.ndarray]:
         """(names, positions) of the arm and finger joints, as /joint_states would carry them."""
         names = (*ARM_JOINTS, *FINGER_JOINTS)
@@ -422,17 +437,3 @@ def _checked_action(action: np.ndarray) -> np.ndarray:
         raise ValueError(f"action must be finite, got {array.tolist()}")
     return array
 
-
-def resolve_fr3_tasks(spec: str) -> list[str]:
-    """'fr3_drawers' (the suite: both tasks) or comma-separated drawer task names, in that order."""
-    names = (
-        list(TASKS)
-        if spec.strip() in ("fr3_drawers", "all")
-        else [t.strip() for t in spec.split(",") if t.strip()]
-    )
-    for name in names:
-        if name not in TASKS:
-            raise UnknownTaskError(name, list(TASKS))
-    if len(set(names)) != len(names) or not names:
-        raise ValueError(f"FR3 task list must be non-empty without repeats, got {spec!r}")
-    return names

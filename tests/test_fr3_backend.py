@@ -11,8 +11,8 @@ import pytest
 from mtdagger import keys
 from mtdagger.control.robot_config import load_robot_config
 from sim_bridge.backend import SimBackend, UnknownTaskError
-from sim_bridge.drawer_suite import HANDLE_TYPES, cabinet_spec, load_drawer_split
-from sim_bridge.fr3_backend import OBJECT_ID, OBJECT_SPLIT, FR3BackendConfig, resolve_fr3_tasks
+from sim_bridge.drawer_suite import HANDLE_TYPES, cabinet_spec, load_drawer_split, resolve_fr3_tasks
+from sim_bridge.fr3_backend import OBJECT_ID, OBJECT_SPLIT, FR3BackendConfig
 from sim_bridge.fr3_expert_check import check_experts
 from sim_bridge.registry import backend_names, make_backend
 
@@ -82,6 +82,22 @@ def test_an_action_moves_the_tcp_by_that_displacement_with_the_gripper_kept_down
     np.testing.assert_allclose(backend.tcp_pose()[:3, 2], [0, 0, -1], atol=0.02)
     names, positions = backend.joint_state()
     assert names[:7] == load_robot_config("franka_fr3").joint_names and len(positions) == 9
+
+
+def test_a_ros_bridge_can_play_joint_trajectory_points_and_read_joint_states(backend):
+    backend.reset("drawer-open", seed=4)
+    _names, positions = backend.joint_state()
+    start = backend.tcp_pose()
+    target = backend.kinematics.solve(start[:3, 3] + [0.0, 0.03, -0.02], positions[:7]).joint_positions
+    backend.command_joints(target, duration_s=0.1)
+    backend.command_joints(None, duration_s=0.1)  # hold: settle on the last point
+    np.testing.assert_allclose(backend.tcp_pose()[:3, 3], start[:3, 3] + [0.0, 0.03, -0.02], atol=0.002)
+    backend.set_gripper(0.01)
+    backend.command_joints(None, duration_s=0.3)
+    assert backend.joint_state()[1][7] == pytest.approx(0.01, abs=0.002)
+    assert backend.observation()[keys.STATE][3] == pytest.approx(0.25, abs=0.05)
+    assert backend.is_success() is False
+    assert backend.camera.T_base_camera.shape == (4, 4) and "fr3_hand_tcp" in backend.urdf
 
 
 def test_the_safety_filter_of_the_arm_controller_keeps_the_tcp_in_the_workspace(backend):

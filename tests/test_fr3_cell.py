@@ -163,11 +163,17 @@ def test_real_launch_for_franka_fr3_refuses_metaworld_checkpoints(tmp_path):
 
 
 @pytest.mark.integration
-def test_deploy_runs_the_fr3_checkpoint_in_process(fr3_checkpoint, capsys):
+def test_deploy_runs_the_fr3_checkpoint_in_process_and_records_the_cells_calibration(
+    fr3_checkpoint, tmp_path, capsys
+):
     from mtdagger.cli import main
+    from mtdagger.recording.bag_reader import read_evaluation_bag
 
-    code = main(
-        ["deploy", "--sim", "fr3", "--checkpoint", str(fr3_checkpoint), "--episodes", "1", "--max-steps", "5"]
-    )
+    bag = tmp_path / "bag"
+    command = ["deploy", "--sim", "fr3", "--checkpoint", str(fr3_checkpoint), "--episodes", "1"]
+    code = main([*command, "--max-steps", "5", "--record", str(bag), "--noise", "realsense"])
     assert code == 0, capsys.readouterr().err
-    assert "drawer-open" in capsys.readouterr().out
+    recorded = read_evaluation_bag(bag)
+    assert [e.task for e in recorded.episodes] == ["drawer-open", "drawer-close"]
+    assert recorded.metadata.calibration_id == "sim:fr3-cell-nominal-0001"
+    assert recorded.metadata.robot == "franka_fr3" and recorded.metadata.control_period_s == 0.05

@@ -133,7 +133,7 @@ def build_sim_deployment(
                 Path(record),
                 metadata=BagMetadata(
                     checkpoint_id=policy.checkpoint_id,
-                    calibration_id=f"sim:{Path(camera_config).stem}",
+                    calibration_id=_sim_calibration_id(backend_config, camera_config),
                     git_commit=git_commit(),
                     robot=robot.name,
                     control_period_s=convention.control_period_s,
@@ -168,3 +168,14 @@ def build_sim_deployment(
         realtime=realtime,
     )
     return SimDeployment(loop, requested, max_steps, policy.checkpoint_id, backend, recorder)
+
+
+def _sim_calibration_id(backend_config, camera_config: str) -> str:
+    """The FR3 cell's camera comes from a calibration file: record its id, as a real trial would."""
+    calibration = getattr(backend_config, "calibration", None)
+    if calibration:
+        from calibration.extrinsics import load_extrinsics
+        from sim_bridge.sim_camera import resolve_config_path
+
+        return f"sim:{load_extrinsics(resolve_config_path(calibration)).calibration_id}"
+    return f"sim:{Path(camera_config).stem}"

@@ -18,7 +18,7 @@ class BackendDescription:
 
 def resolve_run_tasks(sim: SimConfig) -> list[str]:
     if sim.backend == "fr3":
-        from sim_bridge.fr3_backend import resolve_fr3_tasks
+        from sim_bridge.drawer_suite import resolve_fr3_tasks
 
         return resolve_fr3_tasks(sim.tasks)
     if sim.backend != "metaworld":
