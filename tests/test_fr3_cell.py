@@ -177,3 +177,40 @@ def test_deploy_runs_the_fr3_checkpoint_in_process_and_records_the_cells_calibra
     assert [e.task for e in recorded.episodes] == ["drawer-open", "drawer-close"]
     assert recorded.metadata.calibration_id == "sim:fr3-cell-nominal-0001"
     assert recorded.metadata.robot == "franka_fr3" and recorded.metadata.control_period_s == 0.05
+
+
+@pytest.mark.integration
+def test_eval_reports_seen_and_unseen_cabinets_separately(fr3_checkpoint, capsys):
+    from mtdagger.cli import main
+
+    assert (
+        main(
+            [
+                "eval",
+                "--sim",
+                "fr3",
+                "--checkpoint",
+                str(fr3_checkpoint),
+                "--episodes",
+                "1",
+                "--objects",
+                "both",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "seen objects" in out and "unseen objects" in out
+
+
+def test_eval_refuses_the_object_split_outside_the_fr3_suite(tmp_path, capsys):
+    from mtdagger.cli import main
+
+    sys.path.insert(0, str(REPO / "policy_node" / "test"))
+    try:
+        from tiny_checkpoint import save_tiny_checkpoint
+    finally:
+        sys.path.pop(0)
+    checkpoint = save_tiny_checkpoint(tmp_path / "mw")
+    assert main(["eval", "--checkpoint", str(checkpoint), "--objects", "unseen"]) == 2
+    assert "--objects applies to --sim fr3" in capsys.readouterr().err
