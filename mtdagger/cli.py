@@ -65,6 +65,13 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=int, default=10, help="episodes per task (>= 1)")
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes (1..256)")
     p.add_argument("--seed", type=int, default=10_000, help="first seed; episode i uses seed+i")
+    p.add_argument(
+        "--objects",
+        choices=["seen", "unseen", "all", "both"],
+        default=None,
+        help="--sim fr3 only: cabinets of the drawer split to evaluate on; both = a seen and an unseen table "
+        "(default: seen)",
+    )
     p.set_defaults(module="mtdagger.commands.eval")
 
 
@@ -79,8 +86,8 @@ def _add_deploy(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--randomize", action="store_true", help="randomise camera pose and intrinsics")
     p.add_argument(
         "--robot-config",
-        default="configs/robots/metaworld_sawyer.yaml",
-        help="robot YAML or a robot name in configs/robots (relative paths also tried from the repository)",
+        default=None,
+        help="robot YAML or a robot name in configs/robots (default: the simulator's robot)",
     )
     p.add_argument(
         "--record", default=None, metavar="BAG_DIR", help="record an evaluation bag (a new directory)"
@@ -100,8 +107,9 @@ def _add_deploy(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--camera-config",
-        default="configs/cameras/metaworld_d435.yaml",
-        help="simulated camera YAML (relative paths also tried from the repository)",
+        default=None,
+        help="simulated camera YAML (default: the simulator's D435 config; relative paths also tried "
+        "from the repository)",
     )
     p.add_argument("--max-steps", type=int, default=None, help="default: the checkpoint's training horizon")
     p.add_argument("--realtime", action="store_true", help="sleep to the control period (for watching)")

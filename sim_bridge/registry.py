@@ -14,7 +14,7 @@ class BackendUnavailableError(NotImplementedError):
 
 
 def backend_names() -> list[str]:
-    return ["metaworld", "isaaclab"]
+    return ["metaworld", "fr3", "isaaclab"]
 
 
 def make_backend_config(name: str, **config: Any) -> Any:
@@ -23,6 +23,10 @@ def make_backend_config(name: str, **config: Any) -> Any:
         from sim_bridge.metaworld_backend import MetaWorldBackendConfig
 
         return MetaWorldBackendConfig(**config)
+    if name == "fr3":
+        from sim_bridge.fr3_backend import FR3BackendConfig
+
+        return FR3BackendConfig(**config)
     if name == "isaaclab":
         raise BackendUnavailableError(
             "the IsaacLab backend is not available here: Isaac Sim cannot be installed on this machine "

@@ -35,8 +35,14 @@ def _preflight(args) -> None:
     from mtdagger.commands.paths import check_count, check_output_dir, resolve_input_file
     from mtdagger.control.robot_config import load_robot_config, resolve_robot_config_path
     from mtdagger.policy.checkpoint import CheckpointError, load_checkpoint
+    from mtdagger.runtime.session import SIM_DEFAULTS
     from mtdagger.training.preflight import camera_config
 
+    if args.sim not in SIM_DEFAULTS:
+        raise ValueError(f"--sim {args.sim!r} is not available here; valid: {', '.join(SIM_DEFAULTS)}")
+    # Unset: the simulator's own camera and robot (the FR3 cell's are not MetaWorld's).
+    args.camera_config = args.camera_config or SIM_DEFAULTS[args.sim][0]
+    args.robot_config = args.robot_config or SIM_DEFAULTS[args.sim][1]
     check_count(args.episodes, "--episodes")
     check_count(args.max_steps, "--max-steps")
     check_count(args.seed, "--seed", minimum=0)

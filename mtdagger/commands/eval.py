@@ -42,19 +42,32 @@ def run(args) -> int:
     if meta.point_cloud_contract is not None:
         contract = PointCloudContract.from_dict(meta.point_cloud_contract)
     max_steps = int(meta.provenance.get("max_episode_steps", 200))
-    backend_config = backend_config_for(
-        SimConfig(backend=args.sim, max_episode_steps=max_steps), run_tasks, render_depth=contract is not None
-    )
-    results = evaluate_student(
-        CheckpointStudentFactory(str(args.checkpoint)),
-        backend_config,
-        tasks,
-        run_tasks,
-        episodes=args.episodes,
-        seed=args.seed,
-        contract=contract,
-        max_steps=max_steps,
-        workers=args.workers,
-    )
-    Console().print(results_table(results, f"eval {args.checkpoint} ({args.episodes} episodes per task)"))
+    objects = getattr(args, "objects", None)
+    if objects is not None and args.sim != "fr3":
+        print("error: --objects applies to --sim fr3 (the drawer suite's seen/unseen split)", file=sys.stderr)
+        return 2
+    # The FR3 drawer suite reports seen and unseen cabinets separately (same tasks, other objects).
+    splits = ["seen", "unseen"] if objects == "both" else [objects or "seen"]
+    for split in splits if args.sim == "fr3" else [None]:
+        extra = {} if split is None else {"objects": split}
+        backend_config = backend_config_for(
+            SimConfig(backend=args.sim, max_episode_steps=max_steps),
+            run_tasks,
+            render_depth=contract is not None,
+            **extra,
+        )
+        results = evaluate_student(
+            CheckpointStudentFactory(str(args.checkpoint)),
+            backend_config,
+            tasks,
+            run_tasks,
+            episodes=args.episodes,
+            seed=args.seed,
+            contract=contract,
+            max_steps=max_steps,
+            workers=args.workers,
+        )
+        label = "" if split is None else f", {split} objects"
+        title = f"eval {args.checkpoint} ({args.episodes} episodes per task{label})"
+        Console().print(results_table(results, title))
     return 0

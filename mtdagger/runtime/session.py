@@ -16,6 +16,12 @@ from mtdagger.perception.contract import PointCloudContract
 from mtdagger.runtime.loop import DeploymentLoop
 from mtdagger.runtime.stages import PointCloudStage, PolicyStage, SimCameraSource, SimClock
 
+# Simulator -> (camera config, robot config) used when the caller names none.
+SIM_DEFAULTS = {
+    "metaworld": ("configs/cameras/metaworld_d435.yaml", "configs/robots/metaworld_sawyer.yaml"),
+    "fr3": ("configs/cameras/fr3_d435.yaml", "configs/robots/franka_fr3.yaml"),
+}
+
 
 class DeploymentError(RuntimeError):
     """The deployment was refused before it started (the message says which check failed)."""
@@ -59,10 +65,10 @@ def build_sim_deployment(
     sim: str = "metaworld",
     tasks: str | None = None,
     expected_contract: PointCloudContract | None = None,
-    camera_config: str = "configs/cameras/metaworld_d435.yaml",
+    camera_config: str | None = None,
     noise: str = "none",
     randomize: bool = False,
-    robot_config: str = "configs/robots/metaworld_sawyer.yaml",
+    robot_config: str | None = None,
     record: str | None = None,
     realtime: bool = False,
     seed: int = 0,
@@ -75,8 +81,12 @@ def build_sim_deployment(
     from mtdagger.training.config import SimConfig
     from mtdagger.training.sim_setup import backend_config_for, resolve_run_tasks
 
-    if sim != "metaworld":
-        raise DeploymentError(f"simulator {sim!r} is not available here; valid: metaworld")
+    if sim not in SIM_DEFAULTS:
+        raise DeploymentError(f"simulator {sim!r} is not available here; valid: {', '.join(SIM_DEFAULTS)}")
+    # None: the simulator's own robot and camera (the FR3 cell's camera pose always comes from
+    # its calibration file; the camera YAML gives intrinsics, noise and randomisation).
+    camera_config = camera_config or SIM_DEFAULTS[sim][0]
+    robot_config = robot_config or SIM_DEFAULTS[sim][1]
     # The robot file first: a bad safety number is refused before a checkpoint or simulator loads.
     robot = load_robot_config(robot_config)
     try:
@@ -125,7 +135,7 @@ def build_sim_deployment(
                 Path(record),
                 metadata=BagMetadata(
                     checkpoint_id=policy.checkpoint_id,
-                    calibration_id=f"sim:{Path(camera_config).stem}",
+                    calibration_id=_sim_calibration_id(backend_config, camera_config),
                     git_commit=git_commit(),
                     robot=robot.name,
                     control_period_s=convention.control_period_s,
@@ -167,3 +177,14 @@ def build_sim_deployment(
         realtime=realtime,
     )
     return SimDeployment(loop, requested, max_steps, policy.checkpoint_id, backend, recorder)
+
+
+def _sim_calibration_id(backend_config, camera_config: str) -> str:
+    """The FR3 cell's camera comes from a calibration file: record its id, as a real trial would."""
+    calibration = getattr(backend_config, "calibration", None)
+    if calibration:
+        from calibration.extrinsics import load_extrinsics
+        from sim_bridge.sim_camera import resolve_config_path
+
+        return f"sim:{load_extrinsics(resolve_config_path(calibration)).calibration_id}"
+    return f"sim:{Path(camera_config).stem}"

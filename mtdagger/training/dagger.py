@@ -361,6 +361,7 @@ class DaggerLoop:
                 "config": self.config.name,
                 "max_episode_steps": self.config.sim.max_episode_steps,
                 **({} if train_loss is None else {"train_loss": train_loss}),
+                "sim_backend": self.config.sim.backend,
             },
         )
         publish_checkpoint(directory, self.model, meta)

@@ -17,14 +17,32 @@ class BackendDescription:
 
 
 def resolve_run_tasks(sim: SimConfig) -> list[str]:
+    if sim.backend == "fr3":
+        from sim_bridge.drawer_suite import resolve_fr3_tasks
+
+        return resolve_fr3_tasks(sim.tasks)
     if sim.backend != "metaworld":
-        raise ValueError(f"training supports the 'metaworld' backend here, got {sim.backend!r}")
+        raise ValueError(f"training supports the 'metaworld' and 'fr3' backends here, got {sim.backend!r}")
     from sim_bridge.suites import resolve_tasks
 
     return resolve_tasks(sim.tasks)
 
 
-def backend_config_for(sim: SimConfig, tasks: list[str], *, render_depth: bool):
+def backend_config_for(sim: SimConfig, tasks: list[str], *, render_depth: bool, objects: str = "seen"):
+    """`objects` (FR3 drawer suite only): the split episodes draw their cabinets from."""
+    if sim.backend == "fr3":
+        from sim_bridge.fr3_backend import DEFAULT_CAMERA, FR3BackendConfig
+        from sim_bridge.sim_camera import SimCameraConfig
+
+        # A SimConfig that names no camera carries MetaWorld's: the FR3 cell has its own.
+        camera = DEFAULT_CAMERA if sim.camera == SimConfig.camera else sim.camera
+        return FR3BackendConfig(
+            tasks=tuple(tasks),
+            objects=objects,
+            camera=SimCameraConfig.from_yaml(camera),
+            render_depth=render_depth,
+            max_episode_steps=sim.max_episode_steps,
+        )
     from sim_bridge.metaworld_backend import MetaWorldBackendConfig
     from sim_bridge.sim_camera import SimCameraConfig
 

@@ -26,7 +26,6 @@ which write the markers `mtdagger report` reads; the run's metadata is published
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import numpy as np
@@ -38,7 +37,6 @@ from sensor_msgs.msg import JointState, PointCloud2
 from std_msgs.msg import Float64, String
 from std_srvs.srv import SetBool, Trigger
 
-from mtdagger.control.action import ActionConvention
 from mtdagger.messages.convert import (
     NANOSECONDS,
     float64_msg,
@@ -136,18 +134,12 @@ class PolicyNode(Node):
         )
 
     def _load_policy(self, checkpoint: str, task: str, contract) -> PolicyStage:
-        from mtdagger.policy.checkpoint import CheckpointError, read_checkpoint_meta
-        from mtdagger.policy.student import StudentPolicy
+        from mtdagger.policy.checkpoint import CheckpointError
+        from mtdagger.policy.robot_acceptance import load_policy_for_robot
 
         try:
-            stored = ActionConvention.from_dict(read_checkpoint_meta(checkpoint).action_convention)
-            # The robot's control period must be the one the policy was trained with: a
-            # displacement per step means nothing at another rate. The per-step size is the
-            # safety filter's business, so only the period is imposed.
-            expected = dataclasses.replace(stored, control_period_s=self._period)
-            policy = StudentPolicy.from_checkpoint(
-                checkpoint, expect_contract=contract, expect_action=expected
-            )
+            # The contract and the robot's control period are imposed (see robot_acceptance).
+            policy = load_policy_for_robot(checkpoint, contract=contract, control_period_s=self._period)
         except (CheckpointError, TypeError, ValueError) as error:
             raise StartupError(f"checkpoint {checkpoint} refused: {error}") from error
         try:

@@ -1,0 +1,51 @@
+"""Whether a checkpoint may drive a given robot: the policy node's start-up checks, without ROS.
+
+The policy node (`policy_node/policy.py`) calls `load_policy_for_robot` with the contract of its
+parameters and the robot config's control period; tests call the same function with the same
+numbers read from the node's config YAML (`node_config_contract`), so "the real launch accepts
+this checkpoint" is checked by the code that decides it, not by a copy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mtdagger.control.action import ActionConvention
+from mtdagger.perception.contract import PointCloudContract
+
+
+def load_policy_for_robot(
+    checkpoint: str | Path, *, contract: PointCloudContract, control_period_s: float
+) -> Any:
+    """The StudentPolicy of `checkpoint` if it fits the robot, else CheckpointError/ValueError.
+
+    Imposed: the point-cloud contract (every field) and the robot's control period, because a
+    displacement per step means nothing at another rate. The per-step size is the safety filter's
+    business, so the stored convention is otherwise taken as it is."""
+    from mtdagger.policy.checkpoint import read_checkpoint_meta
+    from mtdagger.policy.student import StudentPolicy
+
+    stored = ActionConvention.from_dict(read_checkpoint_meta(checkpoint).action_convention)
+    expected = dataclasses.replace(stored, control_period_s=control_period_s)
+    return StudentPolicy.from_checkpoint(checkpoint, expect_contract=contract, expect_action=expected)
+
+
+def node_config_contract(path: str | Path) -> PointCloudContract:
+    """The `contract` parameters of a policy_node config YAML (its `/**` section)."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    try:
+        contract = data["/**"]["ros__parameters"]["contract"]
+    except (KeyError, TypeError):
+        raise ValueError(f"{path}: no /**.ros__parameters.contract section") from None
+    return PointCloudContract(
+        num_points=int(contract["num_points"]),
+        workspace_min=tuple(float(v) for v in contract["workspace_min"]),
+        workspace_max=tuple(float(v) for v in contract["workspace_max"]),
+        min_depth_m=float(contract["min_depth_m"]),
+        max_depth_m=float(contract["max_depth_m"]),
+        voxel_size_m=float(contract["voxel_size_m"]),
+    )

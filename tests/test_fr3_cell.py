@@ -1,0 +1,216 @@
+"""The FR3 cell is the real cell: camera from its calibration file, the real robot's contract, and
+checkpoints trained in it are what `real.launch.py robot:=franka_fr3` accepts.
+
+The acceptance test calls `load_policy_for_robot`, the function the policy node itself calls at
+start-up, with the numbers of policy_node/config/franka_fr3.yaml and configs/robots/franka_fr3.yaml.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from calibration.extrinsics import load_extrinsics
+from mtdagger.control.robot_config import load_robot_config
+from mtdagger.perception.contract import PointCloudContract
+from mtdagger.policy.checkpoint import CheckpointError
+from mtdagger.policy.robot_acceptance import load_policy_for_robot, node_config_contract
+
+REPO = Path(__file__).resolve().parents[1]
+NODE_CONFIG = REPO / "policy_node" / "config" / "franka_fr3.yaml"
+CALIBRATION = REPO / "configs" / "calibration" / "fr3_cell.yaml"
+PRESETS = ("configs/fr3-drawer-pointcloud-cpu.yaml",)
+
+pytest.importorskip("mujoco")
+
+
+def _launch_support():
+    spec = importlib.util.spec_from_file_location(
+        "fr3_launch_support", REPO / "policy_node" / "policy_node" / "launch_support.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_cells_calibration_is_what_real_launch_publishes_for_the_fr3():
+    support = _launch_support()
+    robot = load_robot_config("franka_fr3")
+    transform = support.calibration_transform(
+        str(CALIBRATION),
+        robot_base_frame=robot.base_frame,
+        camera_frame=support.camera_optical_frame("camera"),
+    )
+    assert transform.base_frame == "fr3_link0" and transform.calibration_id == "fr3-cell-nominal-0001"
+
+
+def test_the_sim_camera_takes_its_pose_from_the_calibration_file(tmp_path):
+    from sim_bridge.fr3_backend import FR3BackendConfig
+
+    expected = load_extrinsics(CALIBRATION).T_base_camera
+    config = FR3BackendConfig(render_depth=False)
+    np.testing.assert_allclose(config.camera.camera_model().T_base_camera, expected, atol=1e-6)
+    # Another calibration file moves the simulated camera with it (a miscalibrated cell).
+    data = yaml.safe_load(CALIBRATION.read_text())
+    data["translation"] = [data["translation"][0] + 0.02, *data["translation"][1:]]
+    moved = tmp_path / "moved.yaml"
+    moved.write_text(yaml.safe_dump(data))
+    shifted = FR3BackendConfig(render_depth=False, calibration=str(moved)).camera.camera_model()
+    np.testing.assert_allclose(shifted.T_base_camera[:3, 3] - expected[:3, 3], [0.02, 0, 0], atol=1e-9)
+    data["base_frame"] = "base_link"
+    moved.write_text(yaml.safe_dump(data))
+    with pytest.raises(ValueError, match="base_frame"):
+        FR3BackendConfig(render_depth=False, calibration=str(moved))
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_the_suites_contract_is_the_real_robots(preset):
+    data = yaml.safe_load((REPO / preset).read_text())
+    assert data["sim"]["backend"] == "fr3"
+    assert PointCloudContract.from_dict(data["point_cloud"]) == node_config_contract(NODE_CONFIG)
+
+
+@pytest.mark.integration
+def test_a_known_cabinet_appears_in_the_cloud_at_its_true_base_frame_position():
+    """The cloud made by the contract's own function shows the cabinet's top at the height and
+    place the suite put it (spec + placement, no MuJoCo state), and the drawer front plane."""
+    from mtdagger.perception.pointcloud import depth_to_point_cloud
+    from sim_bridge.fr3_backend import FR3BackendConfig
+
+    contract = node_config_contract(NODE_CONFIG)
+    backend = FR3BackendConfig(objects="all").build()
+    try:
+        backend.reset("drawer-open", seed=3, object_id=4)
+        spec, place = backend.cabinet, backend.placement
+        frame = backend.render_depth()
+        cloud = depth_to_point_cloud(frame.depth_m, frame.camera, contract)
+    finally:
+        backend.close()
+    assert cloud.shape == (contract.num_points, 3)
+    front = place.front_x - place.initial_opening
+    inside = (
+        (cloud[:, 0] > place.front_x + 0.04)
+        & (np.abs(cloud[:, 1] - place.center_y) < spec.width / 2 - 0.03)
+        & (cloud[:, 2] > spec.height - 0.05)
+    )
+    assert inside.sum() > 30, "the cabinet top is missing from the cloud"
+    np.testing.assert_allclose(np.median(cloud[inside, 2]), spec.height, atol=0.004)
+    on_front = (np.abs(cloud[:, 0] - front) < 0.006) & (cloud[:, 2] < spec.height - 0.005)
+    assert on_front.sum() > 10, "no points on the drawer front plane"
+
+
+# ---------------------------------------------------------------------- checkpoints
+
+
+@pytest.fixture(scope="module")
+def fr3_checkpoint(tmp_path_factory):
+    """A point-cloud checkpoint trained by `mtdagger train` in the FR3 cell (tiny, not useful)."""
+    from mtdagger.cli import main
+
+    root = tmp_path_factory.mktemp("fr3_train")
+    config = yaml.safe_load((REPO / "configs" / "fr3-drawer-pointcloud-cpu.yaml").read_text())
+    config.update(name="fr3-tiny", workers=1)
+    config["sim"]["max_episode_steps"] = 8
+    config["student"]["config"] = {"point_channels": [8, 16], "task_embed_dim": 4, "head_hidden": [16]}
+    config["dagger"].update(
+        rounds=1, initial_episodes_per_task=1, budget_per_round=2, eval_episodes_per_task=1
+    )
+    config["bc"].update(epochs=1)
+    path = root / "fr3-tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["train", "--config", str(path), "--out", str(root / "run"), "--workers", "1"]) == 0
+    return root / "run" / "checkpoints" / "final"
+
+
+def _fr3_node_checks(checkpoint):
+    robot = load_robot_config("franka_fr3")
+    return load_policy_for_robot(
+        checkpoint, contract=node_config_contract(NODE_CONFIG), control_period_s=robot.safety.control_period_s
+    )
+
+
+@pytest.mark.integration
+def test_real_launch_for_franka_fr3_accepts_a_checkpoint_trained_in_the_fr3_cell(fr3_checkpoint):
+    policy = _fr3_node_checks(fr3_checkpoint)
+    assert policy.tasks == ["drawer-open", "drawer-close"]
+    assert policy.action_convention.control_period_s == 0.05
+    assert policy.action_convention.frame == "base"
+
+
+def test_real_launch_for_franka_fr3_refuses_metaworld_checkpoints(tmp_path):
+    sys.path.insert(0, str(REPO / "policy_node" / "test"))
+    try:
+        from tiny_checkpoint import save_tiny_checkpoint
+    finally:
+        sys.path.pop(0)
+    metaworld = save_tiny_checkpoint(tmp_path / "mw")
+    with pytest.raises(CheckpointError, match="point_cloud_contract"):
+        _fr3_node_checks(metaworld)
+    # Even with the FR3 cell's contract, MetaWorld's control period (0.0125 s) is refused.
+    contract = node_config_contract(NODE_CONFIG)
+    with pytest.raises(CheckpointError, match="control_period_s"):
+        load_policy_for_robot(
+            metaworld,
+            contract=PointCloudContract(**{**contract.to_dict(), "num_points": 64}),
+            control_period_s=0.05,
+        )
+
+
+@pytest.mark.integration
+def test_deploy_runs_the_fr3_checkpoint_in_process_and_records_the_cells_calibration(
+    fr3_checkpoint, tmp_path, capsys
+):
+    from mtdagger.cli import main
+    from mtdagger.recording.bag_reader import read_evaluation_bag
+
+    bag = tmp_path / "bag"
+    command = ["deploy", "--sim", "fr3", "--checkpoint", str(fr3_checkpoint), "--episodes", "1"]
+    code = main([*command, "--max-steps", "5", "--record", str(bag), "--noise", "realsense"])
+    assert code == 0, capsys.readouterr().err
+    recorded = read_evaluation_bag(bag)
+    assert [e.task for e in recorded.episodes] == ["drawer-open", "drawer-close"]
+    assert recorded.metadata.calibration_id == "sim:fr3-cell-nominal-0001"
+    assert recorded.metadata.robot == "franka_fr3" and recorded.metadata.control_period_s == 0.05
+
+
+@pytest.mark.integration
+def test_eval_reports_seen_and_unseen_cabinets_separately(fr3_checkpoint, capsys):
+    from mtdagger.cli import main
+
+    assert (
+        main(
+            [
+                "eval",
+                "--sim",
+                "fr3",
+                "--checkpoint",
+                str(fr3_checkpoint),
+                "--episodes",
+                "1",
+                "--objects",
+                "both",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "seen objects" in out and "unseen objects" in out
+
+
+def test_eval_refuses_the_object_split_outside_the_fr3_suite(tmp_path, capsys):
+    from mtdagger.cli import main
+
+    sys.path.insert(0, str(REPO / "policy_node" / "test"))
+    try:
+        from tiny_checkpoint import save_tiny_checkpoint
+    finally:
+        sys.path.pop(0)
+    checkpoint = save_tiny_checkpoint(tmp_path / "mw")
+    assert main(["eval", "--checkpoint", str(checkpoint), "--objects", "unseen"]) == 2
+    assert "--objects applies to --sim fr3" in capsys.readouterr().err
