@@ -47,10 +47,14 @@ def run_expert_episode(backend, task: str, seed: int, object_id: int) -> ExpertO
     )
 
 
-def check_experts(object_ids, tasks, seeds: int, first_seed: int = 0) -> list[ExpertOutcome]:
+def check_experts(
+    object_ids, tasks, seeds: int, first_seed: int = 0, max_episode_steps: int | None = None
+) -> list[ExpertOutcome]:
+    """Expert episodes for every (object, task, seed); `max_episode_steps` None: the backend's."""
     from sim_bridge.fr3_backend import FR3BackendConfig
 
-    backend = FR3BackendConfig(tasks=tuple(tasks), objects="all", render_depth=False).build()
+    limit = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
+    backend = FR3BackendConfig(tasks=tuple(tasks), objects="all", render_depth=False, **limit).build()
     try:
         return [
             run_expert_episode(backend, task, first_seed + 1000 * object_id + j, object_id)
