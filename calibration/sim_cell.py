@@ -44,6 +44,9 @@ class SimCellConfig:
     fovy_deg: float = 42.0  # a D435's colour stream at 640x480
     camera_position: tuple[float, float, float] = (1.15, 0.1, 0.65)  # in the robot base frame
     camera_target: tuple[float, float, float] = (0.5, 0.0, 0.2)
+    # Optical-frame orientation (x, y, z, w) in the base frame; None: look at camera_target, image up = +z.
+    camera_rotation_xyzw: tuple[float, float, float, float] | None = None
+    base_frame: str = "base_link"
     base_in_world: tuple[float, ...] = (0.1, -0.05, 0.02, 0.3)  # x, y, z, yaw (rad): base != world
     table_top_world_z: float = 0.0
     board: BoardSpec = field(
@@ -70,11 +73,29 @@ class SimCellConfig:
         """The truth the calibration must recover."""
         T = np.eye(4)
         position = np.asarray(self.camera_position, dtype=float)
-        T[:3, :3] = look_at_rotation(
-            position, np.asarray(self.camera_target, dtype=float), np.array([0, 0, 1.0])
-        )
+        if self.camera_rotation_xyzw is not None:
+            T[:3, :3] = Rotation.from_quat(self.camera_rotation_xyzw).as_matrix()
+        else:
+            target = np.asarray(self.camera_target, dtype=float)
+            T[:3, :3] = look_at_rotation(position, target, np.array([0, 0, 1.0]))
         T[:3, 3] = position
         return T
+
+    @classmethod
+    def at_camera(
+        cls, T_base_optical: np.ndarray, base_frame: str, distance_m: float = 0.75
+    ) -> SimCellConfig:
+        """The cell with its camera where a calibration YAML puts it (e.g. the FR3 cell's nominal
+        mounting); the board poses gather `distance_m` along the optical axis."""
+        position = T_base_optical[:3, 3]
+        target = position + distance_m * T_base_optical[:3, 2]
+        quaternion = Rotation.from_matrix(T_base_optical[:3, :3]).as_quat()
+        return cls(
+            camera_position=tuple(float(v) for v in position),
+            camera_target=tuple(float(v) for v in target),
+            camera_rotation_xyzw=tuple(float(v) for v in quaternion),
+            base_frame=base_frame,
+        )
 
     @property
     def T_gripper_plane(self) -> np.ndarray:

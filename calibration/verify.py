@@ -44,7 +44,7 @@ def simulate_capture(
     rng = np.random.default_rng(seed)
     cfg = cell.config
     settings = CaptureSettings(
-        base_frame="base_link", gripper_frame="tool0", camera_serial="sim", setup=setup
+        base_frame=cfg.base_frame, gripper_frame="tool0", camera_serial="sim", setup=setup
     )
     writer = CaptureWriter(folder, settings, cfg.board)
     K = cfg.camera().K

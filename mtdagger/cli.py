@@ -217,6 +217,11 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--poses", type=int, default=20, help="board poses per capture")
     v.add_argument("--seed", type=int, default=0, help="pose and noise seed")
     v.add_argument("--setups", default="eye_to_hand,eye_in_hand", help="comma-separated set-ups to verify")
+    v.add_argument(
+        "--camera-calibration",
+        default=None,
+        help="place the simulated camera where this calibration YAML does (e.g. the FR3 cell's)",
+    )
     p.set_defaults(module="mtdagger.commands.calibrate")
 
 

@@ -6,6 +6,8 @@ the verification table (run with -s to see it).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import yaml
@@ -17,6 +19,7 @@ from calibration.verify import format_table, pose_error, simulate_capture, table
 from mtdagger.cli import main
 
 pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +118,16 @@ def test_pose_error_measures_translation_and_rotation():
     T[:3, :3] = Rotation.from_euler("z", 0.25, degrees=True).as_matrix()
     t_mm, r_deg = pose_error(T, np.eye(4))
     assert t_mm == pytest.approx(5.0) and r_deg == pytest.approx(0.25)
+
+
+def test_verify_with_the_camera_where_the_fr3_cell_calibration_puts_it(tmp_path):
+    from calibration.extrinsics import load_extrinsics
+
+    nominal = load_extrinsics(REPO / "configs" / "calibration" / "fr3_cell.yaml")
+    args = ["calibrate", "verify", "--out", str(tmp_path), "--poses", "15", "--setups", "eye_to_hand"]
+    assert main([*args, "--camera-calibration", str(REPO / "configs" / "calibration" / "fr3_cell.yaml")]) == 0
+    for level in ("off", "on"):
+        solved = load_extrinsics(tmp_path / f"calibration-{level}.yaml")
+        assert solved.base_frame == nominal.base_frame == "fr3_link0"
+        t_mm, r_deg = pose_error(solved.T_base_optical, nominal.T_base_optical)
+        assert t_mm < 5.0 and r_deg < 0.5, (level, t_mm, r_deg)

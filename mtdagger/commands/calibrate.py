@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -98,6 +99,12 @@ def _verify(args: argparse.Namespace) -> int:
     from calibration.verify import format_table, verify_methods
 
     config = SimCellConfig(num_poses=args.poses)
+    if args.camera_calibration:
+        from calibration.extrinsics import load_extrinsics
+
+        extrinsics = load_extrinsics(args.camera_calibration)
+        placed = SimCellConfig.at_camera(extrinsics.T_base_optical, extrinsics.base_frame)
+        config = dataclasses.replace(placed, num_poses=args.poses)
     from calibration.solve import SETUPS
 
     setups = tuple(part.strip() for part in args.setups.split(",") if part.strip())
