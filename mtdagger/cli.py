@@ -199,6 +199,13 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--id", default=None, help="calibration_id (default: the capture folder's name)")
     s.add_argument("--min-views", type=int, default=5, help="fewest usable views to accept")
     s.add_argument("--max-reprojection-px", type=float, default=1.0, help="reject views fitting worse")
+    s.add_argument(
+        "--child",
+        choices=["link", "optical"],
+        default="link",
+        help="YAML child frame: the camera link (the driver publishes link -> optical) or the optical "
+        "frame itself (a graph without the driver's TF, e.g. real.launch.py's publish_tf:=false)",
+    )
     g = cal.add_parser("bag", help="capture folder from a rosbag2 recording: one sample per pause of the arm")
     g.add_argument("bag", help="rosbag2 directory")
     g.add_argument("--out", required=True, help="capture folder to write")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from calibration.board import write_board
 from calibration.capture import load_capture, solve_capture
-from calibration.extrinsics import matrix_to_quaternion_xyzw
+from calibration.extrinsics import load_extrinsics, matrix_to_quaternion_xyzw
 from calibration.sim_cell import SimCalibrationCell, SimNoise
 from calibration.verify import pose_error
 from mtdagger.cli import main
@@ -17,6 +21,7 @@ from mtdagger.messages.factory import RosbagsFactory
 
 pytestmark = pytest.mark.integration
 OPTICAL = "camera_color_optical_frame"
+REPO = Path(__file__).resolve().parents[1]
 
 
 def write_teaching_bag(path, cell: SimCalibrationCell, poses: list[np.ndarray]) -> None:
@@ -64,6 +69,17 @@ def write_teaching_bag(path, cell: SimCalibrationCell, poses: list[np.ndarray]) 
                 t += 0.02
 
 
+def _launch_support():
+    """policy_node/launch_support.py loaded from its file (it imports no ROS)."""
+    spec = importlib.util.spec_from_file_location(
+        "calibration_test_launch_support", REPO / "policy_node" / "policy_node" / "launch_support.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their module through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_bag_to_capture_to_calibration(tmp_path, capsys):
     cell = SimCalibrationCell()
     try:
@@ -82,6 +98,20 @@ def test_bag_to_capture_to_calibration(tmp_path, capsys):
         solution = solve_capture(tmp_path / "capture")
         t_mm, r_deg = pose_error(solution.extrinsics.T_base_optical, cell.config.T_base_optical)
         assert t_mm < 5.0 and r_deg < 0.5
+        # The YAML for today's real.launch.py (no driver TF): --child optical, which the launch accepts.
+        out = tmp_path / "cal-optical.yaml"
+        assert (
+            main(["calibrate", "solve", str(tmp_path / "capture"), "--out", str(out), "--child", "optical"])
+            == 0
+        )
+        assert "base_link -> camera_color_optical_frame" in capsys.readouterr().out
+        launch = _launch_support().calibration_transform(
+            str(out), robot_base_frame="base_link", camera_frame="camera_color_optical_frame"
+        )
+        assert launch.static_transform_arguments[-1] == "camera_color_optical_frame"
+        np.testing.assert_allclose(
+            load_extrinsics(out).T_base_camera, solution.extrinsics.T_base_optical, atol=1e-6
+        )
         # Wrong topic names and an arm that never pauses are clear errors.
         assert main([*args[:-1], "/nope"]) == 2
         assert "topic(s) /nope not in the bag" in capsys.readouterr().err

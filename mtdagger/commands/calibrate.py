@@ -69,8 +69,8 @@ def _solve(args: argparse.Namespace) -> int:
             print(f"view {name}: {view.num_corners} corners, reprojection {view.reprojection_px:.3f} px")
     print(solution.report.table())
     out = Path(args.out) if args.out else Path(args.capture_dir) / "calibration.yaml"
-    save_extrinsics(out, solution.extrinsics)
-    extrinsics = solution.extrinsics
+    extrinsics = solution.extrinsics if args.child == "link" else solution.extrinsics.as_optical()
+    save_extrinsics(out, extrinsics)
     print(f"wrote {out}: {extrinsics.base_frame} -> {extrinsics.camera_frame} ({extrinsics.method})")
     return 0
 
