@@ -69,8 +69,10 @@ GRIPPER_INTERFACES = ("action", "topic", "none")
 
 
 class ArmControllerNode(Node):
-    def __init__(self) -> None:
-        super().__init__("arm_controller")
+    def __init__(self, **node_options) -> None:
+        # node_options (rclpy Node kwargs: parameter_overrides, context, ...): for tests and
+        # composition; `ros2 run` / launch pass parameters through the command line as usual.
+        super().__init__("arm_controller", **node_options)
         self.declare_parameter("robot_config", "")
         self.declare_parameter("command_interface", "")  # '' = the robot config's default
         self.declare_parameter("action_command_topic", ACTION_COMMAND_TOPIC)

@@ -45,8 +45,10 @@ _HOLES = HoleFillingFilterConfig()
 
 
 class DepthCameraNode(Node):
-    def __init__(self) -> None:
-        super().__init__("depth_camera")
+    def __init__(self, **node_options) -> None:
+        # node_options (rclpy Node kwargs: parameter_overrides, context, ...): for tests and
+        # composition; `ros2 run` / launch pass parameters through the command line as usual.
+        super().__init__("depth_camera", **node_options)
         self.exit_code = 0
         # Defaults are RealSenseCameraConfig's, so the node and the in-process runtime agree.
         self.declare_parameter("serial_no", "")

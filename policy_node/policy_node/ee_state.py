@@ -20,8 +20,10 @@ from policy_node.ros_support import RELIABLE_QOS, load_robot, require_ros_packag
 
 
 class EeStateNode(Node):
-    def __init__(self) -> None:
-        super().__init__("ee_state")
+    def __init__(self, **node_options) -> None:
+        # node_options (rclpy Node kwargs: parameter_overrides, context, ...): for tests and
+        # composition; `ros2 run` / launch pass parameters through the command line as usual.
+        super().__init__("ee_state", **node_options)
         self.declare_parameter("robot_config", "")
         self.declare_parameter("ee_state_topic", layout.EE_STATE_TOPIC)
         self.declare_parameter("rate_hz", 0.0)  # 0: the robot config's control rate

@@ -54,8 +54,10 @@ _WARN_PERIOD_S = 2.0
 
 
 class PointCloudPreprocessNode(Node):
-    def __init__(self) -> None:
-        super().__init__("pointcloud_preprocess")
+    def __init__(self, **node_options) -> None:
+        # node_options (rclpy Node kwargs: parameter_overrides, context, ...): for tests and
+        # composition; `ros2 run` / launch pass parameters through the command line as usual.
+        super().__init__("pointcloud_preprocess", **node_options)
         self.declare_parameter("depth_topic", layout.DEPTH_TOPIC)
         self.declare_parameter("camera_info_topic", layout.CAMERA_INFO_TOPIC)
         self.declare_parameter("cloud_topic", layout.POINT_CLOUD_TOPIC)

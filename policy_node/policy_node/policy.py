@@ -68,8 +68,10 @@ from policy_node.ros_support import (
 
 
 class PolicyNode(Node):
-    def __init__(self) -> None:
-        super().__init__("policy")
+    def __init__(self, **node_options) -> None:
+        # node_options (rclpy Node kwargs: parameter_overrides, context, ...): for tests and
+        # composition; `ros2 run` / launch pass parameters through the command line as usual.
+        super().__init__("policy", **node_options)
         self.declare_parameter("checkpoint", Parameter.Type.STRING)
         self.declare_parameter("task", Parameter.Type.STRING)
         self.declare_parameter("robot_config", "")

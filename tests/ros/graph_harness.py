@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CAMERA_CONFIG = "configs/cameras/metaworld_d435.yaml"
 ROBOT = "metaworld_sawyer"
 
