@@ -78,10 +78,10 @@ class Recorder:
     messages: dict[str, list[tuple[float, Any]]] = field(default_factory=lambda: defaultdict(list))
 
     def attach(self, node, topics: dict[str, Any]) -> None:
-        from policy_node.ros_support import RELIABLE_QOS, SENSOR_QOS
+        from policy_node.ros_support import LATCHED_QOS, RELIABLE_QOS, SENSOR_QOS
 
         for topic, msg_type in topics.items():
-            qos = SENSOR_QOS if "camera" in topic else RELIABLE_QOS
+            qos = SENSOR_QOS if "camera" in topic else LATCHED_QOS if "metadata" in topic else RELIABLE_QOS
 
             def callback(msg, topic=topic):
                 self.messages[topic].append((time.monotonic(), msg))
@@ -100,3 +100,20 @@ def spin_until(executor, done, timeout_s: float) -> bool:
             return False
         executor.spin_once(timeout_sec=0.01)
     return True
+
+
+def qos_edges(node, graph_nodes: set[str]) -> list[tuple[str, str, str, str]]:
+    """(topic, publisher node, subscriber node, verdict) for every publisher/subscriber pair of the
+    graph's nodes, judged by rclpy's own QoS compatibility check through the graph API."""
+    from rclpy.qos import QoSCompatibility, qos_check_compatible
+
+    edges = []
+    for topic, _types in node.get_topic_names_and_types():
+        publishers = [p for p in node.get_publishers_info_by_topic(topic) if p.node_name in graph_nodes]
+        subscribers = [s for s in node.get_subscriptions_info_by_topic(topic) if s.node_name in graph_nodes]
+        for pub in publishers:
+            for sub in subscribers:
+                compatibility, reason = qos_check_compatible(pub.qos_profile, sub.qos_profile)
+                verdict = "ok" if compatibility == QoSCompatibility.OK else f"{compatibility.name}: {reason}"
+                edges.append((topic, pub.node_name, sub.node_name, verdict))
+    return edges

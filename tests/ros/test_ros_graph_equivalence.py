@@ -18,7 +18,7 @@ import json
 
 import numpy as np
 import pytest
-from graph_harness import Recorder, sim_parameters, spin_until, stamp_ns, write_params
+from graph_harness import Recorder, qos_edges, sim_parameters, spin_until, stamp_ns, write_params
 
 TASKS = ("reach-v3", "drawer-close-v3", "button-press-topdown-v3")
 STEPS = 25
@@ -40,7 +40,7 @@ def run_graph(tmp, checkpoint) -> dict:
     from policy_node.pointcloud_preprocess import PointCloudPreprocessNode
     from policy_node.policy import PolicyNode
     from rclpy.executors import SingleThreadedExecutor
-    from sensor_msgs.msg import JointState
+    from sensor_msgs.msg import Image, JointState, PointCloud2
     from std_msgs.msg import String
 
     from sim_bridge.ros_bridge_node import SimBridgeNode
@@ -56,6 +56,8 @@ def run_graph(tmp, checkpoint) -> dict:
         recorder.attach(nodes[-1], {
             "/mtdagger/action/command": JointState, "/servo_node/delta_twist_cmds": TwistStamped,
             "/mtdagger/gripper_command": JointState, "/mtdagger/episode": String,
+            "/camera/camera/aligned_depth_to_color/image_raw": Image, "/mtdagger/point_cloud": PointCloud2,
+            "/mtdagger/metadata": String,
         })  # fmt: skip
         executor = SingleThreadedExecutor()
         for node in [bridge.node, *nodes]:
@@ -64,7 +66,11 @@ def run_graph(tmp, checkpoint) -> dict:
         markers = recorder.messages["/mtdagger/episode"]
         ends = lambda: sum(json.loads(m.data)["event"] == "end" for _, m in markers)  # noqa: E731
         spin_until(executor, lambda: ends() == len(TASKS), timeout_s=5.0)
-        return {"finished": finished, "exit_code": bridge.exit_code, "messages": recorder.messages}
+        graph_nodes = {"sim_bridge", "pointcloud_preprocess", "policy", "arm_controller"}
+        return {
+            "finished": finished, "exit_code": bridge.exit_code, "messages": recorder.messages,
+            "qos": qos_edges(nodes[-1], graph_nodes),
+        }  # fmt: skip
     finally:
         for node in nodes:
             node.destroy_node()
@@ -99,8 +105,13 @@ def run_in_process(checkpoint) -> dict:
     return {"actions": np.array(actions), "applied": np.array(applied), "successes": successes}
 
 
-def test_graph_actions_and_successes_equal_the_in_process_runtime(tmp_path, checkpoint):
-    graph = run_graph(tmp_path, checkpoint)
+@pytest.fixture(scope="module")
+def graph_run(tmp_path_factory, checkpoint):
+    return run_graph(tmp_path_factory.mktemp("graph"), checkpoint)
+
+
+def test_graph_actions_and_successes_equal_the_in_process_runtime(graph_run, checkpoint):
+    graph = graph_run
     assert graph["finished"] and graph["exit_code"] == 0
     messages = graph["messages"]
     commands = [m for _, m in messages["/mtdagger/action/command"]]
@@ -129,3 +140,35 @@ def test_graph_actions_and_successes_equal_the_in_process_runtime(tmp_path, chec
     assert [m["task"] for m in ends] == list(TASKS)
     assert [m["num_steps"] for m in ends] == [STEPS] * len(TASKS)
     assert [m["success"] for m in ends] == reference["successes"]
+
+
+def test_graph_wiring_lockstep_and_qos(graph_run):
+    """What the graph carries (the retired stand-in's sim checks) and every edge's QoS."""
+    messages = graph_run["messages"]
+    images = [m for _, m in messages["/camera/camera/aligned_depth_to_color/image_raw"]]
+    twists = [m for _, m in messages["/servo_node/delta_twist_cmds"]]
+    # Lockstep: one command per observation, stamped with the observation it answers.
+    assert sorted({stamp_ns(m) for m in twists}) == sorted({stamp_ns(m) for m in images})
+    assert len(twists) == len(TASKS) * STEPS
+    assert images[0].encoding == "32FC1"
+    cloud = messages["/mtdagger/point_cloud"][0][1]
+    assert (cloud.width * cloud.height, cloud.header.frame_id) == (64, "right_arm_base_link")
+    metadata = json.loads(messages["/mtdagger/metadata"][0][1].data)
+    assert metadata["robot"] == "metaworld_sawyer" and metadata["control_period_s"] == 0.0125
+    starts = [json.loads(m.data) for _, m in messages["/mtdagger/episode"]]
+    assert [(m["event"], m["task"]) for m in starts] == [(e, t) for t in TASKS for e in ("start", "end")]
+    edges = graph_run["qos"]
+    expected = {
+        ("/mtdagger/point_cloud", "pointcloud_preprocess", "policy"),
+        ("/mtdagger/action/command", "policy", "arm_controller"),
+        ("/servo_node/delta_twist_cmds", "arm_controller", "sim_bridge"),
+        ("/mtdagger/gripper_command", "arm_controller", "sim_bridge"),
+        ("/camera/camera/aligned_depth_to_color/image_raw", "sim_bridge", "pointcloud_preprocess"),
+        ("/mtdagger/ee_state", "sim_bridge", "policy"),
+        ("/mtdagger/ee_state", "sim_bridge", "arm_controller"),
+        ("/mtdagger/episode", "sim_bridge", "arm_controller"),
+        ("/clock", "sim_bridge", "policy"),
+    }
+    assert expected <= {edge[:3] for edge in edges}, sorted(edges)
+    bad = [edge for edge in edges if edge[3] != "ok"]
+    assert not bad, bad
