@@ -71,7 +71,7 @@ def text_parameter(node: Node, name: str) -> str | None:
 def request_shutdown(node: Node, exit_code: int) -> None:
     """End the process from inside a callback (end of a recording, last episode done)."""
     node.exit_code = exit_code
-    rclpy.try_shutdown()
+    rclpy.try_shutdown(context=node.context)  # the node's own context (composition, tests)
 
 
 def run_node(make_node: Callable[[], Node], args: list[str] | None = None, name: str = "policy_node") -> int:
