@@ -118,7 +118,7 @@ def _add_deploy(sub: argparse._SubParsersAction) -> None:
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="turn evaluation bags into report.md + PNGs")
-    p.add_argument("bags", nargs="+", help="bag directories")
+    p.add_argument("bags", nargs="+", help="bag directories, or folders of bags (a launch's bag_dir)")
     p.add_argument(
         "--out", default=None, help="report directory, new or empty (default: report/ beside the first bag)"
     )
