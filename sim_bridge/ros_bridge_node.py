@@ -628,6 +628,22 @@ def depth_image_32fc1_msg(factory, depth_m, stamp_ns: int, frame_id: str):
     )  # fmt: skip
 
 
+def write_sim_calibration(path, camera_config: str, base_frame: str, camera_name: str = "camera"):
+    """The simulated camera's nominal pose as a calibration YAML (calibration/extrinsics.py), what a
+    hand-eye run would give: `pointcloud_preprocess calibration_file:=...` then needs no TF (the
+    PyPI rclpy wheels have no tf2_ros). A randomised camera moves away from it; use TF for that."""
+    from calibration.extrinsics import Extrinsics, save_extrinsics
+    from sim_bridge.sim_camera import SimCameraConfig
+
+    T = SimCameraConfig.from_yaml(camera_config).camera_model().T_base_camera
+    extrinsics = Extrinsics(
+        T_base_camera=np.asarray(T), base_frame=base_frame,
+        camera_frame=f"{camera_name}_color_optical_frame",
+        calibration_id=f"sim:{camera_config.rsplit('/', 1)[-1].removesuffix('.yaml')}",
+    )  # fmt: skip
+    return save_extrinsics(path, extrinsics)
+
+
 def _rclpy_factory():
     from mtdagger.messages.factory import RclpyFactory
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -26,17 +25,9 @@ ROBOT = "metaworld_sawyer"
 
 def write_sim_calibration(path: Path, camera_config: str = CAMERA_CONFIG) -> Path:
     """The simulated camera's nominal pose as a calibration YAML (what a hand-eye run would give)."""
-    from calibration.extrinsics import Extrinsics, save_extrinsics
-    from mtdagger.control.robot_config import load_robot_config
-    from sim_bridge.sim_camera import SimCameraConfig
+    from sim_bridge.ros_bridge_node import write_sim_calibration as write
 
-    T = SimCameraConfig.from_yaml(camera_config).camera_model().T_base_camera
-    robot = load_robot_config(ROBOT)
-    extrinsics = Extrinsics(
-        T_base_camera=np.asarray(T), base_frame=robot.base_frame,
-        camera_frame="camera_color_optical_frame", calibration_id="sim:metaworld_d435",
-    )  # fmt: skip
-    return save_extrinsics(path, extrinsics)
+    return write(path, camera_config, base_frame="right_arm_base_link")
 
 
 def sim_parameters(tmp: Path, checkpoint: Path, tasks: str, *, episodes: int, steps: int, seed: int) -> dict:
