@@ -33,7 +33,8 @@ def checkpoint(tmp_path_factory):
     return save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", tasks=TASKS, num_points=64)
 
 
-def run_graph(tmp, checkpoint) -> dict:
+def run_graph(tmp, checkpoint, tasks=TASKS, steps=STEPS, seed=SEED) -> dict:
+    """The graph over real rclpy; every action, twist, gripper command and marker it published."""
     import rclpy
     from geometry_msgs.msg import TwistStamped
     from policy_node.arm_controller import ArmControllerNode
@@ -45,7 +46,7 @@ def run_graph(tmp, checkpoint) -> dict:
 
     from sim_bridge.ros_bridge_node import SimBridgeNode
 
-    params = sim_parameters(tmp, checkpoint, ",".join(TASKS), episodes=1, steps=STEPS, seed=SEED)
+    params = sim_parameters(tmp, checkpoint, ",".join(tasks), episodes=1, steps=steps, seed=seed)
     rclpy.init(args=["--ros-args", "--params-file", str(write_params(tmp / "params.yaml", params))])
     bridge = None
     nodes = []
@@ -62,10 +63,11 @@ def run_graph(tmp, checkpoint) -> dict:
         executor = SingleThreadedExecutor()
         for node in [bridge.node, *nodes]:
             executor.add_node(node)
-        finished = spin_until(executor, lambda: bridge.core.finished, timeout_s=180.0)
+        limit_s = 180.0 + 0.5 * steps * len(tasks)
+        finished = spin_until(executor, lambda: bridge.core.finished, timeout_s=limit_s)
         markers = recorder.messages["/mtdagger/episode"]
         ends = lambda: sum(json.loads(m.data)["event"] == "end" for _, m in markers)  # noqa: E731
-        spin_until(executor, lambda: ends() == len(TASKS), timeout_s=5.0)
+        spin_until(executor, lambda: ends() == len(tasks), timeout_s=5.0)
         graph_nodes = {"sim_bridge", "pointcloud_preprocess", "policy", "arm_controller"}
         return {
             "finished": finished, "exit_code": bridge.exit_code, "messages": recorder.messages,
@@ -80,12 +82,13 @@ def run_graph(tmp, checkpoint) -> dict:
         rclpy.try_shutdown()
 
 
-def run_in_process(checkpoint) -> dict:
+def run_in_process(checkpoint, tasks=TASKS, steps=STEPS, seed=SEED) -> dict:
+    """`mtdagger deploy`'s runtime on the same tasks and seeds; every action and applied command."""
     from mtdagger.runtime.session import build_sim_deployment
 
     actions, applied = [], []
     successes = []
-    with build_sim_deployment(checkpoint=str(checkpoint), tasks=",".join(TASKS), seed=SEED) as deployment:
+    with build_sim_deployment(checkpoint=str(checkpoint), tasks=",".join(tasks), seed=seed) as deployment:
         loop = deployment.loop
         act, step = loop.policy.act, loop.backend.step
 
@@ -99,8 +102,8 @@ def run_in_process(checkpoint) -> dict:
             return step(action)
 
         loop.policy.act, loop.backend.step = recording_act, recording_step
-        for index, task in enumerate(TASKS):
-            outcome = loop.run_episode(task, SEED + index, max_steps=STEPS, episode_index=index)
+        for index, task in enumerate(tasks):
+            outcome = loop.run_episode(task, seed + index, max_steps=steps, episode_index=index)
             successes.append(outcome.success)
     return {"actions": np.array(actions), "applied": np.array(applied), "successes": successes}
 
@@ -110,36 +113,45 @@ def graph_run(tmp_path_factory, checkpoint):
     return run_graph(tmp_path_factory.mktemp("graph"), checkpoint)
 
 
-def test_graph_actions_and_successes_equal_the_in_process_runtime(graph_run, checkpoint):
-    graph = graph_run
-    assert graph["finished"] and graph["exit_code"] == 0
+def compare(graph: dict, reference: dict) -> dict:
+    """Step-by-step differences between the graph's and the in-process runtime's actions."""
     messages = graph["messages"]
     commands = [m for _, m in messages["/mtdagger/action/command"]]
     twists = {stamp_ns(m): m for _, m in messages["/servo_node/delta_twist_cmds"]}
     grippers = {stamp_ns(m): m.position[0] for _, m in messages["/mtdagger/gripper_command"]}
-    graph_actions = np.array([list(m.position) for m in commands])
     period = 0.0125
-    graph_applied = np.array([
+    applied = np.array([
         [*(np.array([t.twist.linear.x, t.twist.linear.y, t.twist.linear.z]) * period),
          2.0 * grippers[stamp] - 1.0]  # metaworld_sawyer gripper: 0 m open .. 1 m closed
         for stamp, t in sorted(twists.items())
     ])  # fmt: skip
-    markers = [json.loads(m.data) for _, m in messages["/mtdagger/episode"]]
-    ends = [m for m in markers if m["event"] == "end"]
+    ends = [json.loads(m.data) for _, m in messages["/mtdagger/episode"]]
+    ends = [m for m in ends if m["event"] == "end"]
+    assert len(commands) == len(reference["actions"]), (len(commands), len(reference["actions"]))
+    assert applied.shape == reference["applied"].shape, (applied.shape, reference["applied"].shape)
+    actions = np.array([m.position for m in commands])
+    return {
+        "steps": len(commands),
+        "action_error": float(np.max(np.abs(actions - reference["actions"]))),
+        "applied_error": float(np.max(np.abs(applied - reference["applied"]))),
+        "graph_successes": [m["success"] for m in ends],
+        "ends": ends,
+    }
 
+
+def test_graph_actions_and_successes_equal_the_in_process_runtime(graph_run, checkpoint):
+    assert graph_run["finished"] and graph_run["exit_code"] == 0
     reference = run_in_process(checkpoint)
-    assert len(commands) == len(TASKS) * STEPS == len(reference["actions"])
-    assert graph_applied.shape == reference["applied"].shape
-    action_error = float(np.max(np.abs(graph_actions - reference["actions"])))
-    applied_error = float(np.max(np.abs(graph_applied - reference["applied"])))
-    print(f"\nmax |action difference| over {len(commands)} steps: policy {action_error:.3g}, "
-          f"applied {applied_error:.3g}; successes graph {[m['success'] for m in ends]} "
+    result = compare(graph_run, reference)
+    print(f"\nmax |action difference| over {result['steps']} steps: policy {result['action_error']:.3g}, "
+          f"applied {result['applied_error']:.3g}; successes graph {result['graph_successes']} "
           f"in-process {reference['successes']}")  # fmt: skip
-    assert action_error <= ACTION_ATOL
-    assert applied_error <= ACTION_ATOL
-    assert [m["task"] for m in ends] == list(TASKS)
-    assert [m["num_steps"] for m in ends] == [STEPS] * len(TASKS)
-    assert [m["success"] for m in ends] == reference["successes"]
+    assert result["steps"] == len(TASKS) * STEPS
+    assert result["action_error"] <= ACTION_ATOL
+    assert result["applied_error"] <= ACTION_ATOL
+    assert [m["task"] for m in result["ends"]] == list(TASKS)
+    assert [m["num_steps"] for m in result["ends"]] == [STEPS] * len(TASKS)
+    assert result["graph_successes"] == reference["successes"]
 
 
 def test_graph_wiring_lockstep_and_qos(graph_run):
