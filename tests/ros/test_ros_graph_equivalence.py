@@ -33,7 +33,7 @@ def checkpoint(tmp_path_factory):
     return save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", tasks=TASKS, num_points=64)
 
 
-def run_graph(tmp, checkpoint, tasks=TASKS, steps=STEPS, seed=SEED) -> dict:
+def run_graph(tmp, checkpoint, tasks=TASKS, steps=STEPS, seed=SEED, episodes=1) -> dict:
     """The graph over real rclpy; every action, twist, gripper command and marker it published."""
     import rclpy
     from geometry_msgs.msg import TwistStamped
@@ -46,7 +46,7 @@ def run_graph(tmp, checkpoint, tasks=TASKS, steps=STEPS, seed=SEED) -> dict:
 
     from sim_bridge.ros_bridge_node import SimBridgeNode
 
-    params = sim_parameters(tmp, checkpoint, ",".join(tasks), episodes=1, steps=steps, seed=seed)
+    params = sim_parameters(tmp, checkpoint, ",".join(tasks), episodes=episodes, steps=steps, seed=seed)
     rclpy.init(args=["--ros-args", "--params-file", str(write_params(tmp / "params.yaml", params))])
     bridge = None
     nodes = []
@@ -63,11 +63,11 @@ def run_graph(tmp, checkpoint, tasks=TASKS, steps=STEPS, seed=SEED) -> dict:
         executor = SingleThreadedExecutor()
         for node in [bridge.node, *nodes]:
             executor.add_node(node)
-        limit_s = 180.0 + 0.5 * steps * len(tasks)
+        limit_s = 180.0 + 0.5 * steps * len(tasks) * episodes
         finished = spin_until(executor, lambda: bridge.core.finished, timeout_s=limit_s)
         markers = recorder.messages["/mtdagger/episode"]
         ends = lambda: sum(json.loads(m.data)["event"] == "end" for _, m in markers)  # noqa: E731
-        spin_until(executor, lambda: ends() == len(tasks), timeout_s=5.0)
+        spin_until(executor, lambda: ends() == len(tasks) * episodes, timeout_s=5.0)
         graph_nodes = {"sim_bridge", "pointcloud_preprocess", "policy", "arm_controller"}
         return {
             "finished": finished, "exit_code": bridge.exit_code, "messages": recorder.messages,
@@ -82,7 +82,7 @@ def run_graph(tmp, checkpoint, tasks=TASKS, steps=STEPS, seed=SEED) -> dict:
         rclpy.try_shutdown()
 
 
-def run_in_process(checkpoint, tasks=TASKS, steps=STEPS, seed=SEED) -> dict:
+def run_in_process(checkpoint, tasks=TASKS, steps=STEPS, seed=SEED, episodes=1) -> dict:
     """`mtdagger deploy`'s runtime on the same tasks and seeds; every action and applied command."""
     from mtdagger.runtime.session import build_sim_deployment
 
@@ -102,7 +102,8 @@ def run_in_process(checkpoint, tasks=TASKS, steps=STEPS, seed=SEED) -> dict:
             return step(action)
 
         loop.policy.act, loop.backend.step = recording_act, recording_step
-        for index, task in enumerate(tasks):
+        # The bridge's schedule: each task `episodes` times in a row, episode i with seed + i.
+        for index, task in enumerate(t for t in tasks for _ in range(episodes)):
             outcome = loop.run_episode(task, seed + index, max_steps=steps, episode_index=index)
             successes.append(outcome.success)
     return {"actions": np.array(actions), "applied": np.array(applied), "successes": successes}
