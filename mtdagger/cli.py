@@ -118,7 +118,7 @@ def _add_deploy(sub: argparse._SubParsersAction) -> None:
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="turn evaluation bags into report.md + PNGs")
-    p.add_argument("bags", nargs="+", help="bag directories")
+    p.add_argument("bags", nargs="+", help="bag directories, or folders of bags (a launch's bag_dir)")
     p.add_argument(
         "--out", default=None, help="report directory, new or empty (default: report/ beside the first bag)"
     )
@@ -158,6 +158,11 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--steps", type=int, default=200, help="control steps timed")
     b.add_argument("--num-points", type=int, default=1024, help="points per cloud (the contract's N)")
     b.set_defaults(module="mtdagger.bench.control")
+    b = bench.add_parser("ros", help="camera -> command latency, real rclpy vs in-process; CPU per node")
+    b.add_argument("--task", default="reach-v3", help="MetaWorld task the graph runs")
+    b.add_argument("--steps", type=int, default=200, help="timed control steps (after 10 warm-up steps)")
+    b.add_argument("--num-points", type=int, default=1024, help="points per cloud of the random checkpoint")
+    b.set_defaults(module="mtdagger.bench.ros")
     b = bench.add_parser("safety", help="fuzz safety filter + arm command: unsafe outputs, p99")
     b.add_argument("--actions", type=int, default=1_000_000, help="random + adversarial actions to check")
     b.add_argument("--timed", type=int, default=20_000, help="filter calls timed one by one (percentiles)")

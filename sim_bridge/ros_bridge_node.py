@@ -14,8 +14,15 @@ robot cell would:
   markers with the episode's success, which `mtdagger report` reads from a recorded bag;
 
 and it consumes the arm controller's `twist` command (MoveIt Servo's TwistStamped topic from the
-robot config: linear m/s x control period = the step's displacement) and GripperCommand goals
-(an action server on the robot config's gripper action).
+robot config: linear m/s x control period = the step's displacement) and the gripper: either
+GripperCommand goals (`gripper_interface` 'action': an action server on the robot config's
+gripper action; needs control_msgs), or the arm controller's stamped gripper position
+(`gripper_interface` 'topic', /mtdagger/gripper_command), which lockstep pairs with the twist of
+the same stamp. /tf_static needs tf2_ros (`publish_tf`); neither control_msgs nor tf2_ros is on
+PyPI, so under the PyPI rclpy wheels the bridge runs with `gripper_interface:=topic
+publish_tf:=false` and the preprocessing reads the camera pose from a calibration file.
+`depth_encoding` '32FC1' publishes depth in metres unquantised (the in-process runtime's depth
+exactly); the default '16UC1' millimetres is what realsense-ros publishes.
 
 Stepping. Each received twist is applied for exactly one step; a step without a new twist holds
 (zero displacement), as a robot does when commands stop. With `lockstep` (default) the bridge
@@ -27,6 +34,7 @@ lockstep it steps every control period of wall time, like a real robot.
 
 from __future__ import annotations
 
+import array
 import json
 import math
 import time
@@ -60,6 +68,9 @@ class SimBridgeConfig:
     # GripperCommand.position (m) at the convention's -1 (open) and +1 (closed).
     gripper_open_position_m: float = 0.0
     gripper_closed_position_m: float = 1.0
+    # Lockstep also waits for the gripper command stamped like the observation (gripper on a topic:
+    # a step never runs with the previous step's gripper because the two messages crossed).
+    pair_gripper_by_stamp: bool = False
 
     def __post_init__(self) -> None:
         if not self.tasks:
@@ -113,6 +124,7 @@ class SimBridgeCore:
         self.period_s = backend.action_convention.control_period_s
         self._ticks = 0  # simulated time in control periods (integer: no drift over long runs)
         self._gripper = -1.0  # open until a goal says otherwise
+        self._gripper_stamp_s = -math.inf
         self._pending: _Command | None = None
         self._episode: _Episode | None = None
         self._episode_count = 0
@@ -185,11 +197,14 @@ class SimBridgeCore:
         self._pending = _Command(velocity * self.period_s, float(stamp_s))
         self._seen_command = True
 
-    def on_gripper_goal(self, position_m: float) -> float:
-        """A GripperCommand goal position -> the convention's gripper command (-1 open .. +1 closed)."""
+    def on_gripper_goal(self, position_m: float, stamp_s: float | None = None) -> float:
+        """A GripperCommand goal position -> the convention's gripper command (-1 open .. +1 closed).
+        `stamp_s`: the observation the command answers (stamped gripper topic), for the pairing."""
         open_m, closed_m = self.config.gripper_open_position_m, self.config.gripper_closed_position_m
         if not math.isfinite(position_m):
             return self._gripper
+        if stamp_s is not None:
+            self._gripper_stamp_s = max(self._gripper_stamp_s, float(stamp_s))
         closed_fraction = (float(position_m) - open_m) / (closed_m - open_m)
         self._gripper = float(np.clip(2.0 * closed_fraction - 1.0, -1.0, 1.0))
         return self._gripper
@@ -207,7 +222,8 @@ class SimBridgeCore:
         if not self.config.lockstep:
             return True
         if self._pending is not None and self._pending.stamp_s >= self.now_s - 1e-9:
-            return True
+            if not self.config.pair_gripper_by_stamp or self._gripper_stamp_s >= self.now_s - 1e-9:
+                return True
         if self._wait_started is None:
             self._wait_started = wall_now_s
         waited = wall_now_s - self._wait_started
@@ -335,6 +351,12 @@ class SimBridgeNode:
         # settle_s: a message published before its subscribers exist is lost, markers included.
         node.declare_parameter("ready_topics", [layout.ACTION_TOPIC])
         node.declare_parameter("settle_s", 1.0)
+        node.declare_parameter("gripper_interface", "action")  # or 'topic' (see the module docstring)
+        node.declare_parameter("gripper_command_topic", "/mtdagger/gripper_command")
+        node.declare_parameter("publish_tf", True)
+        # false: stay up after the last episode (a test or a recorder still draining the topics)
+        node.declare_parameter("exit_when_done", True)
+        node.declare_parameter("depth_encoding", "16UC1")  # or '32FC1' (metres, unquantised)
 
         from rclpy.exceptions import ParameterUninitializedException
 
@@ -344,6 +366,18 @@ class SimBridgeNode:
             except ParameterUninitializedException:
                 raise ValueError(f"parameter {name} is required") from None
 
+        gripper_interface = str(value("gripper_interface"))
+        if gripper_interface not in GRIPPER_INTERFACES:
+            raise ValueError(
+                f"parameter gripper_interface={gripper_interface!r}; valid: {', '.join(GRIPPER_INTERFACES)}"
+            )
+        self._depth_encoding = str(value("depth_encoding"))
+        if self._depth_encoding not in DEPTH_ENCODINGS:
+            raise ValueError(
+                f"parameter depth_encoding={self._depth_encoding!r}; valid: {', '.join(DEPTH_ENCODINGS)}"
+            )
+        self._publish_tf = bool(value("publish_tf"))
+        self._exit_when_done = bool(value("exit_when_done"))
         robot = load_robot_config(str(value("robot_config")))
         tasks = resolve_tasks(str(value("tasks") or ""))
         seed = int(value("seed"))
@@ -368,6 +402,7 @@ class SimBridgeNode:
                 startup_timeout_s=float(value("startup_timeout_s")),
                 gripper_open_position_m=gripper.open_position_m if gripper else 0.0,
                 gripper_closed_position_m=gripper.closed_position_m if gripper else 1.0,
+                pair_gripper_by_stamp=gripper_interface == "topic",
             ),
         )
         if abs(self.core.period_s - robot.safety.control_period_s) > 1e-9:
@@ -391,11 +426,15 @@ class SimBridgeNode:
         self._created = time.monotonic()
 
         from geometry_msgs.msg import TwistStamped
+        from sensor_msgs.msg import JointState
 
         node.create_subscription(TwistStamped, robot.controllers.servo_twist_topic, self._on_twist, 10)
-        if robot.controllers.gripper_action:
-            from control_msgs.action import GripperCommand
-
+        if gripper_interface == "topic":
+            node.create_subscription(
+                JointState, str(value("gripper_command_topic")), self._on_gripper_topic, 10
+            )
+        elif robot.controllers.gripper_action:
+            GripperCommand = _require("control_msgs.action", "gripper_interface 'action'").GripperCommand
             self._gripper_server = ActionServer(
                 node, GripperCommand, robot.controllers.gripper_action, self._execute_gripper_goal
             )
@@ -416,9 +455,12 @@ class SimBridgeNode:
         from rosgraph_msgs.msg import Clock as ClockMsg
         from sensor_msgs.msg import CameraInfo, Image, JointState
         from std_msgs.msg import Bool, String
-        from tf2_ros import StaticTransformBroadcaster
 
         node = self.node
+        tf_static = None
+        if self._publish_tf:
+            tf2_ros = _require("tf2_ros", "publish_tf (the camera pose on /tf_static)")
+            tf_static = tf2_ros.StaticTransformBroadcaster(node)
         return _Publishers(
             clock=node.create_publisher(ClockMsg, "/clock", 10),
             image=node.create_publisher(
@@ -431,7 +473,7 @@ class SimBridgeNode:
             joints=node.create_publisher(JointState, layout.JOINT_STATES_TOPIC, 10),
             success=node.create_publisher(Bool, str(value("success_topic")), 10),
             episode=node.create_publisher(String, str(value("episode_topic")), 10),
-            tf_static=StaticTransformBroadcaster(node),
+            tf_static=tf_static,
         )
 
     # ------------------------------------------------------------------ callbacks
@@ -439,6 +481,15 @@ class SimBridgeNode:
         linear = msg.twist.linear
         stamp = msg.header.stamp
         self.core.on_twist([linear.x, linear.y, linear.z], stamp.sec + stamp.nanosec * 1e-9)
+
+    def _on_gripper_topic(self, msg) -> None:
+        if "gripper" not in msg.name:
+            return
+        index = list(msg.name).index("gripper")
+        if index >= len(msg.position):
+            return
+        stamp = msg.header.stamp
+        self.core.on_gripper_goal(float(msg.position[index]), stamp.sec + stamp.nanosec * 1e-9)
 
     def _execute_gripper_goal(self, goal_handle):
         from control_msgs.action import GripperCommand
@@ -493,7 +544,8 @@ class SimBridgeNode:
         import rclpy
 
         self.exit_code = code
-        rclpy.try_shutdown()
+        if self._exit_when_done or code != 0:
+            rclpy.try_shutdown()
 
     # ------------------------------------------------------------------ output
     def _publish(self, frame: SimFrame) -> None:
@@ -509,7 +561,7 @@ class SimBridgeNode:
         factory, p = self._factory, self._publishers
         stamp_ns = round(frame.stamp_s * 1e9)
         self._publish_clock(frame.stamp_s)
-        if frame.camera_moved:
+        if frame.camera_moved and p.tf_static is not None:
             T = frame.depth.camera.T_base_camera
             p.tf_static.sendTransform(
                 transform_stamped_msg(factory, T, self.base_frame, self.camera_frame, stamp_ns)
@@ -526,7 +578,11 @@ class SimBridgeNode:
             return
         # The camera last: its image starts the perception -> policy -> controller chain.
         p.info.publish(camera_info_msg(factory, frame.depth.camera, stamp_ns, self.camera_frame))
-        p.image.publish(depth_image_msg(factory, frame.depth.depth_m, stamp_ns, self.camera_frame))
+        if self._depth_encoding == "32FC1":
+            image = depth_image_32fc1_msg(factory, frame.depth.depth_m, stamp_ns, self.camera_frame)
+        else:
+            image = depth_image_msg(factory, frame.depth.depth_m, stamp_ns, self.camera_frame)
+        p.image.publish(image)
 
     def _publish_clock(self, stamp_s: float) -> None:
         from mtdagger.messages.convert import time_msg
@@ -536,6 +592,56 @@ class SimBridgeNode:
 
     def close(self) -> None:
         self.backend.close()
+
+
+GRIPPER_INTERFACES = ("action", "topic")
+DEPTH_ENCODINGS = ("16UC1", "32FC1")
+
+
+def _require(module: str, feature: str):
+    """Import a ROS package only for the feature that needs it; one clear line when it is absent."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        package = module.split(".")[0]
+        raise RuntimeError(
+            f"{feature} needs the ROS package {package!r}, which is not installed here "
+            f"(apt install ros-jazzy-{package.replace('_', '-')}, or source a full ROS 2 Jazzy)"
+        ) from None
+
+
+def depth_image_32fc1_msg(factory, depth_m, stamp_ns: int, frame_id: str):
+    """sensor_msgs/Image 32FC1 in metres (REP 118): the rendered depth as is, unquantised."""
+    from mtdagger.messages.convert import header
+
+    depth = np.asarray(depth_m, dtype="<f4")
+    if depth.ndim != 2:
+        raise ValueError(f"depth_m must be a 2-D (H, W) image, got shape {depth.shape}")
+    height, width = depth.shape
+    return factory.new(
+        "sensor_msgs/msg/Image",
+        header=header(factory, stamp_ns, frame_id),
+        height=int(height), width=int(width), encoding="32FC1", is_bigendian=0, step=int(width * 4),
+        data=array.array("B", np.ascontiguousarray(depth).tobytes()),
+    )  # fmt: skip
+
+
+def write_sim_calibration(path, camera_config: str, base_frame: str, camera_name: str = "camera"):
+    """The simulated camera's nominal pose as a calibration YAML (calibration/extrinsics.py), what a
+    hand-eye run would give: `pointcloud_preprocess calibration_file:=...` then needs no TF (the
+    PyPI rclpy wheels have no tf2_ros). A randomised camera moves away from it; use TF for that."""
+    from calibration.extrinsics import Extrinsics, save_extrinsics
+    from sim_bridge.sim_camera import SimCameraConfig
+
+    T = SimCameraConfig.from_yaml(camera_config).camera_model().T_base_camera
+    extrinsics = Extrinsics(
+        T_base_camera=np.asarray(T), base_frame=base_frame,
+        camera_frame=f"{camera_name}_color_optical_frame",
+        calibration_id=f"sim:{camera_config.rsplit('/', 1)[-1].removesuffix('.yaml')}",
+    )  # fmt: skip
+    return save_extrinsics(path, extrinsics)
 
 
 def _rclpy_factory():

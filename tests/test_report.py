@@ -193,3 +193,18 @@ def test_report_of_only_incomplete_episodes_scores_nothing(tmp_path):
     (row,) = report.success
     assert (row.successes, row.episodes, row.incomplete) == (0, 0, 1)
     assert "| reach-v3 | 0/0 | n/a | [0.00, 1.00] | 1 |" in report.report_path.read_text()
+
+
+def test_report_command_reads_every_bag_in_a_launch_folder(tmp_path, capsys):
+    """`mtdagger report bags/` where a launch recorded one bag per run (nested, name order)."""
+    folder = tmp_path / "bags"
+    _write_trial(folder / "rollout_1", [("reach-v3", "seen", True)])
+    _write_trial(folder / "day2" / "rollout_2", [("reach-v3", "seen", False)])
+    (folder / "notes").mkdir()  # not a bag: ignored
+    assert main(["report", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "1/2" in out and str(folder / "report" / "report.md") in out
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["report", str(empty)]) == 2
+    assert "no .mcap file in this directory or below it" in capsys.readouterr().err

@@ -98,6 +98,26 @@ def test_lockstep_waits_for_the_command_answering_the_current_observation():
     np.testing.assert_allclose(after.ee_position, [0.0, 0.6, 0.21], atol=1e-7)
 
 
+def test_lockstep_pairs_the_gripper_with_the_twist_of_the_same_stamp():
+    """gripper_interface 'topic': a step waits for both halves of the command, in either order."""
+    core, backend = _core(pair_gripper_by_stamp=True)
+    frame = core.begin()
+    core.on_twist([0.0, 0.0, 0.8], stamp_s=frame.stamp_s)
+    assert not core.ready_to_step(wall_now_s=0.0)  # the gripper of this step is still on its way
+    core.on_gripper_goal(1.0, stamp_s=frame.stamp_s - PERIOD)  # an older step's gripper: not it
+    assert not core.ready_to_step(wall_now_s=0.001)
+    core.on_gripper_goal(1.0, stamp_s=frame.stamp_s)
+    assert core.ready_to_step(wall_now_s=0.002)
+    after = core.step()
+    np.testing.assert_allclose(backend.actions[0], [0.0, 0.0, 0.01, 1.0], atol=1e-7)
+    core.on_gripper_goal(0.0, stamp_s=after.stamp_s)  # gripper first, twist second
+    assert not core.ready_to_step(wall_now_s=0.003)
+    core.on_twist([0.0, 0.0, 0.0], stamp_s=after.stamp_s)
+    assert core.ready_to_step(wall_now_s=0.004)
+    core.step()
+    assert backend.actions[1][3] == pytest.approx(-1.0)
+
+
 def test_a_command_for_an_older_observation_is_not_applied_again():
     core, backend = _core()
     first = core.begin()

@@ -1,7 +1,11 @@
 """`mtdagger report BAG_DIR... [--out DIR]`: evaluation bags -> report.md + PNGs.
 
+Each argument is a bag (a directory with .mcap files, or one .mcap file) or a folder of bags, such
+as the `bag_dir` a launch records into: every bag below it is reported, in name order.
+
 The report goes to `--out`, or by default to `report/` beside the first bag (its parent
-directory), so `mtdagger report trials/bag_*` leaves `trials/report/report.md`.
+directory), or inside the folder of bags given first, so `mtdagger report trials/bag_*` and
+`mtdagger report trials` both leave `trials/report/report.md`.
 """
 
 from __future__ import annotations
@@ -18,17 +22,38 @@ def default_out_dir(first_bag: str | Path) -> Path:
     return Path(first_bag).parent / "report"
 
 
+def expand_bag_paths(paths) -> list[Path]:
+    """Bags as given, and a folder without .mcap files of its own replaced by the bags below it."""
+    bags: list[Path] = []
+    for path in map(Path, paths):
+        if not path.is_dir() or any(path.glob("*.mcap")):
+            bags.append(path)  # a bag (or something read_evaluation_bag will name as not one)
+            continue
+        found = sorted({mcap.parent for mcap in path.rglob("*.mcap")})
+        if not found:
+            raise BagError(f"{path}: no .mcap file in this directory or below it (no rosbag2 MCAP bag)")
+        bags.extend(found)
+    return bags
+
+
 def run(args: argparse.Namespace) -> int:
     from mtdagger.commands.paths import PathError, check_output_dir
 
-    out = Path(args.out) if args.out else default_out_dir(args.bags[0])
+    try:
+        paths = expand_bag_paths(args.bags)
+    except BagError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    first = Path(args.bags[0])
+    folder_of_bags = paths[0] != first  # the first argument was a folder: its report goes inside it
+    out = Path(args.out) if args.out else first / "report" if folder_of_bags else default_out_dir(first)
     try:  # before any bag is read: a report never overwrites an earlier one
         check_output_dir(out, "--out", must_be_empty=True)
     except PathError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
-        bags = [read_evaluation_bag(path) for path in args.bags]
+        bags = [read_evaluation_bag(path) for path in paths]
     except BagError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

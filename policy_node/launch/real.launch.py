@@ -27,8 +27,10 @@ from launch import LaunchDescription
 
 
 def _setup(context):
-    from mtdagger.control.robot_config import load_robot_config
     from policy_node import launch_support as support
+
+    support.ensure_core_importable()  # before any core import (ros2 run by the system Python)
+    from mtdagger.control.robot_config import load_robot_config
 
     def arg(name: str) -> str:
         return LaunchConfiguration(name).perform(context)

@@ -31,8 +31,10 @@ from launch import LaunchDescription
 def _setup(context):
     from pathlib import Path
 
-    from mtdagger.control.robot_config import load_robot_config
     from policy_node import launch_support as support
+
+    support.ensure_core_importable()  # before any core import (ros2 run by the system Python)
+    from mtdagger.control.robot_config import load_robot_config
     from sim_bridge.suites import resolve_tasks
 
     def arg(name: str) -> str:

@@ -3,16 +3,20 @@
 Every decision (safety filter, stale-input holds, IK, command shaping, gripper gating) is
 `mtdagger.control.arm_command.ArmControlCore`; this node converts messages around it:
 
-in:  the action (`/mtdagger/action` TwistStamped, linear = displacement / period, stamped with its
-     observation; `/mtdagger/action/gripper` Float64), the EE pose (`/mtdagger/ee_state`), joint
-     states (IK seed), the robot description (joint_trajectory only: the `robot_description`
-     parameter, else the latched `/robot_description` topic), episode markers (reset at a start).
+in:  the action (`/mtdagger/action/command`: displacement and gripper in ONE JointState, stamped
+     with its observation, so a twist is never paired with another step's gripper), the EE pose
+     (`/mtdagger/ee_state`), joint states (IK seed), the robot description (joint_trajectory only:
+     the `robot_description` parameter, else the latched `/robot_description` topic), episode
+     markers (reset at a start).
 out: per `command_interface` (robot config topics):
      'joint_trajectory' trajectory_msgs/JointTrajectory for a ros2_control JTC (one point, zero
        final velocity, explicit time_from_start: Jazzy's JTC rejects a non-zero end velocity);
      'cartesian_pose' PoseStamped equilibrium pose for a Cartesian impedance controller;
      'twist' TwistStamped for MoveIt Servo (configure Servo with command_in_type: speed_units);
-     gripper goals through the control_msgs/action/GripperCommand client;
+     gripper goals through the control_msgs/action/GripperCommand client (`gripper_interface`
+       'action', the robot path; a rejected or failed goal is sent again with the next command),
+       or, where control_msgs is absent (PyPI rclpy, simulation), `gripper_interface` 'topic': the
+       goal position on `/mtdagger/gripper_command` with every command, stamped like it;
      and, for the evaluation bag, the applied command (`/mtdagger/applied_command` + `/gripper`)
      and the safety verdict (`/mtdagger/safety`, JSON {"status", "reasons"}).
 services: `~/stop` (latch a stop: hold until reset) and `~/reset` (clear it), std_srvs/Trigger.
@@ -24,9 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 from builtin_interfaces.msg import Duration as DurationMsg
-from control_msgs.action import GripperCommand
 from geometry_msgs.msg import PoseStamped, TwistStamped
-from rclpy.action import ActionClient
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64, String
@@ -44,28 +46,39 @@ from mtdagger.messages.convert import (
     pose_from_msg,
     pose_stamped_msg,
     stamp_ns_from_header,
-    twist_from_msg,
     twist_stamped_msg,
 )
 from mtdagger.messages.factory import RclpyFactory
 from mtdagger.recording import layout
 from policy_node.ros_support import (
+    ACTION_COMMAND_TOPIC,
+    GRIPPER_COMMAND_TOPIC,
     LATCHED_QOS,
     RELIABLE_QOS,
     StartupError,
+    action_from_command_msg,
     load_robot,
     now_ns,
+    require_ros_package,
     run_node,
+    stamped_value_msg,
     text_parameter,
 )
 
+GRIPPER_INTERFACES = ("action", "topic", "none")
+
 
 class ArmControllerNode(Node):
-    def __init__(self) -> None:
-        super().__init__("arm_controller")
+    def __init__(self, **node_options) -> None:
+        # node_options (rclpy Node kwargs: parameter_overrides, context, ...): for tests and
+        # composition; `ros2 run` / launch pass parameters through the command line as usual.
+        super().__init__("arm_controller", **node_options)
         self.declare_parameter("robot_config", "")
         self.declare_parameter("command_interface", "")  # '' = the robot config's default
-        self.declare_parameter("action_topic", layout.ACTION_TOPIC)
+        self.declare_parameter("action_command_topic", ACTION_COMMAND_TOPIC)
+        # '' = 'action' when the robot config names a gripper action server, else 'none'.
+        self.declare_parameter("gripper_interface", "")
+        self.declare_parameter("gripper_command_topic", GRIPPER_COMMAND_TOPIC)
         self.declare_parameter("ee_state_topic", layout.EE_STATE_TOPIC)
         self.declare_parameter("episode_topic", layout.EPISODE_TOPIC)
         self.declare_parameter("applied_command_topic", layout.APPLIED_TOPIC)
@@ -104,7 +117,6 @@ class ArmControllerNode(Node):
             )
         except ValueError as error:
             raise StartupError(str(error)) from error
-        self._gripper_command = -1.0  # open until the policy says otherwise
         self._factory = RclpyFactory()
         topics = robot.controllers
 
@@ -126,11 +138,33 @@ class ArmControllerNode(Node):
             self._command_pub = self.create_publisher(PoseStamped, topics.cartesian_pose_topic, RELIABLE_QOS)
         else:
             self._command_pub = self.create_publisher(TwistStamped, topics.servo_twist_topic, RELIABLE_QOS)
-        self._gripper_client = (
-            ActionClient(self, GripperCommand, topics.gripper_action)
-            if topics.gripper_action and robot.gripper
-            else None
+        self._gripper_client = self._gripper_topic_pub = None
+        gripper_interface = text_parameter(self, "gripper_interface") or (
+            "action" if topics.gripper_action and robot.gripper else "none"
         )
+        if gripper_interface not in GRIPPER_INTERFACES:
+            raise StartupError(
+                f"parameter gripper_interface={gripper_interface!r}; valid: {', '.join(GRIPPER_INTERFACES)}"
+            )
+        if gripper_interface != "none" and robot.gripper is None:
+            raise StartupError(
+                f"gripper_interface {gripper_interface!r} but robot {robot.name!r} has no gripper"
+            )
+        if gripper_interface == "action":
+            if not topics.gripper_action:
+                raise StartupError(
+                    f"gripper_interface 'action' but robot {robot.name!r} names no gripper_action"
+                )
+            self._gripper_action = require_ros_package("control_msgs.action", "gripper_interface 'action'")
+            from rclpy.action import ActionClient
+
+            self._gripper_client = ActionClient(
+                self, self._gripper_action.GripperCommand, topics.gripper_action
+            )
+        elif gripper_interface == "topic":
+            self._gripper_topic_pub = self.create_publisher(
+                JointState, str(self.get_parameter("gripper_command_topic").value), RELIABLE_QOS
+            )
 
         applied_topic = str(self.get_parameter("applied_command_topic").value)
         self._applied_pub = self.create_publisher(TwistStamped, applied_topic, RELIABLE_QOS)
@@ -139,9 +173,6 @@ class ArmControllerNode(Node):
             String, str(self.get_parameter("safety_topic").value), RELIABLE_QOS
         )
 
-        action_topic = str(self.get_parameter("action_topic").value)
-        self.create_subscription(Float64, f"{action_topic}/gripper", self._on_gripper, RELIABLE_QOS)
-        self.create_subscription(TwistStamped, action_topic, self._on_action, RELIABLE_QOS)
         self.create_subscription(
             PoseStamped, str(self.get_parameter("ee_state_topic").value), self._on_ee, RELIABLE_QOS
         )
@@ -149,11 +180,17 @@ class ArmControllerNode(Node):
         self.create_subscription(
             String, str(self.get_parameter("episode_topic").value), self._on_episode, RELIABLE_QOS
         )
+        # Created last: when an episode marker, a pose and an action are ready together, the
+        # executor serves them in creation order, so the filter resets before the episode's first action.
+        self.create_subscription(
+            JointState, str(self.get_parameter("action_command_topic").value), self._on_action, RELIABLE_QOS
+        )
         self.create_service(Trigger, "~/stop", self._stop)
         self.create_service(Trigger, "~/reset", self._reset)
         self.create_timer(robot.safety.control_period_s, self._tick)
         self.get_logger().info(
-            f"{robot.name}: command_interface {interface}, period {robot.safety.control_period_s} s"
+            f"{robot.name}: command_interface {interface}, gripper {gripper_interface}, "
+            f"period {robot.safety.control_period_s} s"
         )
 
     # ------------------------------------------------------------------ inputs
@@ -175,9 +212,6 @@ class ArmControllerNode(Node):
     def _on_joints(self, msg: JointState) -> None:
         self._core.on_joint_state(msg.name, msg.position)
 
-    def _on_gripper(self, msg: Float64) -> None:
-        self._gripper_command = float(msg.data)
-
     def _on_episode(self, msg: String) -> None:
         try:
             event = json_from_string_msg(msg).get("event")
@@ -186,10 +220,12 @@ class ArmControllerNode(Node):
         if event == "start" and not self._core.start_episode():
             self.get_logger().warn("episode start before any end-effector pose: reset deferred")
 
-    def _on_action(self, msg: TwistStamped) -> None:
-        linear, _ = twist_from_msg(msg)
-        action = np.array([*(linear * self._core.period_s), self._gripper_command])
-        stamp_ns = stamp_ns_from_header(msg.header)
+    def _on_action(self, msg: JointState) -> None:
+        try:
+            action, stamp_ns = action_from_command_msg(msg)
+        except ValueError as error:
+            self.get_logger().error(f"action ignored: {error}", throttle_duration_sec=2.0)
+            return
         command = self._core.on_action(action, stamp_ns / NANOSECONDS, now_ns(self) / NANOSECONDS)
         if command is None:
             self.get_logger().warn(
@@ -228,7 +264,12 @@ class ArmControllerNode(Node):
     def _send(self, command: ArmCommand, stamp_ns: int) -> None:
         frame, factory = self._robot.base_frame, self._factory
         # Gripper first: in lockstep simulation the twist triggers the step, the goal should be there.
-        if command.gripper_position_m is not None:
+        if self._gripper_topic_pub is not None:
+            # Every command carries its gripper position, stamped alike: a lockstep simulator
+            # pairs the two by stamp.
+            position = self._robot.gripper.position_m(float(command.applied.action[3]))
+            self._gripper_topic_pub.publish(stamped_value_msg("gripper", position, stamp_ns))
+        elif command.gripper_position_m is not None:
             self._send_gripper(command.gripper_position_m)
         twist = twist_stamped_msg(factory, command.linear_velocity_m_s, (0.0, 0.0, 0.0), stamp_ns, frame)
         if self._interface == "joint_trajectory":
@@ -267,9 +308,29 @@ class ArmControllerNode(Node):
             )
             self._core.forget_gripper_goal()
             return
-        goal = GripperCommand.Goal()
+        goal = self._gripper_action.GripperCommand.Goal()
         goal.command = gripper_command_msg(self._factory, position_m, self._robot.gripper.max_effort_n)
-        self._gripper_client.send_goal_async(goal)
+        self._gripper_client.send_goal_async(goal).add_done_callback(self._on_gripper_goal_response)
+
+    def _on_gripper_goal_response(self, future) -> None:
+        """A goal the server rejected (or could not take) is not the gripper's state: forget it,
+        so the next command sends the goal again instead of believing it was applied."""
+        handle = None if future.exception() is not None else future.result()
+        if handle is None or not handle.accepted:
+            self.get_logger().warn("gripper goal rejected: it will be sent again", throttle_duration_sec=2.0)
+            self._core.forget_gripper_goal()
+            return
+        handle.get_result_async().add_done_callback(self._on_gripper_result)
+
+    def _on_gripper_result(self, future) -> None:
+        from action_msgs.msg import GoalStatus
+
+        result = None if future.exception() is not None else future.result()
+        if result is None or result.status != GoalStatus.STATUS_SUCCEEDED:
+            self.get_logger().warn(
+                "gripper goal did not succeed: it will be sent again", throttle_duration_sec=2.0
+            )
+            self._core.forget_gripper_goal()
 
 
 def main(args: list[str] | None = None) -> int:

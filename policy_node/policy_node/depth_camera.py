@@ -45,8 +45,10 @@ _HOLES = HoleFillingFilterConfig()
 
 
 class DepthCameraNode(Node):
-    def __init__(self) -> None:
-        super().__init__("depth_camera")
+    def __init__(self, **node_options) -> None:
+        # node_options (rclpy Node kwargs: parameter_overrides, context, ...): for tests and
+        # composition; `ros2 run` / launch pass parameters through the command line as usual.
+        super().__init__("depth_camera", **node_options)
         self.exit_code = 0
         # Defaults are RealSenseCameraConfig's, so the node and the in-process runtime agree.
         self.declare_parameter("serial_no", "")
@@ -73,6 +75,10 @@ class DepthCameraNode(Node):
         self.declare_parameter("camera_name", "camera")
         self.declare_parameter("camera_namespace", "camera")
         self.declare_parameter("read_timeout_ms", 1000)
+        # A recording starts once the image has a subscriber (+ settle): played into an empty
+        # graph, its first frames would be lost (best effort, nobody discovered yet).
+        self.declare_parameter("recording_wait_for_subscriber_s", 30.0)
+        self.declare_parameter("recording_settle_s", 0.5)
 
         config = self._camera_config()
         name = text_parameter(self, "camera_name") or "camera"
@@ -140,7 +146,21 @@ class DepthCameraNode(Node):
         except (TypeError, ValueError) as error:
             raise StartupError(f"invalid camera parameters: {error}") from error
 
+    def _wait_for_subscriber(self) -> None:
+        import time
+
+        limit = float(self.get_parameter("recording_wait_for_subscriber_s").value)
+        deadline = time.monotonic() + limit
+        while self._running and self._image_pub.get_subscription_count() == 0:
+            if time.monotonic() > deadline:
+                self.get_logger().warn(f"nobody subscribed to the depth image in {limit} s: playing anyway")
+                return
+            time.sleep(0.01)
+        time.sleep(float(self.get_parameter("recording_settle_s").value))
+
     def _stream(self) -> None:
+        if self._camera.config.recording_file:
+            self._wait_for_subscriber()
         while self._running:
             try:
                 frame = self._camera.read(self._timeout_ms)

@@ -14,15 +14,16 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.time import Time
-from tf2_ros import Buffer, TransformException, TransformListener
 
 from mtdagger.recording import layout
-from policy_node.ros_support import RELIABLE_QOS, load_robot, run_node
+from policy_node.ros_support import RELIABLE_QOS, load_robot, require_ros_package, run_node
 
 
 class EeStateNode(Node):
-    def __init__(self) -> None:
-        super().__init__("ee_state")
+    def __init__(self, **node_options) -> None:
+        # node_options (rclpy Node kwargs: parameter_overrides, context, ...): for tests and
+        # composition; `ros2 run` / launch pass parameters through the command line as usual.
+        super().__init__("ee_state", **node_options)
         self.declare_parameter("robot_config", "")
         self.declare_parameter("ee_state_topic", layout.EE_STATE_TOPIC)
         self.declare_parameter("rate_hz", 0.0)  # 0: the robot config's control rate
@@ -30,8 +31,10 @@ class EeStateNode(Node):
         self._base_frame, self._ee_frame = robot.base_frame, robot.ee_frame
         rate = float(self.get_parameter("rate_hz").value)
         period = 1.0 / rate if rate > 0 else robot.safety.control_period_s
-        self._tf_buffer = Buffer()
-        self._tf_listener = TransformListener(self._tf_buffer, self)
+        tf2_ros = require_ros_package("tf2_ros", "ee_state (the EE pose from TF)")
+        self._tf_error = tf2_ros.TransformException
+        self._tf_buffer = tf2_ros.Buffer()
+        self._tf_listener = tf2_ros.TransformListener(self._tf_buffer, self)
         self._pub = self.create_publisher(
             PoseStamped, str(self.get_parameter("ee_state_topic").value), RELIABLE_QOS
         )
@@ -41,7 +44,7 @@ class EeStateNode(Node):
     def _tick(self) -> None:
         try:
             transform = self._tf_buffer.lookup_transform(self._base_frame, self._ee_frame, Time(), Duration())
-        except TransformException as error:
+        except self._tf_error as error:
             self.get_logger().warn(
                 f"no transform {self._base_frame} <- {self._ee_frame}: {error}", throttle_duration_sec=2.0
             )

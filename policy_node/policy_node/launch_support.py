@@ -27,6 +27,36 @@ _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
 
+def ensure_core_importable() -> None:
+    """Make `import mtdagger` work inside `ros2 launch` before a launch file needs it.
+
+    `ros2 launch` runs launch files in the Python of the `ros2` script. Run by the venv's Python
+    (ros2_ws/README.md), the core is simply installed there. Run by /opt/ros's `ros2` (the system
+    Python), the core is found where a `colcon build --symlink-install` of this checkout points:
+    this file resolves into the source tree, whose root holds `mtdagger/` (or `$MTDAGGER_ROOT`).
+    It is appended, never prepended, so an installed core always wins.
+    """
+    import importlib
+    import os
+    import sys
+
+    try:
+        importlib.import_module("mtdagger")
+        return
+    except ImportError:
+        pass
+    for root in (os.environ.get("MTDAGGER_ROOT"), str(Path(__file__).resolve().parents[2])):
+        if root and (Path(root) / "mtdagger" / "__init__.py").is_file():
+            sys.path.append(root)
+            importlib.import_module("mtdagger")
+            return
+    raise RuntimeError(
+        f"the launch file cannot import the mtdagger core from {sys.executable}: run ros2 with the "
+        "venv's Python (`$VENV/bin/python $(command -v ros2) launch ...`, ros2_ws/README.md) or set "
+        "MTDAGGER_ROOT to the repository"
+    )
+
+
 def parse_bool(text: str, name: str) -> bool:
     """Launch arguments are strings; accept the usual spellings and refuse anything else."""
     value = str(text).strip().lower()

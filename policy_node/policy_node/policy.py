@@ -12,7 +12,9 @@ arriving faster than the control period are skipped, so actions come at most at 
 
 The action is published as the evaluation bags store it (mtdagger.recording.layout): TwistStamped
 in the base frame with linear = displacement / control period (m/s), angular = 0, and the gripper
-command on `<action_topic>/gripper` (std_msgs/Float64, -1 open .. +1 closed).
+command on `<action_topic>/gripper` (std_msgs/Float64, -1 open .. +1 closed); the arm controller
+reads the whole action from ONE stamped message, `/mtdagger/action/command` (ros_support), so the
+twist and the gripper of a step cannot be paired wrongly.
 
 Proprioception (`observation.state` = EE xyz in the base frame + gripper opening): the EE position
 from a PoseStamped topic (the sim bridge, or the `ee_state` node from TF on a real arm), the
@@ -52,9 +54,11 @@ from mtdagger.recording import layout
 from mtdagger.recording.layout import BagMetadata, EpisodeInfo
 from mtdagger.runtime.stages import PolicyStage
 from policy_node.ros_support import (
+    ACTION_COMMAND_TOPIC,
     LATCHED_QOS,
     RELIABLE_QOS,
     StartupError,
+    action_command_msg,
     contract_from_parameters,
     declare_contract_parameters,
     load_robot,
@@ -64,8 +68,10 @@ from policy_node.ros_support import (
 
 
 class PolicyNode(Node):
-    def __init__(self) -> None:
-        super().__init__("policy")
+    def __init__(self, **node_options) -> None:
+        # node_options (rclpy Node kwargs: parameter_overrides, context, ...): for tests and
+        # composition; `ros2 run` / launch pass parameters through the command line as usual.
+        super().__init__("policy", **node_options)
         self.declare_parameter("checkpoint", Parameter.Type.STRING)
         self.declare_parameter("task", Parameter.Type.STRING)
         self.declare_parameter("robot_config", "")
@@ -73,6 +79,7 @@ class PolicyNode(Node):
         self.declare_parameter("ee_state_topic", layout.EE_STATE_TOPIC)
         self.declare_parameter("joint_states_topic", layout.JOINT_STATES_TOPIC)
         self.declare_parameter("action_topic", layout.ACTION_TOPIC)
+        self.declare_parameter("action_command_topic", ACTION_COMMAND_TOPIC)
         self.declare_parameter("episode_topic", layout.EPISODE_TOPIC)
         self.declare_parameter("metadata_topic", layout.METADATA_TOPIC)
         # observation.state[3]: the opening of this joint x scale, 0 closed .. 1 open (MetaWorld's).
@@ -105,6 +112,9 @@ class PolicyNode(Node):
         action_topic = str(self.get_parameter("action_topic").value)
         self._action_pub = self.create_publisher(TwistStamped, action_topic, RELIABLE_QOS)
         self._gripper_pub = self.create_publisher(Float64, f"{action_topic}/gripper", RELIABLE_QOS)
+        self._command_pub = self.create_publisher(
+            JointState, str(self.get_parameter("action_command_topic").value), RELIABLE_QOS
+        )
         self._episode_pub = self.create_publisher(
             String, str(self.get_parameter("episode_topic").value), RELIABLE_QOS
         )
@@ -117,13 +127,15 @@ class PolicyNode(Node):
         self.create_subscription(
             JointState, str(self.get_parameter("joint_states_topic").value), self._on_joints, RELIABLE_QOS
         )
-        self.create_subscription(
-            PointCloud2, str(self.get_parameter("cloud_topic").value), self._on_cloud, RELIABLE_QOS
-        )
         if bool(self.get_parameter("follow_episode_task").value):
             self.create_subscription(
                 String, str(self.get_parameter("episode_topic").value), self._on_episode_marker, RELIABLE_QOS
             )
+        # Created last: a start marker and the episode's first cloud ready together are served in
+        # creation order, so the first action already uses the new episode's task.
+        self.create_subscription(
+            PointCloud2, str(self.get_parameter("cloud_topic").value), self._on_cloud, RELIABLE_QOS
+        )
         self.create_service(Trigger, "~/start_episode", self._start_episode)
         self.create_service(SetBool, "~/end_episode", self._end_episode)
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -263,7 +275,8 @@ class PolicyNode(Node):
         action = np.asarray(output.value, dtype=np.float64)
         self._last_stamp_ns = stamp_ns
         self._episode_steps += 1
-        # Gripper first: a consumer that acts on the twist finds the matching gripper command.
+        self._command_pub.publish(action_command_msg(action, stamp_ns, self._base_frame))
+        # The evaluation-bag view of the same action (mtdagger.recording.layout).
         self._gripper_pub.publish(float64_msg(self._factory, float(action[3])))
         velocity = action[:3] / self._period
         self._action_pub.publish(

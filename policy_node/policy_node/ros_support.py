@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import rclpy
 from rclpy.exceptions import ParameterUninitializedException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -33,6 +34,26 @@ class StartupError(RuntimeError):
     """The node refuses to start; the message says what was wrong and what was looked for."""
 
 
+# ROS packages the PyPI wheels (ros-jazzy-rclpy & co.) do not carry: a node imports them only
+# for the feature that needs them, so it starts under a pip-installed rclpy in every other mode.
+_APT_NAMES = {"tf2_ros": "ros-jazzy-tf2-ros", "control_msgs": "ros-jazzy-control-msgs"}
+
+
+def require_ros_package(module: str, feature: str):
+    """Import `module` for `feature`, or refuse to start with one line naming the package."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        package = module.split(".")[0]
+        apt = _APT_NAMES.get(package, f"ros-jazzy-{package.replace('_', '-')}")
+        raise StartupError(
+            f"{feature} needs the ROS package {package!r}, which is not installed here "
+            f"(apt install {apt}, or source a full ROS 2 Jazzy)"
+        ) from None
+
+
 def now_ns(node: Node) -> int:
     """The node's clock (simulated under use_sim_time) in integer nanoseconds, like message stamps."""
     return node.get_clock().now().nanoseconds
@@ -50,7 +71,7 @@ def text_parameter(node: Node, name: str) -> str | None:
 def request_shutdown(node: Node, exit_code: int) -> None:
     """End the process from inside a callback (end of a recording, last episode done)."""
     node.exit_code = exit_code
-    rclpy.try_shutdown()
+    rclpy.try_shutdown(context=node.context)  # the node's own context (composition, tests)
 
 
 def run_node(make_node: Callable[[], Node], args: list[str] | None = None, name: str = "policy_node") -> int:
@@ -149,3 +170,45 @@ def load_robot(node: Node):
         return load_robot_config(name)
     except (OSError, ValueError) as error:
         raise StartupError(str(error)) from error
+
+
+# ----------------------------------------------------------------- policy -> arm controller
+# One message carries the whole action (displacement and gripper) with the stamp of the
+# observation it answers, so the arm controller never pairs a twist with the gripper command of
+# another step (two topics are not ordered with respect to each other). sensor_msgs/JointState is
+# a stamped, named vector every ROS 2 install has; `position` holds the convention action (m, m,
+# m, -1 open .. +1 closed). The bag topics (/mtdagger/action + /gripper) are published as well.
+ACTION_COMMAND_TOPIC = "/mtdagger/action/command"
+ACTION_FIELDS = ("dx", "dy", "dz", "gripper")
+# Arm controller -> gripper when no GripperCommand action server is used (simulation under PyPI
+# rclpy): JointState, name ['gripper'], position [metres], stamped like the arm command it goes with.
+GRIPPER_COMMAND_TOPIC = "/mtdagger/gripper_command"
+
+
+def action_command_msg(action, stamp_ns: int, frame_id: str):
+    from sensor_msgs.msg import JointState
+
+    msg = JointState()
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(int(stamp_ns), 1_000_000_000)
+    msg.header.frame_id = frame_id
+    msg.name = list(ACTION_FIELDS)
+    msg.position = [float(v) for v in action]
+    return msg
+
+
+def action_from_command_msg(msg) -> tuple[np.ndarray, int]:
+    """(convention action (4,), observation stamp ns); ValueError for a malformed message."""
+    if list(msg.name) != list(ACTION_FIELDS) or len(msg.position) != len(ACTION_FIELDS):
+        raise ValueError(f"action command must name {list(ACTION_FIELDS)}, got {list(msg.name)}")
+    stamp = msg.header.stamp
+    return np.asarray(msg.position, dtype=np.float64), stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+def stamped_value_msg(name: str, value: float, stamp_ns: int):
+    from sensor_msgs.msg import JointState
+
+    msg = JointState()
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(int(stamp_ns), 1_000_000_000)
+    msg.name = [name]
+    msg.position = [float(value)]
+    return msg

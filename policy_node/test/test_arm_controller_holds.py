@@ -13,8 +13,10 @@ import threading  # noqa: E402
 import time  # noqa: E402
 
 from geometry_msgs.msg import PoseStamped, TwistStamped  # noqa: E402
+from policy_node.ros_support import action_command_msg  # noqa: E402
 from rclpy.executors import MultiThreadedExecutor  # noqa: E402
-from std_msgs.msg import Float64, String  # noqa: E402
+from sensor_msgs.msg import JointState  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
 
 pytestmark = pytest.mark.ros
 
@@ -23,7 +25,10 @@ pytestmark = pytest.mark.ros
 def graph():
     from policy_node.arm_controller import ArmControllerNode
 
-    rclpy.init(args=["--ros-args", "-p", "robot_config:=metaworld_sawyer", "-p", "command_interface:=twist"])
+    rclpy.init(args=[
+        "--ros-args", "-p", "robot_config:=metaworld_sawyer", "-p", "command_interface:=twist",
+        "-p", "gripper_interface:=topic",
+    ])  # fmt: skip
     controller = ArmControllerNode()
     probe = rclpy.create_node("arm_controller_probe")
     executor = MultiThreadedExecutor()
@@ -54,8 +59,7 @@ def test_one_action_is_one_move_then_a_hold(graph):
     probe.create_subscription(TwistStamped, "/servo_node/delta_twist_cmds", twists.append, 10)
     probe.create_subscription(String, "/mtdagger/safety", lambda m: verdicts.append(json.loads(m.data)), 10)
     ee_pub = probe.create_publisher(PoseStamped, "/mtdagger/ee_state", 10)
-    gripper_pub = probe.create_publisher(Float64, "/mtdagger/action/gripper", 10)
-    action_pub = probe.create_publisher(TwistStamped, "/mtdagger/action", 10)
+    action_pub = probe.create_publisher(JointState, "/mtdagger/action/command", 10)
     assert _wait(lambda: action_pub.get_subscription_count() > 0 and ee_pub.get_subscription_count() > 0)
 
     now = probe.get_clock().now().to_msg()
@@ -64,17 +68,18 @@ def test_one_action_is_one_move_then_a_hold(graph):
     pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = 0.0, 0.6, 0.2
     pose.pose.orientation.w = 1.0
     ee_pub.publish(pose)
-    time.sleep(0.1)
-    gripper_pub.publish(Float64(data=-1.0))
-    action = TwistStamped()
-    action.header.stamp, action.header.frame_id = probe.get_clock().now().to_msg(), "right_arm_base_link"
-    action.twist.linear.x = 0.4  # 5 mm per 12.5 ms step
-    action_pub.publish(action)
+    time.sleep(0.02)  # < max_observation_age_s 0.1: the pose is fresh when the action comes
+    # One message: displacement (5 mm per 12.5 ms step = 0.4 m/s along x) and the gripper.
+    action_pub.publish(
+        action_command_msg([0.005, 0, 0, -1.0], probe.get_clock().now().nanoseconds, "right_arm_base_link")
+    )
 
-    assert _wait(lambda: len(twists) >= 2, timeout_s=3.0), f"got {len(twists)} twist(s)"
+    assert _wait(lambda: len(twists) >= 2 and len(verdicts) >= 2, timeout_s=10.0), f"{len(twists)} twist(s)"
     assert twists[0].twist.linear.x == pytest.approx(0.4, rel=1e-3)
     assert twists[1].twist.linear.x == 0.0  # the stale-action hold from the timer, not a repeat
     assert verdicts[0]["status"] == "ok"
-    assert verdicts[1]["status"] == "held" and "stale_action" in verdicts[1]["reasons"]
+    # The pose (published just before the action) goes stale first, the action with it.
+    assert verdicts[1]["status"] == "held"
+    assert {"stale_observation", "stale_action"} & set(verdicts[1]["reasons"])
     time.sleep(0.5)
     assert len(twists) == 2  # one hold, not a stream of them
