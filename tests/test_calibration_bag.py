@@ -112,6 +112,21 @@ def test_bag_to_capture_to_calibration(tmp_path, capsys):
         np.testing.assert_allclose(
             load_extrinsics(out).T_base_camera, solution.extrinsics.T_base_optical, atol=1e-6
         )
+        # The default YAML (child camera_link + link -> optical) is accepted too: the launch publishes
+        # the optical frame's pose from it, the same transform as the --child optical file.
+        linked = tmp_path / "cal-link.yaml"
+        assert main(["calibrate", "solve", str(tmp_path / "capture"), "--out", str(linked)]) == 0
+        capsys.readouterr()
+        launch_linked = _launch_support().calibration_transform(
+            str(linked), robot_base_frame="base_link", camera_frame="camera_color_optical_frame"
+        )
+        assert launch_linked.static_transform_arguments[-1] == "camera_color_optical_frame"
+        position = slice(1, 6, 2)  # --x X --y Y --z Z
+        np.testing.assert_allclose(
+            np.asarray(launch_linked.static_transform_arguments[position], dtype=float),
+            np.asarray(launch.static_transform_arguments[position], dtype=float),
+            atol=1e-6,
+        )
         # Wrong topic names and an arm that never pauses are clear errors.
         assert main([*args[:-1], "/nope"]) == 2
         assert "topic(s) /nope not in the bag" in capsys.readouterr().err

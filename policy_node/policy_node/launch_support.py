@@ -180,7 +180,9 @@ def calibration_transform(
 
     if not calibration_file:
         raise ValueError("launch argument calibration_file:= is required (the camera pose in the robot base)")
-    extrinsics = load_extrinsics(Path(calibration_file).expanduser())
+    # A `mtdagger calibrate solve` YAML names camera_link as its child and carries the link -> optical
+    # transform: this graph publishes the optical frame's pose directly (the driver's TF is off).
+    extrinsics = load_extrinsics(Path(calibration_file).expanduser()).as_optical()
     if extrinsics.base_frame != robot_base_frame:
         raise ValueError(
             f"calibration {calibration_file} has base_frame {extrinsics.base_frame!r}, but the robot "
