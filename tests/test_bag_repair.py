@@ -4,6 +4,7 @@ reader) open with every finished episode, without destroying the killed file (is
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from mcap.reader import make_reader
+from mcap_ros2.decoder import DecoderFactory
 from rosbags.highlevel import AnyReader
 from rosbags.highlevel.anyreader import AnyReaderError
 from test_recording import EPISODES, STEP_NS, metadata, step_data
@@ -56,8 +58,6 @@ def killed_bag(tmp_path: Path, name: str = "killed") -> Path:
 
 
 def anyreader_episode_markers(bag: Path) -> list[dict]:
-    import json
-
     with AnyReader([bag]) as reader:
         connections = [c for c in reader.connections if c.topic == layout.EPISODE_TOPIC]
         return [json.loads(reader.deserialize(raw, c.msgtype).data)
@@ -195,6 +195,12 @@ def test_sigkill_mid_deploy_record_then_repair_keeps_every_finished_episode(tmp_
     assert ended == finished  # AnyReader: every finished episode, none twice
     mcap_file = next(bag.glob("*.mcap"))
     assert mcap_summary_count(mcap_file, layout.EPISODE_TOPIC) == len(markers)
+    # The mcap reader through the rebuilt index (seeking, as Foxglove and ros2 bag do).
+    with mcap_file.open("rb") as handle:
+        reader = make_reader(handle, decoder_factories=[DecoderFactory()])
+        records = reader.iter_decoded_messages(topics=[layout.EPISODE_TOPIC])
+        decoded = [json.loads(message.data) for _, _, _, message in records]
+    assert [m["episode"] for m in decoded if m["event"] == "end"] == finished
     repaired = read_evaluation_bag(bag)
     assert repaired.complete and [e.index for e in repaired.episodes if e.complete] == finished
     assert all(e.num_steps == 8 for e in repaired.episodes if e.complete)
