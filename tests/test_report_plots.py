@@ -6,12 +6,14 @@ inspected, so a plot that silently lost an element fails here."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from test_recording import STEP_NS, T_BASE_CAMERA, metadata, step_data
 
+from mtdagger.recording import report_plots
 from mtdagger.recording.bag_reader import read_evaluation_bag
 from mtdagger.recording.bag_writer import EpisodeInfo, EvaluationBagWriter
 from mtdagger.recording.report import write_report
@@ -40,13 +42,13 @@ def _bag(path, outcomes, *, with_box=True):
 @pytest.fixture()
 def figures(monkeypatch):
     saved: dict[str, Figure] = {}
-    original = Figure.savefig
+    original = report_plots.save_png
 
-    def spy(self, path, *args, **kwargs):
-        saved[str(path).rsplit("/", 1)[-1]] = self
-        return original(self, path, *args, **kwargs)
+    def spy(fig, path):
+        saved[path.name] = fig
+        return original(fig, path)
 
-    monkeypatch.setattr(Figure, "savefig", spy)
+    monkeypatch.setattr(report_plots, "save_png", spy)
     return saved
 
 
@@ -91,3 +93,20 @@ def test_latency_plot_shows_the_control_period_budget(tmp_path, figures):
     budget = [line for line in ax.lines if line.get_linestyle() == "--"]
     assert len(budget) == 1 and budget[0].get_ydata()[0] == pytest.approx(metadata().control_period_s * 1000)
     assert "budget" in budget[0].get_label()
+
+
+def test_report_files_are_replaced_whole_and_leave_no_temporary_files(tmp_path, monkeypatch):
+    bag = _bag(tmp_path / "bag", [("reach-v3", True)])
+    out = tmp_path / "out"
+    write_report([bag], out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert sorted(before) == ["latency.png", "report.md", "success.png", "trajectories.png"]
+
+    def killed(self, path, *args, **kwargs):  # the process dies half-way through a PNG
+        Path(path).write_bytes(b"\x89PNG partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Figure, "savefig", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_report([bag], out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # previous files intact

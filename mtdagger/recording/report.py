@@ -10,6 +10,7 @@ they are listed and counted apart, never scored as failures.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -172,7 +173,12 @@ def write_report(bags: Sequence[EvaluationBag], out_dir: str | Path) -> Report:
         num_incomplete=sum(not e.complete for e in episodes),
         warnings=warnings,
     )
-    report.report_path.write_text(_markdown(bags, episodes, report))
+    tmp = report.report_path.with_name(f".report.md.{os.getpid()}.tmp")
+    try:  # atomic, as the PNGs: a kill leaves the previous report.md whole
+        tmp.write_text(_markdown(bags, episodes, report))
+        os.replace(tmp, report.report_path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return report
 
 

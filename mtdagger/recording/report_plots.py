@@ -8,6 +8,7 @@ box and a legend.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,17 @@ if TYPE_CHECKING:
     from mtdagger.recording.report import StageLatency, TaskSuccess
 
 _COLOURS = {True: "tab:green", False: "tab:red", None: "tab:gray"}
+
+
+def save_png(fig, path: Path) -> None:
+    """Write beside the target, then rename: a kill mid-write leaves the previous PNG, never half a
+    file (issue 11 found a 0-byte PNG after a kill)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fig.savefig(tmp, format="png", dpi=100)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _figure(width: float, height: float):
@@ -95,7 +107,7 @@ def plot_success(rows: list[TaskSuccess], split_rows: list[TaskSuccess], path: P
                  + (f", {incomplete} incomplete not scored" if incomplete else ""), fontsize=10)
     if len(series) > 1:
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
-    fig.savefig(path, dpi=100)
+    save_png(fig, path)
     return path
 
 
@@ -115,7 +127,7 @@ def plot_latency(rows: list[StageLatency], path: Path, budget_ms: float | None =
     ax.set_ylabel("ms per step")
     ax.set_title("Control-loop latency per stage", fontsize=10)
     ax.legend(fontsize=8)
-    fig.savefig(path, dpi=100)
+    save_png(fig, path)
     return path
 
 
@@ -167,5 +179,5 @@ def plot_trajectories(
         handles.append(Line2D([], [], linestyle="--", color="black", label="safety workspace"))
     fig.legend(handles=handles, loc="outside right upper", fontsize=8)
     fig.suptitle("End-effector trajectories (base frame)", fontsize=10)
-    fig.savefig(path, dpi=100)
+    save_png(fig, path)
     return path
