@@ -46,7 +46,7 @@ import numpy as np
 
 from mtdagger import keys
 from mtdagger.recording import layout
-from mtdagger.recording.layout import EpisodeInfo
+from mtdagger.recording.layout import EpisodeInfo, position_or_none
 from sim_bridge.backend import DepthFrame, SimBackend
 
 # Simulated time starts here, not at 0: a zero stamp means "unset" to ROS tools.
@@ -154,7 +154,12 @@ class SimBridgeCore:
     def _start_episode(self, markers: tuple[dict[str, Any], ...]) -> SimFrame:
         task, seed = self._schedule(self._episode_count)
         observation = self.backend.reset(task, seed)
-        info = EpisodeInfo(index=self._episode_count, task=task, object=task, seed=seed)
+        info = EpisodeInfo(
+            index=self._episode_count, task=task, object=task, seed=seed,
+            # Where the episode has to go, for the report's trajectory plot (None if unknown).
+            goal_position=position_or_none(observation.get(keys.GOAL_POSITION)),
+            object_position=position_or_none(observation.get(keys.OBJECT_POSITION)),
+        )
         self._episode = _Episode(info)
         self._episode_count += 1
         self._pending = None
