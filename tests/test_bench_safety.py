@@ -51,3 +51,14 @@ def test_moving_on_stale_input_is_counted():
     assert stale.size and not records["moved"][stale].any()
     records["moved"][stale[0]] = True
     assert bench.count_unsafe(records, actions, ages, jumps, limits)["moved_on_bad_input"] == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "needle"), [({"actions": 3}, "--actions"), ({"robot": "no_such_robot"}, "--robot")]
+)
+def test_bad_bench_arguments_are_one_line_errors(capsys, changes, needle):
+    args = argparse.Namespace(**{"actions": 60, "timed": 10, "seed": 0, "robot": "metaworld_sawyer",
+                                 "joint_steps": 0, **changes})
+    assert bench.run(args) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.strip().count("\n") == 0 and "Traceback" not in err

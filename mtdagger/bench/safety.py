@@ -32,6 +32,7 @@ Latency: `--timed` filter calls (random scenario inputs) timed one by one with p
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import replace
 
@@ -231,10 +232,14 @@ def run(args) -> int:
     from mtdagger.control.robot_config import load_robot_config
 
     if args.actions < len(SCENARIOS) or args.timed < 1 or args.joint_steps < 0:
-        print("error: --actions must be >= 6, --timed >= 1 and --joint-steps >= 0")
+        print("error: --actions must be >= 6, --timed >= 1 and --joint-steps >= 0", file=sys.stderr)
+        return 2
+    try:
+        robot = load_robot_config(args.robot)
+    except (OSError, ValueError) as error:
+        print(f"error: --robot: {error}", file=sys.stderr)
         return 2
     rng = np.random.default_rng(args.seed)
-    robot = load_robot_config(args.robot)
     limits = robot.safety
     rows, total_unsafe, started = [], 0, time.perf_counter()
     per_scenario = -(-args.actions // len(SCENARIOS))  # at least --actions in total
