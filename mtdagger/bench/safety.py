@@ -221,7 +221,12 @@ def joint_limit_approach(robot, steps: int, rng) -> tuple[int, int, int]:
         action = np.array([tangent[0] * step, tangent[1] * step, 0.0, 0.0])
         command = core.on_action(action, observation_stamp_s=i * period, now_s=i * period)
         if command.joint_positions is not None:
-            inside += bool(kinematics.margin_problems(command.joint_positions, reference=joints))
+            # Checked from the limits directly (not with the IK's own rule): every episode starts
+            # clear of the margins, so no joint command may ever enter one.
+            q = np.asarray(command.joint_positions, dtype=np.float64)
+            low = kinematics.joint_limits[:, 0] + kinematics.joint_margins
+            high = kinematics.joint_limits[:, 1] - kinematics.joint_margins
+            inside += bool(np.any((q < low - 1e-9) | (q > high + 1e-9)) or not np.all(np.isfinite(q)))
             joints = np.asarray(command.joint_positions, dtype=np.float64)
         holds += "joint_limit_margin" in command.applied.reasons
     return steps, inside, holds
