@@ -62,3 +62,14 @@ def test_bad_bench_arguments_are_one_line_errors(capsys, changes, needle):
     assert bench.run(args) == 2
     err = capsys.readouterr().err
     assert needle in err and err.strip().count("\n") == 0 and "Traceback" not in err
+
+
+def test_joint_limit_scenario_counts_commands_inside_a_margin_when_ik_ignores_it(monkeypatch):
+    from mtdagger.control.kinematics import ArmKinematics
+
+    robot = load_robot_config("metaworld_sawyer")
+    _steps, inside, holds = bench.joint_limit_approach(robot, 200, np.random.default_rng(0))
+    assert inside == 0 and holds > 0
+    monkeypatch.setattr(ArmKinematics, "set_joint_margins", lambda self, margins: None)  # no margins
+    _steps, inside, holds = bench.joint_limit_approach(robot, 200, np.random.default_rng(0))
+    assert inside > 0 and holds == 0

@@ -204,6 +204,7 @@ def joint_limit_approach(robot, steps: int, rng) -> tuple[int, int, int]:
     core = ArmControlCore(robot, ArmControlSettings("joint_trajectory"))
     core.set_kinematics(kinematics)
     inside = holds = 0
+    margins = np.array([limits.margin_for(name) for name in kinematics.joint_names])  # the config's
     period = limits.control_period_s
     step = 0.5 * limits.max_speed_m_s * period
     joints = np.array([0.0, 0.6, 1.0])
@@ -224,8 +225,8 @@ def joint_limit_approach(robot, steps: int, rng) -> tuple[int, int, int]:
             # Checked from the limits directly (not with the IK's own rule): every episode starts
             # clear of the margins, so no joint command may ever enter one.
             q = np.asarray(command.joint_positions, dtype=np.float64)
-            low = kinematics.joint_limits[:, 0] + kinematics.joint_margins
-            high = kinematics.joint_limits[:, 1] - kinematics.joint_margins
+            low = kinematics.joint_limits[:, 0] + margins
+            high = kinematics.joint_limits[:, 1] - margins
             inside += bool(np.any((q < low - 1e-9) | (q > high + 1e-9)) or not np.all(np.isfinite(q)))
             joints = np.asarray(command.joint_positions, dtype=np.float64)
         holds += "joint_limit_margin" in command.applied.reasons
