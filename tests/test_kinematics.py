@@ -197,7 +197,7 @@ def test_ik_refuses_an_answer_within_the_margin_of_a_hard_limit(margined_arm):
     seed = np.array([0.0, 0.6, 1.0])
     ok = margined_arm.solve(_yawed(margined_arm, seed, 0.15), seed)
     assert ok.joint_positions[0] == pytest.approx(0.15, abs=2e-3)
-    with pytest.raises(JointLimitMarginError, match="joint yaw"):  # 0.25 > 0.3 - 0.1
+    with pytest.raises(JointLimitMarginError, match="yaw"):  # 0.25 > 0.3 - 0.1
         margined_arm.solve(_yawed(margined_arm, seed, 0.25), seed)
     # Without the margin the same target is accepted: the margin, not reach, refused it.
     margined_arm.set_joint_margins([0.0, 0.0, 0.0])
@@ -221,3 +221,17 @@ def test_a_seed_beyond_the_hard_limit_is_refused_not_clipped(margined_arm):
 def test_bad_joint_margins_are_refused(margined_arm, margins):
     with pytest.raises(ValueError, match="margin"):
         margined_arm.set_joint_margins(margins)
+
+
+def test_a_redundant_arm_finds_an_answer_outside_the_margin_instead_of_being_refused():
+    # Position only, six joints: many answers. The free answer lifts j2 to ~0.411; with j2 capped at
+    # 0.405 by its margin the solver (searching inside the margins) uses the other joints instead.
+    arm = ArmKinematics(SIX_DOF, "base", "tool", IkSettings(hold_orientation=False))
+    target = arm.forward(SIX_DOF_SEED)[:3, 3] + [0.03, 0.02, 0.02]
+    assert arm.solve(target, SIX_DOF_SEED).joint_positions[1] > 0.405
+    arm.set_joint_margins([0.0, 2.8 - 0.405, 0.0, 0.0, 0.0, 0.0])
+    solution = arm.solve(target, SIX_DOF_SEED)
+    assert solution.joint_positions[1] <= 0.405 and solution.position_error_m <= 1e-3
+    np.testing.assert_allclose(arm.joint_limits, [[-2.8, 2.8]] * 6)  # the hard limits are untouched
+    restored = [tuple(link.bounds) for link, active in zip(arm._chain.links, arm._active) if active]
+    assert restored == [(-2.8, 2.8)] * 6  # the solver's bounds are put back after the search

@@ -12,10 +12,12 @@ this module only cuts the base→tip chain out of the full robot description, ma
 and refuses answers that would move the arm somewhere else than asked.
 
 Joint-limit margins (the robot config's `safety.joint_limit_margin_rad`, set with
-`set_joint_margins`): a solution is refused when a joint lies within its margin of a hard URDF
-limit, unless that joint moves out of the margin compared with the seed (never deeper in), so an
-arm that was pushed into a margin can still be commanded out of it but never further toward the
-stop. The seed is never clipped: a measured joint outside its hard limit is an error (the joint
+`set_joint_margins`): the solver searches only inside the margins (a joint already inside one may
+stay or move out, never go deeper), so a redundant arm such as the FR3 finds another configuration
+rather than stopping; an answer that still lies within a margin of a hard URDF limit (deeper than
+the seed) is refused, and a miss caused by a joint held at its margin is reported as such
+(`JointLimitMarginError`). An arm pushed into a margin can be commanded out of it, never further
+toward the stop. The seed is never clipped: a measured joint outside its hard limit is an error (the joint
 state or the URDF is wrong, and IK from a fictitious seed would command a jump).
 """
 
@@ -285,14 +287,27 @@ class ArmKinematics:
         frame[:3, 3] = target
         if rotation is not None:
             frame[:3, :3] = np.asarray(rotation, dtype=np.float64)
+        # The solver searches only where an answer is acceptable: inside the margins, or (for a
+        # joint already in one) no deeper than the seed. A redundant arm then finds another
+        # configuration instead of being refused; the check below still has the last word.
+        safe_low = np.minimum(lo + self.joint_margins, q_seed)
+        safe_high = np.maximum(hi - self.joint_margins, q_seed)
+        links = [link for link, active in zip(self._chain.links, self._active) if active]
+        hard_bounds = [link.bounds for link in links]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            full = self._chain.inverse_kinematics_frame(
-                frame,
-                initial_position=self._full(q_seed),
-                orientation_mode="all" if rotation is not None else None,
-                optimizer_budget=self.settings.optimizer_budget,
-            )
+            try:
+                for link, low, high in zip(links, safe_low, safe_high):
+                    link.bounds = (float(low), float(high))
+                full = self._chain.inverse_kinematics_frame(
+                    frame,
+                    initial_position=self._full(q_seed),
+                    orientation_mode="all" if rotation is not None else None,
+                    optimizer_budget=self.settings.optimizer_budget,
+                )
+            finally:
+                for link, bounds in zip(links, hard_bounds):
+                    link.bounds = bounds
         q = np.asarray(full, dtype=np.float64)[self._active]
         reached = self.forward(q)
         position_error = float(np.linalg.norm(reached[:3, 3] - target))
@@ -312,6 +327,16 @@ class ArmKinematics:
             )
         if jump > s.max_joint_step_rad:
             problems.append(f"joint jump {jump:.3f} rad > {s.max_joint_step_rad:.3f} rad")
+        # Missed because a joint stopped at its margin (not at its hard limit): say so.
+        tol = 1e-6
+        bounds = zip(self.joint_names, q, safe_low, safe_high, lo, hi)
+        pinned = [name for name, value, low, high, a, b in bounds
+                  if (value <= low + tol and low > a + tol) or (value >= high - tol and high < b - tol)]
+        if problems and pinned:
+            raise JointLimitMarginError(
+                f"IK for {np.round(target, 4).tolist()}: {'; '.join(problems)} with joint(s) "
+                f"{', '.join(pinned)} held at joint_limit_margin_rad from their limits"
+            )
         if problems:
             where = np.round(target, 4).tolist()
             raise UnreachableTargetError(
