@@ -211,3 +211,22 @@ def test_calibration_translation_in_millimetres_is_refused(tmp_path):
     with pytest.raises(ExtrinsicsError, match=r"translation.*millimetres") as error:
         load_extrinsics(path)
     assert "\n" not in str(error.value)
+
+
+def test_every_flag_of_every_command_has_a_help_line():
+    import argparse
+
+    from mtdagger.cli import build_parser
+
+    missing = []
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub_name, sub in action.choices.items():
+                    walk(sub, f"{name} {sub_name}")
+            elif action.dest != "help" and not action.help:
+                missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+
+    walk(build_parser(), "mtdagger")
+    assert not missing, f"flags without a help line: {missing}"

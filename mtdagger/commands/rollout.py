@@ -32,9 +32,9 @@ EXIT_USAGE = 2
 def run(args: Any) -> int:
     from rich.console import Console
 
+    from mtdagger.training.preflight import camera_config
     from sim_bridge.backend import UnknownTaskError
     from sim_bridge.registry import make_backend_config
-    from sim_bridge.sim_camera import SimCameraConfig
     from sim_bridge.suites import load_suite_preset, resolve_tasks
 
     console = Console()
@@ -59,7 +59,7 @@ def run(args: Any) -> int:
 
     preset = load_suite_preset(args.tasks)
     try:
-        camera = SimCameraConfig.from_yaml(args.camera_config or preset.camera)
+        camera = camera_config(args.camera_config or preset.camera, "--camera-config")
         backend_config = make_backend_config(
             args.sim,
             tasks=tuple(tasks),

@@ -13,7 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
-from mtdagger.commands.paths import PathError, check_output_dir
+from mtdagger.commands.paths import PathError, check_output_dir, resolve_input_file
 from mtdagger.training.config import FIELD_BOUNDS, TrainConfig, load_train_config
 from mtdagger.training.run_folder import RunFolder
 
@@ -23,7 +23,7 @@ EXIT_USAGE = 2
 def run(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        config = load_train_config(args.config, args.set)
+        config = load_train_config(resolve_input_file(args.config, "--config"), args.set)
         if args.workers is not None:
             FIELD_BOUNDS[(TrainConfig, "workers")].check(args.workers, "--workers")
             config = dataclasses.replace(config, workers=args.workers)

@@ -74,6 +74,15 @@ class GripperConfig:
         return self.open_position_m + closed_fraction * (self.closed_position_m - self.open_position_m)
 
 
+PLAUSIBLE_BOUNDS.update(
+    {
+        (GripperConfig, "open_position_m"): Bounds(ge=-1, le=1, why="metres, not millimetres"),
+        (GripperConfig, "closed_position_m"): Bounds(ge=-1, le=1, why="metres, not millimetres"),
+        (GripperConfig, "max_effort_n"): Bounds(ge=0, le=10_000, why="newtons"),
+    }
+)
+
+
 @dataclass(frozen=True)
 class RobotConfig:
     name: str
@@ -111,9 +120,11 @@ class RobotConfig:
             safety = SafetyLimits.from_dict(dict(data.pop("safety")))
             controllers = data.pop("controllers", None) or {}
             _reject_unknown(controllers, ControllerTopics, f"{source}: controllers")
+            validate_fields(ControllerTopics, controllers, "controllers")
             gripper = data.pop("gripper", None)
             if gripper is not None:
                 _reject_unknown(gripper, GripperConfig, f"{source}: gripper")
+                validate_fields(GripperConfig, gripper, "gripper", PLAUSIBLE_BOUNDS)
                 gripper = GripperConfig(**{k: float(v) for k, v in gripper.items()})
             return cls(
                 safety=safety,

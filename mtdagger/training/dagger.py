@@ -20,7 +20,10 @@ Round k ≥ 1:
 Resume: every finished episode is in the store's manifest and `state.json` records the last
 completed round with the scheduler's state, so a killed run repeats at most the unfinished
 part of one round. Allocation is a pure function of the scheduler state and episode seeds are a
-pure function of (round, task, index): re-running a round skips episodes already stored.
+pure function of (round, task, index): re-running a round skips episodes already stored. The run
+id is saved before the first episode, a round's complete checkpoint (written as one directory
+rename) is loaded rather than retrained, and each round reseeds torch (init and batch order), so
+a resumed run is bit-identical to an uninterrupted one (tests/test_kill_train.py).
 """
 
 from __future__ import annotations
@@ -161,7 +164,7 @@ class DaggerLoop:
         heldout_ds = self._dataset(heldout_eps, self.stats)
         t1 = time.perf_counter()
         if reuse:
-            train_loss = float(self._checkpoint_meta(k).provenance["train_loss"])
+            train_loss = float(self._checkpoint_meta(k).provenance.get("train_loss", float("nan")))
         else:
             pause_point(f"bc:{k}")
             train_loss = self.trainer.fit(self.model, train_ds, desc=f"BC round {k}").epoch_losses[-1]
