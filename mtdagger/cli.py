@@ -150,6 +150,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     b = bench.add_parser("schedulers", help="compare task schedulers on the same budget and seeds")
     b.add_argument("--suite", default="mt10", help="mt10, mt50, mt50-subset or comma-separated tasks")
     b.add_argument("--seeds", type=int, default=5, help="training seeds per scheduler (paired)")
+    b.add_argument("--first-seed", type=int, default=0, help="first seed (run seed ranges in parallel)")
     b.add_argument("--config", default="configs/mt10-state-sched.yaml", help="training preset")
     b.add_argument("--out", default="runs/bench-schedulers", help="where the runs and the table go")
     b.add_argument("--targets", default="0.6,0.8", help="mean-success targets for 'expert eps to'")

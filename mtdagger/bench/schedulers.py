@@ -84,7 +84,8 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     runs: dict[str, list[list[dict]]] = {label: [] for label in labels}
     t0 = time.perf_counter()
-    for seed in range(args.seeds):
+    seeds = range(args.first_seed, args.first_seed + args.seeds)  # split a study across machines
+    for seed in seeds:
         for label in labels:
             runs[label].append(_run_variant(base, label, seed, out))
     elapsed = time.perf_counter() - t0
@@ -107,7 +108,7 @@ def run(args) -> int:
     columns += ["final mean success", "final worst task", "Δ mean vs uniform (paired)", "beats uniform"]
     budget = summary[labels[0]]["budget"]
     print_table(
-        f"schedulers on {args.suite}: {args.seeds} seeds, preset {base.name}, "
+        f"schedulers on {args.suite}: seeds {seeds.start}-{seeds.stop - 1}, preset {base.name}, "
         f"{base.dagger.eval_episodes_per_task} β=0 eval episodes/task/round, "
         f"{budget} expert episodes in all; mean [95% bootstrap CI]",
         columns,
