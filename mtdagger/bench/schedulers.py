@@ -1,27 +1,31 @@
-"""`mtdagger bench schedulers`: every scheduler on the same preset, budget and seeds.
+"""`mtdagger bench schedulers`: every scheduler on the same preset, budget, seeds and evaluation.
 
-Each variant trains the state student with the same DAgger preset (default
-configs/mt10-state-quick.yaml) for `--seeds` seeds; only the scheduler differs. Reported:
-- expert episodes needed before the β=0 evaluation's mean success first reaches `--target`
-  (mean over seeds that reached it, and how many did);
-- mean and worst-task success at the fixed final budget (mean ± std over seeds).
-Uniform allocation is the baseline row. Whether a scheduler beats it is a result, not a given:
-with few evaluation episodes per task the differences are often within noise, which the std
-column shows.
+Each variant trains the state student with one DAgger preset (default
+configs/mt10-state-sched.yaml) for `--seeds` seeds; only the scheduler differs. Seed i is the
+same for every scheduler: same round-0 demonstrations, initialisation and β=0 evaluation
+episodes (fixed seeds, `eval_episodes_per_task` per task at every round). The preset gives the
+scheduler most of each round to steer (budget 40 over 10 tasks with a floor of 1: 30 steered).
+
+Reported with 95% bootstrap intervals over seeds (schedulers_stats.py): expert episodes until
+the mean β=0 success first reaches each `--targets` value; final mean and worst-task success;
+the paired difference of final mean success to uniform, and whether its interval excludes 0.
+A plot shows mean success against cumulative expert episodes with the bootstrap band.
+
+Cached and resumable: every run lives in `<out>/<suite>/<scheduler>-seed<i>/`; a finished run
+is read back, an interrupted one resumes (DaggerLoop's resume), so re-running the command
+continues where it stopped. Seed-major order: an interruption leaves complete seeds.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 
-import numpy as np
-
+from mtdagger.bench.schedulers_stats import beats_baseline, curve_band, fmt_interval, summarise
 from mtdagger.bench.table import print_table
-from mtdagger.scheduling import SchedulerConfig
 from mtdagger.training.config import load_train_config
-from mtdagger.training.plots import plot_success_vs_expert_episodes
 
 VARIANTS: dict[str, dict] = {
     "uniform": {"name": "uniform"},
@@ -30,7 +34,21 @@ VARIANTS: dict[str, dict] = {
     "perf_gain": {"name": "perf_gain"},
     "hybrid": {"name": "hybrid", "kalman": True},
     "drats": {"name": "drats"},
+    "amf": {"name": "amf"},
 }
+
+# Ten MT50 tasks outside MT10, picked for a spread of difficulty for a state student (easy
+# button/handle presses, medium slides and levers, hard tool use).
+SUITES = {
+    "mt50-subset": (
+        "button-press-v3,handle-press-v3,coffee-button-v3,reach-wall-v3,plate-slide-v3,"
+        "faucet-open-v3,lever-pull-v3,hammer-v3,basketball-v3,stick-pull-v3"
+    ),
+}
+
+
+def run_dir_name(label: str, seed: int) -> str:
+    return f"{label.replace(' ', '_').replace('(', '').replace(')', '')}-seed{seed}"
 
 
 def _run_variant(base_config, label: str, seed: int, out: Path) -> list[dict]:
@@ -40,7 +58,7 @@ def _run_variant(base_config, label: str, seed: int, out: Path) -> list[dict]:
     config = dataclasses.replace(
         base_config, scheduler=scheduler, seed=seed, name=f"{base_config.name}-{label}"
     )
-    run_dir = out / f"{label.replace(' ', '_').replace('(', '').replace(')', '')}-seed{seed}"
+    run_dir = out / run_dir_name(label, seed)
     metrics_path = run_dir / "metrics.json"
     if (run_dir / "checkpoints" / "final").exists():  # finished earlier: reuse (benchmarks are long)
         return json.loads(metrics_path.read_text())
@@ -49,66 +67,78 @@ def _run_variant(base_config, label: str, seed: int, out: Path) -> list[dict]:
     return loop.metrics
 
 
-def episodes_to_target(metrics: list[dict], target: float) -> int | None:
-    for entry in metrics:
-        if entry.get("mean_eval_success") is not None and entry["mean_eval_success"] >= target:
-            return int(entry["cumulative_expert_episodes"])
-    return None
+def _labels(spec: str) -> list[str]:
+    labels = [s.strip() for s in spec.split(",") if s.strip()] if spec != "all" else list(VARIANTS)
+    unknown = [label for label in labels if label not in VARIANTS]
+    if unknown:
+        raise ValueError(f"--schedulers: unknown {unknown}; valid: {', '.join(VARIANTS)}")
+    return labels
 
 
 def run(args) -> int:
-    base = load_train_config(args.config, [f"sim.tasks={args.suite}"])
-    if not isinstance(base.scheduler, SchedulerConfig):
-        raise TypeError("scheduler config did not load")
-    out = Path(args.out)
+    labels = _labels(args.schedulers)
+    targets = [float(t) for t in args.targets.split(",")]
+    tasks = SUITES.get(args.suite, args.suite)
+    base = load_train_config(args.config, [f"sim.tasks={tasks}", *args.set])
+    out = Path(args.out) / args.suite
     out.mkdir(parents=True, exist_ok=True)
-    rows, curves, summary = [], {}, {}
-    # Seed-major order: an interrupted benchmark leaves complete seeds (every scheduler), and a
-    # re-run reuses every finished run.
-    all_runs = {label: [] for label in VARIANTS}
-    for seed in range(args.seeds):
-        for label in VARIANTS:
-            all_runs[label].append(_run_variant(base, label, seed, out))
-    for label, runs in all_runs.items():
-        reached = [e for e in (episodes_to_target(m, args.target) for m in runs) if e is not None]
-        final_mean = np.array([m[-1]["mean_eval_success"] for m in runs])
-        final_worst = np.array([m[-1]["worst_eval_success"] for m in runs])
-        budget = runs[0][-1]["cumulative_expert_episodes"]
-        rows.append(
-            [
-                label,
-                f"{np.mean(reached):.0f}" if reached else "not reached",
-                f"{len(reached)}/{len(runs)}",
-                f"{final_mean.mean():.3f} ± {final_mean.std():.3f}",
-                f"{final_worst.mean():.3f} ± {final_worst.std():.3f}",
-                budget,
-            ]
-        )
-        # Mean curve over seeds (rounds align: same budget per round for every scheduler).
-        xs = [e["cumulative_expert_episodes"] for e in runs[0]]
-        ys = np.mean([[e["mean_eval_success"] for e in m] for m in runs], axis=0)
-        curves[label] = list(zip(xs, ys.tolist()))
-        summary[label] = {
-            "episodes_to_target": reached,
-            "final_mean": final_mean.tolist(),
-            "final_worst": final_worst.tolist(),
-            "budget": budget,
-        }
+    runs: dict[str, list[list[dict]]] = {label: [] for label in labels}
+    t0 = time.perf_counter()
+    seeds = range(args.first_seed, args.first_seed + args.seeds)  # split a study across machines
+    for seed in seeds:
+        for label in labels:
+            runs[label].append(_run_variant(base, label, seed, out))
+    elapsed = time.perf_counter() - t0
+    summary = summarise(runs, targets)
+    rows = []
+    for label in labels:
+        s = summary[label]
+        row = [label]
+        for target in targets:
+            t = s["targets"][str(target)]
+            row += [fmt_interval(t["interval"], 0), f"{t['reached']}/{s['seeds']}"]
+        row += [fmt_interval(s["final_mean"]), fmt_interval(s["final_worst"])]
+        delta = s.get("delta_mean_vs_uniform")
+        row += ["-" if label == "uniform" or delta is None else fmt_interval(delta)]
+        row += ["-" if label == "uniform" else ("yes" if beats_baseline(s) else "no")]
+        rows.append(row)
+    columns = ["scheduler"]
+    for target in targets:
+        columns += [f"expert eps to {target:g}", "seeds reaching"]
+    columns += ["final mean success", "final worst task", "Δ mean vs uniform (paired)", "beats uniform"]
+    budget = summary[labels[0]]["budget"]
     print_table(
-        f"schedulers on {args.suite} ({args.seeds} seeds, preset {base.name}, "
-        f"target mean success {args.target})",
-        [
-            "scheduler",
-            "expert eps to target",
-            "seeds reaching",
-            "final mean success",
-            "final worst task",
-            "expert eps (budget)",
-        ],
+        f"schedulers on {args.suite}: seeds {seeds.start}-{seeds.stop - 1}, preset {base.name}, "
+        f"{base.dagger.eval_episodes_per_task} β=0 eval episodes/task/round, "
+        f"{budget} expert episodes in all; mean [95% bootstrap CI]",
+        columns,
         rows,
     )
     plot_path = out / "schedulers_success_vs_expert_episodes.png"
-    plot_success_vs_expert_episodes(curves, plot_path, f"{args.suite}: mean over {args.seeds} seeds")
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"plot: {plot_path}\nsummary: {out / 'summary.json'}")
+    bands = {label: curve_band(runs[label]) for label in labels}
+    _plot(bands, plot_path, f"{args.suite}: {args.seeds} seeds")
+    summary_path = out / "summary.json"
+    summary_path.write_text(json.dumps({"elapsed_s_this_call": elapsed, "schedulers": summary}, indent=2))
+    print(f"plot: {plot_path}\nsummary: {summary_path}\nthis call: {elapsed / 60:.1f} min")
     return 0
+
+
+def _plot(bands: dict, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, (xs, means, lows, highs) in bands.items():
+        (line,) = ax.plot(xs, means, marker="o", markersize=3, label=label)
+        ax.fill_between(xs, lows, highs, color=line.get_color(), alpha=0.12)
+    ax.set_xlabel("cumulative expert-labelled episodes")
+    ax.set_ylabel("mean success (β=0 evaluation)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.set_title(title + " (band: 95% bootstrap over seeds)", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

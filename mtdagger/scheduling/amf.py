@@ -94,9 +94,11 @@ class AmfScheduler(TaskScheduler):
 
     # ---- allocation ------------------------------------------------------------------------------
 
-    def allocate(self, budget: int) -> dict[str, int]:
+    def allocate_array(self, budget: int) -> np.ndarray:
         if self.covariance.size == 0:  # no embeddings yet: uniform
-            return super().allocate(budget)
+            return super().allocate_array(budget)
+        if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
+            raise ValueError(f"budget must be an integer >= 0, got {budget!r}")
         floor = effective_floor(int(budget), len(self.tasks), self.config.min_per_task)
         counts = np.full(len(self.tasks), floor, dtype=np.int64)
         cov = self.covariance.copy()
@@ -110,7 +112,7 @@ class AmfScheduler(TaskScheduler):
             counts[best] += 1
             if self.sizes[best] > 0:
                 cov = self._condition(cov, best)
-        return dict(zip(self.tasks, (int(c) for c in counts)))
+        return counts
 
     def _block(self, c: int) -> slice:
         start = int(self.sizes[:c].sum())

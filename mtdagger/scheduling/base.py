@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -210,7 +211,7 @@ class TaskScheduler(ABC):
         bad = [t for t in tasks if not isinstance(t, str) or not t]
         if bad:
             raise ValueError(f"task names must be non-empty strings, got {bad}")
-        duplicates = sorted({t for t in tasks if tasks.count(t) > 1})
+        duplicates = sorted(t for t, count in Counter(tasks).items() if count > 1)  # O(N), not O(N²)
         if duplicates:
             raise ValueError(f"duplicate task names {duplicates}")
         if not isinstance(config, SchedulerConfig):
@@ -226,14 +227,44 @@ class TaskScheduler(ABC):
         """Episodes per task for this round: sums to `budget`; each >= min_per_task when
         budget >= min_per_task·N, otherwise the floor is lowered to budget // N (allocation.py).
         Pure: calling it twice without an update returns the same counts."""
-        counts = allocate_counts(self._weights(), budget, self.config.min_per_task, self._tie_priority())
-        return dict(zip(self.tasks, (int(c) for c in counts)))
+        return dict(zip(self.tasks, self.allocate_array(budget).tolist()))
 
     def update(self, feedback: Mapping[str, TaskFeedback]) -> None:
         """Learn from one round. Tasks missing from `feedback` had no rollouts (and no losses).
         The whole mapping is checked before anything changes, so a bad entry leaves no half-update."""
         batch = self._batch(feedback)
         self._observe(batch)
+        self.rounds += 1
+
+    # ---- the same API on arrays in task order (for many tasks: no per-task Python objects) -------
+
+    def allocate_array(self, budget: int) -> np.ndarray:
+        """`allocate` as an int64 vector in task order (same counts)."""
+        return allocate_counts(self._weights(), budget, self.config.min_per_task, self._tie_priority())
+
+    def update_arrays(
+        self,
+        rollouts: np.ndarray,
+        successes: np.ndarray,
+        loss_before: np.ndarray | None = None,
+        loss_after: np.ndarray | None = None,
+    ) -> None:
+        """`update` from vectors in task order; NaN losses mean "not reported" (both or neither).
+        Checked as a whole before anything changes, like `update`."""
+        n = len(self.tasks)
+        rollouts, successes = np.asarray(rollouts), np.asarray(successes)
+        for name, values in (("rollouts", rollouts), ("successes", successes)):
+            if values.shape != (n,) or not np.issubdtype(values.dtype, np.integer):
+                raise ValueError(f"{name} must be {n} integers, got {values.dtype} of shape {values.shape}")
+        if np.any(rollouts < 0) or np.any(successes < 0) or np.any(successes > rollouts):
+            raise ValueError("need 0 <= successes <= rollouts for every task")
+        before = np.full(n, np.nan) if loss_before is None else np.asarray(loss_before, dtype=np.float64)
+        after = np.full(n, np.nan) if loss_after is None else np.asarray(loss_after, dtype=np.float64)
+        if before.shape != (n,) or after.shape != (n,):
+            raise ValueError(f"loss_before/loss_after need {n} entries, got {before.shape}, {after.shape}")
+        if np.any(np.isnan(before) != np.isnan(after)) or np.any(np.isinf(before) | np.isinf(after)):
+            raise ValueError("each task needs both losses finite or both NaN (not reported)")
+        self._observe(FeedbackBatch(rollouts.astype(np.int64), successes.astype(np.int64), before, after))
         self.rounds += 1
 
     def diagnostics(self) -> dict[str, dict[str, float]]:
