@@ -8,9 +8,10 @@ What makes this the real configuration and not a look-alike:
   mode: the safety filter (workspace box, speed and acceleration limits), then ikpy IK of
   `fr3_urdf()` seeded with the measured joints, holding the episode's start orientation (the
   gripper pointing down). The joint target is executed by MuJoCo position servos, linearly
-  interpolated from the current setpoint over one control period, as a joint_trajectory_controller
-  plays a one-point trajectory. So what the student learns to command is what the real arm does
-  with the same numbers. The convention's largest step is max_speed x period of the robot config;
+  interpolated from the current setpoint, as a joint_trajectory_controller plays a one-point
+  trajectory (reached after one control period, or `trajectory_time_s`). So what the student
+  learns to command is what the real arm does with the same numbers. The convention's largest
+  step is max_speed x period of the robot config;
 * camera: intrinsics from the camera YAML, pose from the cell's calibration YAML (the file
   real.launch.py publishes); RealSense noise and pose randomisation as in the MetaWorld backend.
 
@@ -68,8 +69,8 @@ OBJECT_ID = "object.id"  # observation keys: which cabinet, and its split label
 OBJECT_SPLIT = "object.split"
 DEFAULT_CAMERA = "configs/cameras/fr3_d435.yaml"
 DEFAULT_CALIBRATION = "configs/calibration/fr3_cell.yaml"
-# The arm controller's settings of policy_node/config/franka_fr3.yaml, except the trajectory time:
-# one control period here (the real cell uses 0.1 s; see the report of issue 8).
+# The arm controller's gripper setting of policy_node/config/franka_fr3.yaml (goals only when the
+# command changes by half its range); the trajectory time is FR3BackendConfig.trajectory_time_s.
 GRIPPER_CHANGE_THRESHOLD = 1.0
 PHYSICS_TIMESTEP_S = 0.002
 
@@ -105,6 +106,10 @@ class FR3BackendConfig:
     render_depth: bool = True
     max_episode_steps: int = 120
     robot_config: str = "franka_fr3"
+    # time_from_start of each joint target (0: one control period, the point is reached when the
+    # next arrives). policy_node/config/franka_fr3.yaml sends 0.1 s: the arm then covers about
+    # half of each step before the next target replaces it. Set it to rehearse that.
+    trajectory_time_s: float = 0.0
 
     def __post_init__(self) -> None:
         tasks = tuple(self.tasks)
@@ -118,6 +123,8 @@ class FR3BackendConfig:
         object.__setattr__(self, "camera", camera_from_calibration(self.camera, self.calibration))
         if int(self.max_episode_steps) <= 0:
             raise ValueError(f"max_episode_steps must be positive, got {self.max_episode_steps}")
+        if not (np.isfinite(self.trajectory_time_s) and self.trajectory_time_s >= 0):
+            raise ValueError(f"trajectory_time_s must be >= 0, got {self.trajectory_time_s!r}")
 
     def build(self) -> FR3Backend:
         return FR3Backend(self)
@@ -226,7 +233,10 @@ class FR3Backend:
         joints = None if command is None else command.joint_positions
         if command is not None and command.gripper_position_m is not None:
             self._finger_target = float(command.gripper_position_m)
-        self.command_joints(joints)
+        trajectory_time = self.config.trajectory_time_s or self.action_convention.control_period_s
+        self.command_joints(
+            joints, duration_s=trajectory_time, advance_s=self.action_convention.control_period_s
+        )
         self._steps += 1
         self._frame = None
         self._done = self._steps >= self.max_episode_steps
@@ -267,23 +277,30 @@ class FR3Backend:
 
     # ------------------------------------------------------------------ for bridges, tests, tools
 
-    def command_joints(self, joints: np.ndarray | None, duration_s: float | None = None) -> None:
+    def command_joints(
+        self, joints: np.ndarray | None, duration_s: float | None = None, advance_s: float | None = None
+    ) -> None:
         """Play a joint position target (robot joint order) like a one-point JointTrajectory: the
-        servo setpoints move linearly from where they are to `joints` over `duration_s` (default:
-        one control period), and the simulation advances that long. None holds the setpoints."""
+        servo setpoints move linearly from where they are to `joints`, arriving after `duration_s`
+        (the point's time_from_start; default one control period), while the simulation advances
+        `advance_s` (default `duration_s`). A shorter advance is a trajectory cut off by the next
+        one, as a joint_trajectory_controller replaces its goal. None holds the setpoints."""
         import mujoco
 
         model, data = self._model, self._data
-        period = self.action_convention.control_period_s if duration_s is None else float(duration_s)
-        substeps = max(1, round(period / model.opt.timestep))
+        period = self.action_convention.control_period_s
+        duration = period if duration_s is None else float(duration_s)
+        advance = duration if advance_s is None else float(advance_s)
+        dt = model.opt.timestep
         start = np.array([data.actuator(name).ctrl[0] for name in ARM_JOINTS])
         goal = start if joints is None else np.asarray(joints, dtype=np.float64)
-        rate = (goal - start) / (substeps * model.opt.timestep)
-        for i in range(1, substeps + 1):
-            setpoint = start + (goal - start) * (i / substeps)
-            for name, value, speed in zip(ARM_JOINTS, setpoint, rate):
+        rate = (goal - start) / max(duration, dt)
+        for i in range(1, max(1, round(advance / dt)) + 1):
+            fraction = min(i * dt / max(duration, dt), 1.0)
+            speed = rate if fraction < 1.0 else np.zeros_like(rate)
+            for name, value, velocity in zip(ARM_JOINTS, start + (goal - start) * fraction, speed):
                 data.actuator(name).ctrl[0] = value
-                data.actuator(f"{name}_velocity").ctrl[0] = speed
+                data.actuator(f"{name}_velocity").ctrl[0] = velocity
             for name in FINGER_JOINTS:
                 data.actuator(name).ctrl[0] = self._finger_target
             mujoco.mj_step(model, data)
@@ -436,4 +453,3 @@ def _checked_action(action: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(array)):
         raise ValueError(f"action must be finite, got {array.tolist()}")
     return array
-

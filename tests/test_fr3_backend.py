@@ -84,6 +84,23 @@ def test_an_action_moves_the_tcp_by_that_displacement_with_the_gripper_kept_down
     assert names[:7] == load_robot_config("franka_fr3").joint_names and len(positions) == 9
 
 
+def test_a_longer_trajectory_time_slows_the_arm_as_the_real_controller_would():
+    """With time_from_start = 2 periods (the real cell's setting) each target is cut off halfway."""
+    moved = []
+    for trajectory_time in (0.0, 0.1):
+        backend = FR3BackendConfig(render_depth=False, trajectory_time_s=trajectory_time).build()
+        try:
+            start = backend.reset("drawer-open", seed=1)[keys.STATE][:3].copy()
+            for _ in range(12):
+                result = backend.step(np.array([0.008, 0.0, 0.0, -1.0], dtype=np.float32))
+            moved.append(float(result.observation[keys.STATE][0] - start[0]))
+        finally:
+            backend.close()
+    assert 0.35 < moved[1] / moved[0] < 0.75, moved
+    with pytest.raises(ValueError, match="trajectory_time_s"):
+        FR3BackendConfig(trajectory_time_s=-1.0)
+
+
 def test_a_ros_bridge_can_play_joint_trajectory_points_and_read_joint_states(backend):
     backend.reset("drawer-open", seed=4)
     _names, positions = backend.joint_state()
