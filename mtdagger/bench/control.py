@@ -4,7 +4,7 @@ Runs the real DeploymentLoop against MetaWorld with a point-cloud student at the
 (full) size and N points (random weights: latency does not depend on what was learned), and
 times every stage. The baseline row runs the same loop with the naive perception pipeline
 (every pixel deprojected, FPS on the whole crop, no voxel grid), so the table shows what the
-contract implementation buys inside a control step. Target: control p99 <= 15 ms at N = 1024.
+contract implementation buys inside a control step. Target: control p99 <= 5 ms at N = 1024.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def run(args) -> int:
         rows,
     )
     print(
-        f"control step p99: {np.percentile(ours, 99):.2f} ms (target <= 15 ms); "
+        f"control step p99: {np.percentile(ours, 99):.2f} ms (target <= 5 ms); "
         f"baseline/ours p50 ratio: {np.percentile(base, 50) / np.percentile(ours, 50):.2f}x"
     )
     return 0
