@@ -10,8 +10,7 @@ the same picks (tested against `sampling.textbook_fps`) while touching far fewer
   pick can change; they are enumerated from the grid, not searched;
 - a bucket whose bounding box is no closer than its own largest distance cannot change either
   (QuickFPS's test), so its points are not visited;
-- the largest distance is found with a tournament tree over buckets, updated only along the
-  paths of the buckets that changed.
+- the largest distance is found by a vectorised integer max over the buckets' maxima.
 
 Distances are float32 dx*dx + dy*dy + dz*dz, as in the textbook loop; the box bound uses the same
 operations on the box corner, and float rounding is monotone, so the bound never exceeds a point's
@@ -79,6 +78,23 @@ def _better(a, b, bucket_bits, first, last, nearest_bits, order):
     holder_a = _first_holder(nearest_bits, first[a], last[a], va)
     holder_b = _first_holder(nearest_bits, first[b], last[b], vb)
     return a if order[holder_a] <= order[holder_b] else b
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _best_bucket(bucket_bits, first, last, nearest_bits, order):
+    """The bucket holding the largest distance; ties go to the lower original point index.
+
+    A vectorised int32 max over all buckets (a few hundred) and a scan for the buckets holding it:
+    cheaper per pick than maintaining a tournament tree for every bucket that changed.
+    """
+    top = np.int32(0)
+    for b in range(bucket_bits.shape[0]):
+        top = bucket_bits[b] if bucket_bits[b] > top else top
+    best = -1
+    for b in range(bucket_bits.shape[0]):
+        if bucket_bits[b] == top:
+            best = b if best < 0 else _better(best, b, bucket_bits, first, last, nearest_bits, order)
+    return best
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
@@ -172,17 +188,6 @@ def bucketed_fps(points, num_samples, start, grid_cells):
     nearest_bits = nearest.view(np.int32)
     bucket_max = np.full(buckets, _FAR, np.float32)
     bucket_bits = bucket_max.view(np.int32)  # the same maxima, as ordered int32 bit patterns
-    leaves = 1
-    while leaves < buckets:
-        leaves *= 2
-    tree = np.full(2 * leaves, -1, np.int64)
-    for b in range(buckets):
-        tree[leaves + b] = b
-    for node in range(leaves - 1, 0, -1):
-        tree[node] = _better(
-            tree[2 * node], tree[2 * node + 1], bucket_bits, first, last, nearest_bits, order
-        )
-
     zero = np.float32(0.0)
     selected = np.empty(num_samples, np.int64)
     selected[0] = start
@@ -222,13 +227,7 @@ def bucketed_fps(points, num_samples, start, grid_cells):
             if dx * dx + dy * dy + dz * dz >= bucket_max[b]:
                 continue
             bucket_bits[b] = _update_bucket(xs, ys, zs, nearest, nearest_bits, first[b], last[b], sx, sy, sz)
-            node = (leaves + b) >> 1
-            while node >= 1:
-                tree[node] = _better(
-                    tree[2 * node], tree[2 * node + 1], bucket_bits, first, last, nearest_bits, order
-                )
-                node >>= 1
-        best_bucket = tree[1]
+        best_bucket = _best_bucket(bucket_bits, first, last, nearest_bits, order)
         best = _first_holder(nearest_bits, first[best_bucket], last[best_bucket], bucket_bits[best_bucket])
         radius2 = bucket_max[best_bucket]
         selected[s] = order[best]
