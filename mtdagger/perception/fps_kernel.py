@@ -136,16 +136,14 @@ def _sort_into_buckets(points, grid_cells):
         cell_start[c] += cell_start[c - 1]
     fill = cell_start[:-1].copy()
     order = np.empty(count, np.int64)
-    for i in range(count):
-        order[fill[cell[i]]] = i
-        fill[cell[i]] += 1
     xs = np.empty(count, np.float32)
     ys = np.empty(count, np.float32)
     zs = np.empty(count, np.float32)
-    for j in range(count):
-        xs[j] = points[order[j], 0]
-        ys[j] = points[order[j], 1]
-        zs[j] = points[order[j], 2]
+    for i in range(count):
+        j = fill[cell[i]]
+        fill[cell[i]] = j + 1
+        order[j] = i
+        xs[j], ys[j], zs[j] = points[i, 0], points[i, 1], points[i, 2]
     return lo, inverse, dims, order, xs, ys, zs, cell_start
 
 
