@@ -79,10 +79,21 @@ def test_compare_flags_a_moved_table_and_only_that():
     assert "table normal: angle to training's (deg)" not in flagged
 
 
+def test_a_blind_camera_is_flagged_not_crashed():
+    T = look_at(np.array([0.8, -0.05, 0.65]), np.array([0.1, 0.65, 0.05]))
+    camera = CameraModel(160, 120, 153.75, 153.75, 79.5, 59.5, T)
+    contract = dataclasses.replace(CONTRACT, workspace_min=(-0.6, 0.25, -0.02))
+    training = [frame_stats(plane_depth(camera, 0.0), camera, contract)]
+    blind = [frame_stats(np.zeros((120, 160), np.float32), camera, contract)]
+    assert blind[0].counts is None and blind[0].plane is None and "no valid depth" in blind[0].empty_reason
+    flagged = {row.statistic for row in compare(blind, training, GapTolerances()) if row.flagged}
+    assert {"frames with an empty cloud", "table plane found"} <= flagged
+
+
 # --- the command, on bags recorded here ------------------------------------------------------------
 
 
-EPISODES = (("reach-v3", 5), ("drawer-open-v3", 6))
+EPISODES = (("drawer-open-v3", 5), ("drawer-open-v3", 6))  # one task: one simulator env to build
 
 
 def render_episodes(noise: str = "none"):
@@ -162,3 +173,13 @@ def test_gap_refuses_bad_input_with_one_line(tmp_path, capsys):
     assert "nope.yaml" in capsys.readouterr().err
     assert main(["gap", str(tmp_path / "bag"), "--config", PRESET, "--episodes", "0"]) == 2
     assert "--episodes" in capsys.readouterr().err
+
+
+def test_deploy_calibration_error_flag_is_parsed_or_refused_naming_the_flag():
+    from mtdagger.commands.deploy import _calibration_error
+
+    assert _calibration_error(None) is None
+    assert _calibration_error("0.02,0,0,0,3,0") == (0.02, 0.0, 0.0, 0.0, 3.0, 0.0)
+    for bad in ("0.02,0,0", "a,b,c,d,e,f", "0,0,0,0,0,nan"):
+        with pytest.raises(ValueError, match="--calibration-error"):
+            _calibration_error(bad)

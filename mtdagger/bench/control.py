@@ -4,12 +4,13 @@ Runs the real DeploymentLoop against MetaWorld with a point-cloud student at the
 (full) size and N points (random weights: latency does not depend on what was learned), and
 times every stage. The baseline row runs the same loop with the naive perception pipeline
 (every pixel deprojected, FPS on the whole crop, no voxel grid), so the table shows what the
-contract implementation buys inside a control step. Target: control p99 <= 15 ms at N = 1024.
+contract implementation buys inside a control step. Target: control p99 <= 5 ms at N = 1024.
 """
 
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -69,36 +70,59 @@ def run(args) -> int:
             session = build_sim_deployment(checkpoint=str(checkpoint), tasks=task)
             if cloud_fn is not None:
                 session.loop.preprocess = _with_cloud_fn(session.loop.preprocess, cloud_fn)
+            cpu = _time_cpu(session.loop)
             with session:
                 session.loop.run_episode(task, 0, max_steps=10)  # warm-up: caches, allocator, MuJoCo
+                for values in cpu.values():
+                    values.clear()
                 outcome = session.loop.run_episode(task, 1, max_steps=args.steps)
             per_stage = {s: np.asarray(outcome.latencies_ms[s]) for s in STAGES}
             control = outcome.control_latency_ms
-            summary[label] = control
+            control_cpu = np.sum([cpu[s] for s in CONTROL_STAGES], axis=0)
+            summary[label] = control, control_cpu
             for stage in STAGES:
                 values = per_stage[stage]
-                rows.append(
-                    [label, stage, float(np.percentile(values, 50)), float(np.percentile(values, 99))]
-                )
-            rows.append(
-                [
-                    label,
-                    "CONTROL STEP (" + "+".join(CONTROL_STAGES) + ")",
-                    float(np.percentile(control, 50)),
-                    float(np.percentile(control, 99)),
-                ]
-            )
-    base, ours = summary["naive perception (baseline)"], summary["contract implementation"]
+                rows.append([label, stage, *_percentiles(values), *_percentiles(cpu.get(stage, []))])
+            stage_name = "CONTROL STEP (" + "+".join(CONTROL_STAGES) + ")"
+            rows.append([label, stage_name, *_percentiles(control), *_percentiles(control_cpu)])
+    (base, _), (ours, ours_cpu) = summary["naive perception (baseline)"], summary["contract implementation"]
     print_table(
         f"control-step latency, N={args.num_points}, {args.steps} steps of {task}, one core (#{core})",
-        ["variant", "stage", "p50 ms", "p99 ms"],
+        ["variant", "stage", "p50 ms", "p99 ms", "CPU p50 ms", "CPU p99 ms"],
         rows,
     )
     print(
-        f"control step p99: {np.percentile(ours, 99):.2f} ms (target <= 15 ms); "
-        f"baseline/ours p50 ratio: {np.percentile(base, 50) / np.percentile(ours, 50):.2f}x"
+        f"control step p99: {np.percentile(ours, 99):.2f} ms wall, {np.percentile(ours_cpu, 99):.2f} ms CPU "
+        f"(target <= 5 ms); baseline/ours p50 ratio: {np.percentile(base, 50) / np.percentile(ours, 50):.2f}x"
     )
     return 0
+
+
+def _time_cpu(loop) -> dict[str, list[float]]:
+    """Also record each control stage's CPU time (this thread's): on a shared machine the wall-clock
+    percentiles include time the scheduler gave to other processes, CPU time does not."""
+    cpu: dict[str, list[float]] = {"preprocess": [], "policy": [], "safety": []}
+
+    def timed(method, values):
+        def call(*args, **kwargs):
+            start = time.thread_time()
+            result = method(*args, **kwargs)
+            values.append((time.thread_time() - start) * 1e3)
+            return result
+
+        return call
+
+    loop.preprocess.process = timed(loop.preprocess.process, cpu["preprocess"])
+    loop.policy.act = timed(loop.policy.act, cpu["policy"])
+    loop.safety.filter = timed(loop.safety.filter, cpu["safety"])
+    return cpu
+
+
+def _percentiles(values) -> list[float]:
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        return [float("nan"), float("nan")]
+    return [float(np.percentile(values, 50)), float(np.percentile(values, 99))]
 
 
 def naive_cloud(depth_m, camera, contract):

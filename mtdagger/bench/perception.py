@@ -23,7 +23,6 @@ import fpsample
 import numpy as np
 
 from mtdagger.bench.table import print_table
-from mtdagger.perception import kernels
 from mtdagger.perception.camera_model import CameraModel
 from mtdagger.perception.contract import PointCloudContract
 from mtdagger.perception.pointcloud import (
@@ -31,6 +30,7 @@ from mtdagger.perception.pointcloud import (
     StageCounts,
     depth_to_point_cloud,
     sample_fixed_size,
+    warm_up,
     workspace_points,
     workspace_points_reference,
 )
@@ -238,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
         print("--repeats and --num-points must be positive", file=sys.stderr)
         return 2
     core = pin_to_one_core()
-    kernels.warm_up()
+    warm_up()
     camera = tabletop_camera()
     contract = PointCloudContract(num_points=num_points)
     no_voxel = replace(contract, voxel_size_m=0.0)

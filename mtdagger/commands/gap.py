@@ -40,7 +40,7 @@ def run(args) -> int:
     bag_stats = [frame_stats(f.depth_m, f.camera, contract) for f in frames]
     training_stats = [frame_stats(f.depth_m, f.camera, contract) for f in training_frames]
     tolerances = GapTolerances()
-    rows = compare(bag_stats, training_stats, tolerances)
+    rows = compare(bag_stats, training_stats, tolerances, _noise_sigma_at_1m(config))
     try:
         report = write_gap_report(
             out,
@@ -82,6 +82,12 @@ def render_training_frames(config, frames):
         return rendered
     finally:
         backend.close()
+
+
+def _noise_sigma_at_1m(config) -> float:
+    from sim_bridge.sim_camera import SimCameraConfig
+
+    return float(SimCameraConfig.from_yaml(config.sim.camera).noise.sigma_at_1m_m)
 
 
 def _load_preset(path: str):

@@ -10,8 +10,7 @@ the same picks (tested against `sampling.textbook_fps`) while touching far fewer
   pick can change; they are enumerated from the grid, not searched;
 - a bucket whose bounding box is no closer than its own largest distance cannot change either
   (QuickFPS's test), so its points are not visited;
-- the largest distance is found with a tournament tree over buckets, updated only along the
-  paths of the buckets that changed.
+- the largest distance is found by a vectorised integer max over the buckets' maxima.
 
 Distances are float32 dx*dx + dy*dy + dz*dz, as in the textbook loop; the box bound uses the same
 operations on the box corner, and float rounding is monotone, so the bound never exceeds a point's
@@ -30,15 +29,15 @@ _FAR = np.float32(3.4028235e38)
 
 @numba.njit(cache=True, nogil=True, boundscheck=False, fastmath={"nnan", "ninf", "nsz"})
 def _update_bucket(xs, ys, zs, nearest, nearest_bits, begin, end, sx, sy, sz):
-    """Lower each point's distance by the new pick; return the bucket's (max, first index of it).
+    """Lower each point's distance by the new pick; return the bucket's maximum, as int32 bits.
 
-    Three loops that LLVM vectorises (8 floats at a time), about 3× faster than one loop doing it
-    all: the update (a select; fastmath's nnan/ninf/nsz only let LLVM vectorise it, the points are
-    finite and the arithmetic is unchanged), the maximum as an int32 reduction over the same bits
-    (non-negative float32 values order like their bit patterns, and LLVM vectorises an integer max
-    where it will not a float one), and a scan for the first index holding it, so ties still go to
-    the lowest index. Slices keep loop indices non-negative, without which numba's negative-index
-    handling blocks vectorisation.
+    Two loops that LLVM vectorises (8 floats at a time), about 3× faster than one loop doing both:
+    the update (a select; fastmath's nnan/ninf/nsz only let LLVM vectorise it, the points are
+    finite and the arithmetic is unchanged), then the maximum as an int32 reduction over the same
+    bits (non-negative float32 values order like their bit patterns, and LLVM vectorises an integer
+    max where it will not a float one). Which point holds the maximum is looked up only for the
+    bucket that wins (`_first_holder`). Slices keep loop indices non-negative, without which numba's
+    negative-index handling blocks vectorisation.
     """
     x, y, z, near = xs[begin:end], ys[begin:end], zs[begin:end], nearest[begin:end]
     for j in range(x.shape[0]):
@@ -52,25 +51,50 @@ def _update_bucket(xs, ys, zs, nearest, nearest_bits, begin, end, sx, sy, sz):
     top = np.int32(0)
     for j in range(bits.shape[0]):
         top = bits[j] if bits[j] > top else top
-    for j in range(bits.shape[0]):
-        if bits[j] == top:
-            return near[j], begin + j
-    return near[0], begin
+    return top
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
-def _better(a, b, bucket_max, bucket_arg, order):
+def _first_holder(nearest_bits, begin, end, top):
+    """First index in [begin, end) holding the bucket's maximum (its lowest original index)."""
+    for j in range(begin, end):
+        if nearest_bits[j] == top:
+            return j
+    return begin
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _better(a, b, bucket_bits, first, last, nearest_bits, order):
     """The bucket holding the larger distance (ties: the lower original point index); -1 = none."""
     if a < 0:
         return b
     if b < 0:
         return a
-    va, vb = bucket_max[a], bucket_max[b]
+    va, vb = bucket_bits[a], bucket_bits[b]
     if va > vb:
         return a
     if vb > va:
         return b
-    return a if order[bucket_arg[a]] <= order[bucket_arg[b]] else b
+    holder_a = _first_holder(nearest_bits, first[a], last[a], va)
+    holder_b = _first_holder(nearest_bits, first[b], last[b], vb)
+    return a if order[holder_a] <= order[holder_b] else b
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _best_bucket(bucket_bits, first, last, nearest_bits, order):
+    """The bucket holding the largest distance; ties go to the lower original point index.
+
+    A vectorised int32 max over all buckets (a few hundred) and a scan for the buckets holding it:
+    cheaper per pick than maintaining a tournament tree for every bucket that changed.
+    """
+    top = np.int32(0)
+    for b in range(bucket_bits.shape[0]):
+        top = bucket_bits[b] if bucket_bits[b] > top else top
+    best = -1
+    for b in range(bucket_bits.shape[0]):
+        if bucket_bits[b] == top:
+            best = b if best < 0 else _better(best, b, bucket_bits, first, last, nearest_bits, order)
+    return best
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
@@ -112,16 +136,14 @@ def _sort_into_buckets(points, grid_cells):
         cell_start[c] += cell_start[c - 1]
     fill = cell_start[:-1].copy()
     order = np.empty(count, np.int64)
-    for i in range(count):
-        order[fill[cell[i]]] = i
-        fill[cell[i]] += 1
     xs = np.empty(count, np.float32)
     ys = np.empty(count, np.float32)
     zs = np.empty(count, np.float32)
-    for j in range(count):
-        xs[j] = points[order[j], 0]
-        ys[j] = points[order[j], 1]
-        zs[j] = points[order[j], 2]
+    for i in range(count):
+        j = fill[cell[i]]
+        fill[cell[i]] = j + 1
+        order[j] = i
+        xs[j], ys[j], zs[j] = points[i, 0], points[i, 1], points[i, 2]
     return lo, inverse, dims, order, xs, ys, zs, cell_start
 
 
@@ -163,16 +185,7 @@ def bucketed_fps(points, num_samples, start, grid_cells):
     nearest = np.full(xs.shape[0], _FAR, np.float32)
     nearest_bits = nearest.view(np.int32)
     bucket_max = np.full(buckets, _FAR, np.float32)
-    bucket_arg = first.copy()
-    leaves = 1
-    while leaves < buckets:
-        leaves *= 2
-    tree = np.full(2 * leaves, -1, np.int64)
-    for b in range(buckets):
-        tree[leaves + b] = b
-    for node in range(leaves - 1, 0, -1):
-        tree[node] = _better(tree[2 * node], tree[2 * node + 1], bucket_max, bucket_arg, order)
-
+    bucket_bits = bucket_max.view(np.int32)  # the same maxima, as ordered int32 bit patterns
     zero = np.float32(0.0)
     selected = np.empty(num_samples, np.int64)
     selected[0] = start
@@ -211,15 +224,9 @@ def bucketed_fps(points, num_samples, start, grid_cells):
             dz = max(box[b, 2] - sz, zero, sz - box[b, 5])
             if dx * dx + dy * dy + dz * dz >= bucket_max[b]:
                 continue
-            bucket_max[b], bucket_arg[b] = _update_bucket(
-                xs, ys, zs, nearest, nearest_bits, first[b], last[b], sx, sy, sz
-            )
-            node = (leaves + b) >> 1
-            while node >= 1:
-                tree[node] = _better(tree[2 * node], tree[2 * node + 1], bucket_max, bucket_arg, order)
-                node >>= 1
-        best_bucket = tree[1]
-        best = bucket_arg[best_bucket]
+            bucket_bits[b] = _update_bucket(xs, ys, zs, nearest, nearest_bits, first[b], last[b], sx, sy, sz)
+        best_bucket = _best_bucket(bucket_bits, first, last, nearest_bits, order)
+        best = _first_holder(nearest_bits, first[best_bucket], last[best_bucket], bucket_bits[best_bucket])
         radius2 = bucket_max[best_bucket]
         selected[s] = order[best]
         sx, sy, sz = xs[best], ys[best], zs[best]

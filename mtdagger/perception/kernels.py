@@ -7,8 +7,8 @@ computes (`pointcloud.workspace_points_reference`): the same float32 operations 
 are bit-identical, which the tests check. FPS (stage 5) is compiled too, in `fps_kernel`.
 
 `cache=True` stores the machine code beside the source (or in numba's user cache when the package
-is read-only); `warm_up()` loads or compiles both kernels, so constructors call it and the first
-control step never pays for a JIT.
+is read-only); `pointcloud.warm_up()` loads or compiles every signature the pipeline uses, so
+constructors call it and the first control step never pays for a JIT.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ import threading
 
 import numba
 import numpy as np
-
-from mtdagger.perception import fps_kernel
 
 # Voxel-key modes of `fused_front_end`.
 NO_VOXEL = 0  # every in-box point is kept
@@ -132,32 +130,3 @@ def output_buffers(pixels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         _scratch.keys = np.empty(pixels, dtype=np.int64)
         _scratch.keep = np.empty(pixels, dtype=np.bool_)
     return out, _scratch.keys, _scratch.keep
-
-
-_warm = False
-
-
-def warm_up() -> None:
-    """Compile (or load from cache) both kernels for the argument types the pipeline uses.
-
-    Call it where a pipeline is built (the deployment stage, the ROS node), never in the loop.
-    """
-    global _warm
-    if _warm:
-        return
-    f32 = np.float32
-    rays = np.zeros((3, 4), f32)
-    rays[2] = 1.0
-    depth = np.array([0.5, 0.0, np.nan, 1.0], f32)
-    box = np.array([-1, -1, 0], f32), np.array([1, 1, 2], f32)
-    dims = np.array([20, 20, 20], np.int64)
-    occupied = np.zeros(1000, np.uint8)
-    out, keys, keep = np.empty((4, 3), f32), np.empty(4, np.int64), np.empty(4, np.bool_)
-    for mode in (NO_VOXEL, DENSE_VOXEL, KEYS_ONLY):
-        fused_front_end(
-            depth, rays, np.zeros(3, f32), *box, f32(0.1), f32(2.5), False,
-            box[0], f32(10.0), dims, mode, occupied, out, keys, keep,
-        )  # fmt: skip
-    points = np.random.default_rng(0).random((64, 3)).astype(f32)
-    fps_kernel.bucketed_fps(points, 4, 0, 4)
-    _warm = True

@@ -230,6 +230,33 @@ def sample_fixed_size(
     return points.take(chosen, axis=0)
 
 
+_warm = False
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) every kernel signature the pipeline uses, by running it
+    on a tiny frame: with and without the voxel grid, the huge-grid path, writable and read-only
+    depth (numba types a read-only array apart). Call it where a pipeline is built (the deployment
+    stage, the ROS node), so the first control step pays no JIT."""
+    global _warm
+    if _warm:
+        return
+    camera = CameraModel(8, 6, 5.0, 5.0, 3.5, 2.5, np.eye(4))
+    depth = np.full((6, 8), 1.0, dtype=np.float32)
+    depth[0, 0] = 0.0
+    read_only = depth.copy()
+    read_only.flags.writeable = False
+    box = {"workspace_min": (-2.0, -2.0, 0.5), "workspace_max": (2.0, 2.0, 1.5)}
+    for voxel in (0.0, 0.01, 1e-4):  # no grid, bitset, keys + sort (1e12 cells)
+        contract = PointCloudContract(num_points=4, voxel_size_m=voxel, **box)
+        for image in (depth, read_only):
+            depth_to_point_cloud(image, camera, contract)
+    points = np.random.default_rng(0).random((64, 3)).astype(np.float32)
+    points.flags.writeable = False
+    sample_fixed_size(points, 4)
+    _warm = True
+
+
 def _checked_depth(depth_m: np.ndarray, camera: CameraModel) -> np.ndarray:
     depth = np.asarray(depth_m)
     kind = depth.dtype.kind

@@ -120,6 +120,8 @@ def _density_png(path: Path, contract, bag_stats, training_stats) -> None:
         image = axis.imshow(data.T, origin="lower", extent=extent, cmap=cmap, vmin=limits[0], vmax=limits[1])
         axis.set(title=title, xlabel="x (m, base)", ylabel="y (m, base)")
         figure.colorbar(image, ax=axis, shrink=0.8)
+    figure.suptitle("where the contract's voxel survivors lie (x-y regions of the workspace box)")
+    figure.tight_layout()
     _atomic_savefig(figure, path)
     plt.close(figure)
 

@@ -15,9 +15,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from mtdagger import keys
-from mtdagger.perception import kernels
 from mtdagger.perception.contract import PointCloudContract
-from mtdagger.perception.pointcloud import EmptyPointCloudError, depth_to_point_cloud
+from mtdagger.perception.pointcloud import EmptyPointCloudError, depth_to_point_cloud, warm_up
 from sim_bridge.backend import DepthFrame, SimBackend
 
 
@@ -56,7 +55,7 @@ class PointCloudStage:
     def __init__(self, contract: PointCloudContract, cloud_fn=depth_to_point_cloud) -> None:
         self.contract = contract
         self.cloud_fn = cloud_fn  # swappable only so benchmarks can time a baseline in the same loop
-        kernels.warm_up()  # load/compile the contract's kernels now, not in the first control step
+        warm_up()  # load/compile the contract's kernels now, not in the first control step
 
     def process(self, frame: DepthFrame | None) -> StageOutput:
         if frame is None:
