@@ -101,7 +101,7 @@ def test_config_validates_tasks_and_is_picklable():
 def test_registry_names_backends_and_refuses_isaaclab_clearly():
     from sim_bridge.registry import backend_names, make_backend, make_backend_config
 
-    assert backend_names() == ["metaworld", "isaaclab"]
+    assert backend_names() == ["metaworld", "fr3", "isaaclab"]
     assert isinstance(make_backend_config("metaworld", tasks=("reach-v3",)), MetaWorldBackendConfig)
     with pytest.raises(NotImplementedError, match="IsaacLab backend is not available"):
         make_backend("isaaclab", tasks=("reach-v3",))
