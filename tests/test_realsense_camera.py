@@ -68,7 +68,7 @@ def read_all(config: RealSenseCameraConfig, extrinsics: Extrinsics | None = None
     losing frames; the end is reached when no frame comes within a short wait."""
     with RealSenseCamera(config, extrinsics) as camera:
         frames = []
-        while (frame := camera.read(timeout_ms=3000 if len(frames) < NUM_FRAMES else 300)) is not None:
+        while (frame := camera.read(timeout_ms=15000 if len(frames) < NUM_FRAMES else 300)) is not None:
             frames.append(frame)
     return frames
 
@@ -105,7 +105,7 @@ def test_read_returns_none_at_end_of_recording_and_camera_stops_cleanly(depth_re
     with camera:
         assert camera.is_started
         for _ in range(NUM_FRAMES):
-            assert camera.read(timeout_ms=3000) is not None
+            assert camera.read(timeout_ms=15000) is not None
         assert camera.read(timeout_ms=300) is None
     assert not camera.is_started
     with pytest.raises(CameraError, match="not started"):
@@ -184,7 +184,7 @@ def test_expected_output_size_matches_librealsense_padding(tmp_path):
     for factor in (2, 3, 5):
         config = playback(path, decimation=factor)
         with RealSenseCamera(config) as camera:
-            frame = camera.read(timeout_ms=3000)
+            frame = camera.read(timeout_ms=15000)
         assert frame is not None
         assert (frame.camera.width, frame.camera.height) == config.expected_output_size((70, 50))
         assert frame.depth_m.shape == (frame.camera.height, frame.camera.width)
@@ -252,7 +252,7 @@ def test_alignment_to_colour_then_decimation_gives_colour_intrinsics_over_factor
     extrinsics = Extrinsics(np.eye(4), "base_link", "camera_color_optical_frame", "colour-cal")
     with RealSenseCamera(config, extrinsics) as camera:
         assert camera.aligned_to_color
-        frame = camera.read(timeout_ms=3000)
+        frame = camera.read(timeout_ms=15000)
     assert frame is not None
     cam = frame.camera
     # Aligned depth lives on the colour grid; decimation then divides the colour intrinsics.
