@@ -2,7 +2,7 @@
 
 The first depth frame of each episode in the bag (placed with the bag's own /tf_static, i.e. the
 cell's calibration) is compared with what training saw: the simulator named by the preset
-(`make_backend(cfg.sim.backend)`), with the preset's camera, reset to the same task and seed.
+(built from `cfg.sim` as training builds it), with the preset's camera, reset to the same task and seed.
 Both go through the preset's point-cloud contract; `mtdagger.perception.gap` computes and compares
 the statistics. Writes gap.md + PNGs and exits 0 whatever it finds (the flags are the finding);
 2 only for input it cannot use.
@@ -67,21 +67,30 @@ def run(args) -> int:
 
 
 def render_training_frames(config, frames):
-    """One simulator depth frame per bag frame: same task and seed, the preset's camera, at reset."""
-    from sim_bridge.registry import make_backend
-    from sim_bridge.sim_camera import SimCameraConfig
+    """One simulator depth frame per bag frame: same task, seed (and object where the bag names a
+    numeric object id), reset, the preset's camera. The backend is built exactly as training builds
+    it (`backend_config_for(cfg.sim)`, i.e. by `cfg.sim.backend`), once per object split."""
+    from mtdagger.training.sim_setup import backend_config_for
 
-    camera = SimCameraConfig.from_yaml(config.sim.camera)
-    tasks = tuple(sorted({frame.task for frame in frames}))
-    backend = make_backend(config.sim.backend, tasks=tasks, camera=camera)
-    try:
-        rendered = []
-        for frame in frames:
-            backend.reset(frame.task, frame.seed if frame.seed is not None else max(frame.episode, 0))
-            rendered.append(backend.render_depth())
-        return rendered
-    finally:
-        backend.close()
+    rendered = [None] * len(frames)
+    by_split: dict[str, list[int]] = {}
+    for index, frame in enumerate(frames):
+        by_split.setdefault(frame.object_split or "seen", []).append(index)
+    for split, indices in by_split.items():
+        tasks = sorted({frames[i].task for i in indices})
+        backend = backend_config_for(config.sim, tasks, render_depth=True, objects=split).build()
+        try:
+            for i in indices:
+                frame = frames[i]
+                seed = frame.seed if frame.seed is not None else max(frame.episode, 0)
+                if frame.object.isdigit() and config.sim.backend == "fr3":
+                    backend.reset(frame.task, seed, object_id=int(frame.object))
+                else:
+                    backend.reset(frame.task, seed)
+                rendered[i] = backend.render_depth()
+        finally:
+            backend.close()
+    return rendered
 
 
 def _noise_sigma_at_1m(config) -> float:

@@ -104,8 +104,10 @@ def depth_to_point_cloud_with_counts(
     """`depth_to_point_cloud` plus the number of points that survived each stage."""
     if rng is not None and not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator or None, got {type(rng).__name__}")
-    survivors, counts = workspace_points(depth_m, camera, contract)
-    return sample_fixed_size(survivors, contract.num_points, rng), counts
+    # The survivors stay in the kernel's scratch buffer (no copy): sampling gathers its own array,
+    # and the front end's points are finite by construction.
+    survivors, counts = _front_end(depth_m, camera, contract)
+    return sample_fixed_size(survivors, contract.num_points, rng, check_finite=False), counts
 
 
 def workspace_points(
@@ -114,10 +116,19 @@ def workspace_points(
     """Stages 1-4 (validity, back-projection + transform, crop, voxel grid): every point the
     contract keeps before sampling to N, as (K, 3) float32 in the base frame, K >= 1.
 
-    One compiled pass over the image (`kernels.fused_front_end`); bit-identical to
+    One compiled kernel over the image (`kernels.fused_front_end`); bit-identical to
     `workspace_points_reference`, the NumPy statement of the same stages (tested). Useful on its own
     for visualising what the camera contributes and for timing FPS separately.
     """
+    points, counts = _front_end(depth_m, camera, contract)
+    return (points if points.base is None else points.copy()), counts
+
+
+def _front_end(
+    depth_m: np.ndarray, camera: CameraModel, contract: PointCloudContract
+) -> tuple[np.ndarray, StageCounts]:
+    """`workspace_points`, possibly returning a view of this thread's kernel scratch buffer (valid
+    until the thread's next call)."""
     camera_key = _camera_key(camera)
     flat_depth = np.ascontiguousarray(_checked_depth(depth_m, camera)).reshape(-1)
     rays, origin = _rays_in_base_frame(*camera_key)
@@ -141,7 +152,7 @@ def workspace_points(
     if mode == kernels.KEYS_ONLY:
         points = out.take(np.sort(np.unique(keys[:written], return_index=True)[1]), axis=0)
     else:
-        points = out[:written].copy()
+        points = out[:written]
     return points, StageCounts(flat_depth.size, valid, inside, points.shape[0])
 
 
@@ -209,7 +220,7 @@ def _voxel_dims(contract: PointCloudContract) -> tuple[np.ndarray, int]:
 
 
 def sample_fixed_size(
-    points: np.ndarray, num_points: int, rng: np.random.Generator | None = None
+    points: np.ndarray, num_points: int, rng: np.random.Generator | None = None, *, check_finite: bool = True
 ) -> np.ndarray:
     """Stages 5-6: exactly `num_points` rows of `points` ((K, 3) float32, K >= 1).
 
@@ -224,7 +235,7 @@ def sample_fixed_size(
         raise EmptyPointCloudError("no points to sample from")
     if count >= num_points:
         start = 0 if rng is None else int(rng.integers(count))
-        chosen = farthest_point_indices(points, num_points, start)
+        chosen = farthest_point_indices(points, num_points, start, check_finite=check_finite)
     else:
         chosen = repeat_padding_indices(count, num_points, rng)
     return points.take(chosen, axis=0)

@@ -36,6 +36,8 @@ class BagDepthFrame:
     episode: int
     task: str
     seed: int | None
+    object: str  # the marker's object label ("" if none)
+    object_split: str | None  # "seen" / "unseen" where the suite has a split
     depth_m: np.ndarray  # (H, W) float32 metres
     camera: CameraModel  # CameraInfo intrinsics at the recorded base -> camera transform
     base_frame: str
@@ -109,6 +111,8 @@ def _frame(bag_dir: Path, marker: dict, depth_msg, info_msg, transforms) -> BagD
         episode=int(marker.get("episode", -1)),
         task=str(marker.get("task", "")),
         seed=None if seed is None else int(seed),
+        object=str(marker.get("object") or ""),
+        object_split=None if marker.get("object_split") is None else str(marker["object_split"]),
         depth_m=depth,
         camera=camera,
         base_frame=parent,
