@@ -72,6 +72,12 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         help="--sim fr3 only: cabinets of the drawer split to evaluate on; both = a seen and an unseen table "
         "(default: seen)",
     )
+    p.add_argument(
+        "--robustness",
+        action="store_true",
+        help="point-cloud checkpoints: success with clean depth, RealSense noise, camera "
+        "randomisation and both, on the same seeds",
+    )
     p.set_defaults(module="mtdagger.commands.eval")
 
 
