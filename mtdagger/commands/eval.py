@@ -74,7 +74,7 @@ def run(args) -> int:
             lambda c: evaluate(extra, depth_noise=c.depth_noise, randomize_camera=c.randomize_camera)
         )
         title = f"robustness of {args.checkpoint} ({args.episodes} episodes per task, same seeds)"
-        Console().print(robustness_table(results, title))
+        Console(width=None if sys.stdout.isatty() else 160).print(robustness_table(results, title))
         return 0
     for split in splits if args.sim == "fr3" else [None]:
         results = evaluate({} if split is None else {"objects": split})
