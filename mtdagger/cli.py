@@ -72,6 +72,12 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         help="--sim fr3 only: cabinets of the drawer split to evaluate on; both = a seen and an unseen table "
         "(default: seen)",
     )
+    p.add_argument(
+        "--robustness",
+        action="store_true",
+        help="point-cloud checkpoints: success with clean depth, RealSense noise, camera "
+        "randomisation and both, on the same seeds",
+    )
     p.set_defaults(module="mtdagger.commands.eval")
 
 
@@ -177,6 +183,17 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--robot", default="metaworld_sawyer", help="robot config (name or YAML) to fuzz")
     b.add_argument("--joint-steps", type=int, default=2000, help="IK steps of the joint-limit scenario")
     b.set_defaults(module="mtdagger.bench.safety")
+    b = bench.add_parser("train", help="point-cloud BC samples/s vs DP3's encoder, and rollout steps/s")
+    b.add_argument("--num-points", type=int, default=512, help="points per cloud (default 512)")
+    b.add_argument("--batch", type=int, default=256, help="training batch size (default 256)")
+    b.add_argument("--repeats", type=int, default=5, help="timed training steps per network")
+    b.add_argument("--fit-steps", type=int, default=150, help="fixed-batch steps for 'fit loss' (0: skip)")
+    b.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    b.add_argument("--task", default="reach-v3", help="task for the rollout rows")
+    b.add_argument("--workers", default="1,2", help="comma-separated rollout worker counts")
+    b.add_argument("--rollout-episodes", type=int, default=4, help="episodes per rollout row (0: skip)")
+    b.add_argument("--rollout-steps", type=int, default=100, help="steps per rollout episode")
+    b.set_defaults(module="mtdagger.bench.train")
 
 
 def _add_bag(sub: argparse._SubParsersAction) -> None:

@@ -48,17 +48,12 @@ def run(args) -> int:
         return 2
     # The FR3 drawer suite reports seen and unseen cabinets separately (same tasks, other objects).
     splits = ["seen", "unseen"] if objects == "both" else [objects or "seen"]
-    for split in splits if args.sim == "fr3" else [None]:
-        extra = {} if split is None else {"objects": split}
-        backend_config = backend_config_for(
-            SimConfig(backend=args.sim, max_episode_steps=max_steps),
-            run_tasks,
-            render_depth=contract is not None,
-            **extra,
-        )
-        results = evaluate_student(
+
+    def evaluate(extra: dict, **camera) -> list:
+        sim = SimConfig(backend=args.sim, max_episode_steps=max_steps, **camera)
+        return evaluate_student(
             CheckpointStudentFactory(str(args.checkpoint)),
-            backend_config,
+            backend_config_for(sim, run_tasks, render_depth=contract is not None, **extra),
             tasks,
             run_tasks,
             episodes=args.episodes,
@@ -67,6 +62,22 @@ def run(args) -> int:
             max_steps=max_steps,
             workers=args.workers,
         )
+
+    if getattr(args, "robustness", False):
+        from mtdagger.training.robustness import evaluate_conditions, robustness_table
+
+        if contract is None:
+            print("error: --robustness needs a point-cloud checkpoint", file=sys.stderr)
+            return 2
+        extra = {"objects": splits[0]} if args.sim == "fr3" else {}
+        results = evaluate_conditions(
+            lambda c: evaluate(extra, depth_noise=c.depth_noise, randomize_camera=c.randomize_camera)
+        )
+        title = f"robustness of {args.checkpoint} ({args.episodes} episodes per task, same seeds)"
+        Console(width=None if sys.stdout.isatty() else 160).print(robustness_table(results, title))
+        return 0
+    for split in splits if args.sim == "fr3" else [None]:
+        results = evaluate({} if split is None else {"objects": split})
         label = "" if split is None else f", {split} objects"
         title = f"eval {args.checkpoint} ({args.episodes} episodes per task{label})"
         Console().print(results_table(results, title))

@@ -21,6 +21,21 @@ from mtdagger.training.config import BCConfig
 ForwardFn = Callable[[nn.Module, dict[str, torch.Tensor]], torch.Tensor]
 
 
+def training_device() -> torch.device:
+    """The one place that picks where training runs: CUDA when present, else the CPU.
+
+    Models come back on the CPU after `fit`, so checkpoints, rollouts and evaluation never see
+    the choice.
+    """
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    if device.type == "cpu":
+        return batch
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
 def forward_fn_for(architecture: str) -> ForwardFn:
     """Which inputs each student architecture reads from a batch."""
     if architecture == "pointnet":
@@ -45,15 +60,19 @@ class FitResult:
 
 
 class BCTrainer:
-    def __init__(self, config: BCConfig, architecture: str, seed: int = 0) -> None:
+    def __init__(
+        self, config: BCConfig, architecture: str, seed: int = 0, device: torch.device | None = None
+    ) -> None:
         self.config = config
         self.forward = forward_fn_for(architecture)
         self.generator = torch.Generator().manual_seed(seed)
+        self.device = device if device is not None else training_device()
 
     def fit(self, model: nn.Module, dataset: TransitionDataset, *, desc: str = "BC") -> FitResult:
         if len(dataset) == 0:
             raise ValueError("cannot train on an empty dataset")
         cfg = self.config
+        model.to(self.device)
         optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         model.train()
         epoch_losses: list[float] = []
@@ -62,6 +81,7 @@ class BCTrainer:
         for _ in bar:
             total, count = 0.0, 0
             for batch in _batches(dataset, cfg.batch_size, self.generator):
+                batch = _to(batch, self.device)
                 loss = nn.functional.mse_loss(self.forward(model, batch), batch["action"])
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
@@ -74,7 +94,7 @@ class BCTrainer:
                 steps += 1
             epoch_losses.append(total / count)
             bar.set_postfix(loss=f"{epoch_losses[-1]:.4f}")
-        model.eval()
+        model.eval().cpu()
         return FitResult(epoch_losses, steps)
 
     @torch.inference_mode()
@@ -90,16 +110,20 @@ class BCTrainer:
         `action_scale` (one factor per action dimension) multiplies the error before squaring:
         the DAgger loop uses it to express losses of models trained under different
         normalisation statistics in one set of action units, so they can be compared."""
-        model.eval()
+        model.eval().to(self.device)
         sums = np.zeros(num_tasks)
         counts = np.zeros(num_tasks)
         scale = None if action_scale is None else torch.as_tensor(action_scale, dtype=torch.float32)
+        if scale is not None:
+            scale = scale.to(self.device)
         for batch in _batches(dataset, 4096, None):
+            tasks = batch["task_index"].numpy()
+            batch = _to(batch, self.device)
             error = self.forward(model, batch) - batch["action"]
             if scale is not None:
                 error = error * scale
-            per_sample = (error**2).mean(dim=1).numpy()
-            tasks = batch["task_index"].numpy()
+            per_sample = (error**2).mean(dim=1).cpu().numpy()
             np.add.at(sums, tasks, per_sample)
             np.add.at(counts, tasks, 1)
+        model.cpu()
         return {int(t): float(sums[t] / counts[t]) for t in np.flatnonzero(counts)}

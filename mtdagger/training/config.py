@@ -24,6 +24,20 @@ class SimConfig:
     tasks: str = "mt10"  # suite name or comma-separated task names
     max_episode_steps: int = 200
     camera: str = "configs/cameras/metaworld_d435.yaml"
+    # Training-time perception robustness (sim_bridge/depth_noise.py): 'none', the preset name
+    # ('realsense' / 'default') or a mapping of the config's fields. Used for every rollout of
+    # the run, student evaluation included.
+    depth_noise: Any = "none"
+    randomize_camera: Any = "none"
+
+    def __post_init__(self) -> None:
+        from sim_bridge.depth_noise import CameraRandomizationConfig, DepthNoiseConfig
+
+        for name, cls in (("depth_noise", DepthNoiseConfig), ("randomize_camera", CameraRandomizationConfig)):
+            try:
+                cls.from_value(getattr(self, name))
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"sim.{name}: {error}") from error
 
 
 @dataclass(frozen=True)

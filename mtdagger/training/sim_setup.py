@@ -32,25 +32,36 @@ def backend_config_for(sim: SimConfig, tasks: list[str], *, render_depth: bool, 
     """`objects` (FR3 drawer suite only): the split episodes draw their cabinets from."""
     if sim.backend == "fr3":
         from sim_bridge.fr3_backend import DEFAULT_CAMERA, FR3BackendConfig
-        from sim_bridge.sim_camera import SimCameraConfig
 
         # A SimConfig that names no camera carries MetaWorld's: the FR3 cell has its own.
         camera = DEFAULT_CAMERA if sim.camera == SimConfig.camera else sim.camera
         return FR3BackendConfig(
             tasks=tuple(tasks),
             objects=objects,
-            camera=SimCameraConfig.from_yaml(camera),
+            camera=_camera(sim, camera),
             render_depth=render_depth,
             max_episode_steps=sim.max_episode_steps,
         )
     from sim_bridge.metaworld_backend import MetaWorldBackendConfig
-    from sim_bridge.sim_camera import SimCameraConfig
 
     return MetaWorldBackendConfig(
         tasks=tuple(tasks),
-        camera=SimCameraConfig.from_yaml(sim.camera),
+        camera=_camera(sim, sim.camera),
         render_depth=render_depth,
         max_episode_steps=sim.max_episode_steps,
+    )
+
+
+def _camera(sim: SimConfig, path: str):
+    """The camera YAML with the run's depth noise and camera randomisation (sim.depth_noise,
+    sim.randomize_camera) applied."""
+    from sim_bridge.depth_noise import CameraRandomizationConfig, DepthNoiseConfig
+    from sim_bridge.sim_camera import SimCameraConfig
+
+    return (
+        SimCameraConfig.from_yaml(path)
+        .with_noise(DepthNoiseConfig.from_value(sim.depth_noise))
+        .with_randomization(CameraRandomizationConfig.from_value(sim.randomize_camera))
     )
 
 

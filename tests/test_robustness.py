@@ -1,0 +1,54 @@
+"""Training-time depth noise / camera randomisation settings, and the robustness table."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from mtdagger.training.config import SimConfig, load_train_config
+from mtdagger.training.evaluate import TaskResult
+from mtdagger.training.robustness import CONDITIONS, evaluate_conditions, robustness_table
+from mtdagger.training.sim_setup import backend_config_for
+
+
+def test_sim_settings_reach_the_backend_camera():
+    config = load_train_config(
+        "configs/mt10-pointcloud-demo.yaml", ["sim.randomize_camera={translation_m: 0.01}"]
+    )
+    camera = backend_config_for(config.sim, ["reach-v3"], render_depth=True).camera
+    assert camera.noise.sigma_at_1m_m == pytest.approx(0.004)  # the preset's 'realsense'
+    assert camera.randomization.translation_m == pytest.approx(0.01)
+    assert camera.randomization.rotation_deg == 0.0
+    clean = backend_config_for(SimConfig(), ["reach-v3"], render_depth=True).camera
+    assert not clean.noise.enabled and not clean.randomization.enabled
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [("depth_noise", "kinect", "sim.depth_noise"), ("randomize_camera", {"tilt": 1}, "sim.randomize_camera")],
+)
+def test_bad_sim_settings_name_the_field(field, value, match):
+    with pytest.raises(ValueError, match=match):
+        SimConfig(**{field: value})
+
+
+def test_robustness_table_runs_every_condition_and_reports_the_drop():
+    seen = []
+
+    def evaluate(condition):
+        seen.append((condition.depth_noise, condition.randomize_camera))
+        successes = {"clean": 10, "noise": 9, "randomised": 8, "noise + randomised": 7}[condition.label]
+        return [TaskResult("reach-v3", 10, successes, 50.0), TaskResult("push-v3", 10, 10, 40.0)]
+
+    results = evaluate_conditions(evaluate)
+    assert seen == [("none", "none"), ("realsense", "none"), ("none", "default"), ("realsense", "default")]
+    assert [c.label for c in CONDITIONS] == list(results)
+    out = io.StringIO()
+    Console(file=out, width=200).print(robustness_table(results, "t"))
+    text = out.getvalue()
+    reach = next(line for line in text.splitlines() if "reach-v3" in line)
+    assert "1.00 [" in reach and "0.70 [" in reach and "+30" in reach
+    total = next(line for line in text.splitlines() if "all" in line)
+    assert "0.85 [" in total and "+15" in total
