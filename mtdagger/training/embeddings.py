@@ -34,10 +34,12 @@ def last_layer_features(
     layer = last_linear(model)
     captured: list[torch.Tensor] = []
     handle = layer.register_forward_hook(lambda module, inputs, output: captured.append(inputs[0].cpu()))
+    device = next(model.parameters()).device  # the trainer may have moved the model to CUDA
     try:
         model.eval()
         for start in range(0, len(dataset), batch_size):
-            forward(model, dataset.batch(torch.arange(start, min(start + batch_size, len(dataset)))))
+            batch = dataset.batch(torch.arange(start, min(start + batch_size, len(dataset))))
+            forward(model, {key: value.to(device) for key, value in batch.items()})
     finally:
         handle.remove()
     if not captured:
