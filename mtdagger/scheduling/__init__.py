@@ -2,6 +2,9 @@
 
 The DAgger loop uses `make_scheduler(tasks, SchedulerConfig(...))`, then per round
 `allocate(budget)` → roll out → `update({task: TaskFeedback(...)})`; `state_dict()` for resume.
+For many tasks, `allocate_array` / `update_arrays` do the same on vectors in task order. A
+scheduler with `wants_embeddings` (AMF) also gets `observe_embeddings(StudentEmbeddings)` before
+each `update`.
 """
 
 from mtdagger.scheduling.amf import AmfScheduler
