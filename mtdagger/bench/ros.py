@@ -6,7 +6,9 @@ policy, arm_controller) over real rclpy and Fast DDS, in lockstep on MetaWorld, 
 configuration the PyPI wheels allow (camera pose from a calibration file, gripper on the stamped
 topic). A probe node in this process records when each depth image and the command answering it
 (the servo twist with the image's stamp) arrive: latency = command arrival - image arrival, so it
-spans image transport, preprocessing, policy, arm controller and the three hops between them.
+spans image transport, preprocessing, policy, arm controller and the three hops between them
+("arrival" is when the probe's callback runs: a busy probe makes both late, so on a loaded
+machine the graph row reads low; compare it on an idle one).
 CPU per node = user + system time of its process (/proc, Linux) over the timed window divided by
 the window's wall time. The in-process row is the DeploymentLoop's control step (preprocess +
 policy + safety) on the same checkpoint, tasks and seeds, measured in the same run.
@@ -166,7 +168,9 @@ def run(args) -> int:
         checkpoint = tmp / "random-pointnet"
         write_random_checkpoint(checkpoint, [task], PointCloudContract(num_points=args.num_points),
                                 description.action_convention, description.privileged_dim)  # fmt: skip
-        in_process = measure_in_process(checkpoint, task, args.steps, warmup)
+        # In-process before AND after the graph: on a shared machine the load drifts, and the
+        # spread of the two in-process rows shows how far the graph row can be trusted.
+        before = measure_in_process(checkpoint, task, args.steps, warmup)
         try:
             graph = measure_graph(checkpoint, task, args.steps, tmp, warmup)
         except RuntimeError as error:
@@ -174,6 +178,7 @@ def run(args) -> int:
             for log in sorted(tmp.glob("*.log")):
                 print(f"--- {log.name}\n{log.read_text()[-2000:]}", file=sys.stderr)
             return 1
+        after = measure_in_process(checkpoint, task, args.steps, warmup)
 
     def row(label, values):
         return [label, len(values), *(float(np.percentile(values, q)) for q in (50, 99)), float(values.max())]
@@ -181,8 +186,9 @@ def run(args) -> int:
     print_table(
         f"camera stamp -> arm command latency, N={args.num_points}, {task}, lockstep",
         ["runtime", "steps", "p50 ms", "p99 ms", "max ms"],
-        [row("in-process (DeploymentLoop: preprocess+policy+safety)", in_process),
-         row("ROS graph (real rclpy, 4 node processes, image -> twist)", graph["latency_ms"])],
+        [row("in-process, before (DeploymentLoop: preprocess+policy+safety)", before),
+         row("ROS graph (real rclpy, 4 node processes, image -> twist)", graph["latency_ms"]),
+         row("in-process, after", after)],
     )  # fmt: skip
     print_table(
         f"CPU per node process over the timed {graph['window_s']:.1f} s",

@@ -40,7 +40,7 @@ def sim_parameters(tmp: Path, checkpoint: Path, tasks: str, *, episodes: int, st
             "robot_config": ROBOT, "tasks": tasks, "episodes_per_task": episodes, "seed": seed,
             "max_episode_steps": steps, "camera_config": CAMERA_CONFIG, "settle_s": 0.5,
             "gripper_interface": "topic", "publish_tf": False, "depth_encoding": "32FC1",
-            "command_timeout_s": 5.0, "startup_timeout_s": 60.0, "exit_when_done": False,
+            "command_timeout_s": 30.0, "startup_timeout_s": 60.0, "exit_when_done": False,
         },
         "pointcloud_preprocess": {
             **common, "checkpoint": str(checkpoint), "calibration_file": str(calibration),

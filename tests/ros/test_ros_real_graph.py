@@ -54,6 +54,9 @@ def cell(tmp_path):
     robot = yaml.safe_load((REPO_ROOT / "configs" / "robots" / "franka_fr3.yaml").read_text())
     robot.update(name="test_arm", base_frame="base", ee_frame="tip", joint_names=JOINTS)
     robot["safety"].update(workspace_min=[-1, -1, -0.2], workspace_max=[1, 1, 1.5], control_period_s=0.0125)
+    # Wall-clock graph: generous ages, so a loaded machine's scheduling never turns the known
+    # action into a stale hold (the hold is still awaited below, it just comes later).
+    robot["safety"].update(max_observation_age_s=2.0, max_action_age_s=1.0)  # the action is stale first
     (tmp_path / "test_arm.yaml").write_text(yaml.safe_dump(robot))
     # A flat wall 1 m in front of a camera 0.3 m up, looking along +y of the base: in the workspace.
     stream = SyntheticStream(64, 48, 50.0, 50.0, 31.5, 23.5)
