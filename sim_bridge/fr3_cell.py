@@ -270,7 +270,8 @@ class FR3CellCore:
         end.update(event="end", success=self._success, notes=notes, num_steps=self._steps)
         end["drawer_opening_m"] = round(self.backend.drawer_opening, 4)
         self.results.append(end)
-        self._ticks += 1  # the next reset one period later: every frame has a later stamp
+        # The next episode's first frame is the next period's (no extra tick: a clock jump of two
+        # periods would make the arm controller hold on a stale action between the episodes).
         if self._index >= len(self._schedule):
             self.finished = True
             return self._make_frame(markers=(end,), finished=True)

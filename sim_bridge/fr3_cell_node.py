@@ -218,6 +218,10 @@ class FR3CellNode:
 
         factory = self._factory
         stamp_ns = round(frame.stamp_s * 1e9)
+        # An episode ends at its last step's time: its end marker before the clock moves on.
+        for marker in frame.markers:
+            if marker.get("event") == "end":
+                self._episode_pub.publish(string_msg(factory, json.dumps(marker)))
         self._publish_clock(frame.stamp_s)
         if not frame.finished:
             T = frame.tcp_pose
@@ -228,7 +232,8 @@ class FR3CellNode:
             self._ee_pub.publish(pose_stamped_msg(factory, T[:3, 3], quaternion, stamp_ns, self.base_frame))
         # Markers after the state: a node resetting on an episode start sees the new pose first.
         for marker in frame.markers:
-            self._episode_pub.publish(string_msg(factory, json.dumps(marker)))
+            if marker.get("event") != "end":
+                self._episode_pub.publish(string_msg(factory, json.dumps(marker)))
         if frame.finished:
             return
         # The camera last: its image starts the perception -> policy -> controller chain.
