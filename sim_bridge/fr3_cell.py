@@ -61,6 +61,9 @@ class FR3CellConfig:
     startup_timeout_s: float = 180.0
     trajectory_grace_s: float = 0.05
     republish_period_s: float = 1.0
+    # The gripper goal is stamped like the observation (the arm controller's gripper topic): pair
+    # on it too. False for GripperCommand goals (a full ROS 2 install), which carry no stamp.
+    pair_gripper: bool = True
     backend: FR3BackendConfig = field(default_factory=lambda: FR3BackendConfig(render_depth=False))
 
     def __post_init__(self) -> None:
@@ -206,10 +209,12 @@ class FR3CellCore:
         self._seen_command = True
         return None
 
-    def on_gripper(self, position_m: float, stamp_s: float) -> None:
+    def on_gripper(self, position_m: float, stamp_s: float | None = None) -> None:
+        """A per-finger goal position (m); `stamp_s` the observation it answers, when known."""
         if math.isfinite(position_m) and self.backend is not None:
             self.backend.set_gripper(position_m)
-            self._gripper_stamp_s = max(self._gripper_stamp_s, float(stamp_s))
+            if stamp_s is not None:
+                self._gripper_stamp_s = max(self._gripper_stamp_s, float(stamp_s))
 
     def on_applied(self, stamp_s: float) -> None:
         self._applied_stamp_s = max(self._applied_stamp_s, float(stamp_s))
@@ -223,10 +228,9 @@ class FR3CellCore:
     def ready_to_step(self, wall_now_s: float) -> bool:
         if self.finished:
             return False
-        now = self.now_s - 1e-9
         if self._wait_started is None:
             self._wait_started = wall_now_s
-        if self._gripper_stamp_s >= now and self._applied_stamp_s >= now:
+        if self._answered():
             if self._paired_at is None:
                 self._paired_at = wall_now_s
             if self._trajectories or wall_now_s - self._paired_at > self.config.trajectory_grace_s:
@@ -241,6 +245,12 @@ class FR3CellCore:
             return False
         return waited > self.config.command_timeout_s
 
+    def _answered(self) -> bool:
+        """The arm controller's stamped outputs for the current observation have arrived."""
+        now = self.now_s - 1e-9
+        gripper = not self.config.pair_gripper or self._gripper_stamp_s >= now
+        return gripper and self._applied_stamp_s >= now
+
     def frame_to_republish(self, wall_now_s: float) -> CellFrame | None:
         if self.finished or self._frame is None or self._wait_started is None:
             return None
@@ -254,8 +264,7 @@ class FR3CellCore:
         """One control period of the JTC (or a hold), then the episode's bookkeeping."""
         if self.finished or self._episode is None:
             raise RuntimeError("step() after the last episode (or before begin())")
-        now = self.now_s - 1e-9
-        if not (self._gripper_stamp_s >= now and self._applied_stamp_s >= now):
+        if not self._answered():
             self._holds += 1  # no command for this observation: the JTC plays on
         target = None if self._segment is None else self._segment.advance(self.period_s)
         self.backend.command_joints(target)

@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from mtdagger.recording import layout
 from sim_bridge.fr3_cell import CellFrame, FR3CellConfig, FR3CellCore
-from sim_bridge.ros_bridge_node import DEPTH_ENCODINGS, StartupTimeoutError, depth_image_32fc1_msg
+from sim_bridge.ros_bridge_node import DEPTH_ENCODINGS, StartupTimeoutError, _require, depth_image_32fc1_msg
 
 GRIPPER_COMMAND_TOPIC = "/mtdagger/gripper_command"
 ROBOT_DESCRIPTION_TOPIC = "/robot_description"
@@ -63,17 +64,28 @@ class FR3CellNode:
         node = make_node("fr3_cell")
         self.node = node
         self.exit_code = 0
-        defaults = {
-            "tasks": "drawer-open", "objects": "both", "episodes_per_task": 1, "seed": 0,
-            "max_episode_steps": 120, "stop_on_success": True, "robot_config": "franka_fr3",
-            "camera_config": "configs/cameras/fr3_d435.yaml",
-            "calibration_file": "configs/calibration/fr3_cell.yaml", "noise": "none",
-            "command_timeout_s": 10.0, "startup_timeout_s": 180.0, "settle_s": 1.0,
-            "camera_name": "camera", "camera_namespace": "camera", "depth_encoding": "16UC1",
-            "exit_when_done": True,
-        }  # fmt: skip
-        for name, default in defaults.items():
-            node.declare_parameter(name, default)
+        node.declare_parameter("tasks", "drawer-open")
+        node.declare_parameter("objects", "both")  # seen | unseen | both
+        node.declare_parameter("episodes_per_task", 1)
+        node.declare_parameter("seed", 0)
+        node.declare_parameter("max_episode_steps", 120)
+        node.declare_parameter("stop_on_success", True)
+        node.declare_parameter("robot_config", "franka_fr3")
+        node.declare_parameter("camera_config", "configs/cameras/fr3_d435.yaml")
+        node.declare_parameter("calibration_file", "configs/calibration/fr3_cell.yaml")
+        node.declare_parameter("noise", "none")
+        node.declare_parameter("command_timeout_s", 10.0)
+        node.declare_parameter("startup_timeout_s", 180.0)
+        node.declare_parameter("settle_s", 1.0)
+        node.declare_parameter("camera_name", "camera")
+        node.declare_parameter("camera_namespace", "camera")
+        node.declare_parameter("depth_encoding", "16UC1")
+        node.declare_parameter("exit_when_done", True)
+        # Full ROS 2 install (rehearse.launch.py): 'action' serves franka_gripper's GripperCommand;
+        # ee_state and robot_state_publisher run there, so the cell publishes neither.
+        node.declare_parameter("gripper_interface", "topic")
+        node.declare_parameter("publish_ee_state", True)
+        node.declare_parameter("publish_robot_description", True)
 
         def value(name: str) -> Any:
             try:
@@ -88,7 +100,15 @@ class FR3CellNode:
         robot = load_robot_config(str(value("robot_config")))
         if robot.controllers.joint_trajectory_topic is None:
             raise ValueError(f"robot config {robot.name!r} names no joint_trajectory_topic")
-        self.core = FR3CellCore(cell_config_from(value))
+        gripper_interface = str(value("gripper_interface"))
+        if gripper_interface not in ("topic", "action"):
+            raise ValueError(f"parameter gripper_interface={gripper_interface!r}; valid: topic, action")
+        if gripper_interface == "action" and not robot.controllers.gripper_action:
+            raise ValueError(f"gripper_interface 'action' but robot {robot.name!r} names no gripper_action")
+        self._publish_ee = bool(value("publish_ee_state"))
+        self._publish_description = bool(value("publish_robot_description"))
+        config = cell_config_from(value)
+        self.core = FR3CellCore(replace(config, pair_gripper=gripper_interface == "topic"))
         self.base_frame = robot.base_frame
         self._exit_when_done = bool(value("exit_when_done"))
         self._settle_s = float(value("settle_s"))
@@ -103,7 +123,15 @@ class FR3CellNode:
         self._rejected = 0
 
         node.create_subscription(JointTrajectory, self._trajectory_topic, self._on_trajectory, 10)
-        node.create_subscription(JointState, GRIPPER_COMMAND_TOPIC, self._on_gripper, 10)
+        if gripper_interface == "topic":
+            node.create_subscription(JointState, GRIPPER_COMMAND_TOPIC, self._on_gripper, 10)
+        else:
+            from rclpy.action import ActionServer
+
+            action = _require("control_msgs.action", "gripper_interface 'action'")
+            self._gripper_server = ActionServer(
+                node, action.GripperCommand, robot.controllers.gripper_action, self._execute_gripper_goal
+            )
         node.create_subscription(TwistStamped, layout.APPLIED_TOPIC, self._on_applied, 10)
         self._publish_clock(self.core.now_s)
         node.create_timer(0.001, self._tick, clock=Clock(clock_type=ClockType.STEADY_TIME))
@@ -135,8 +163,9 @@ class FR3CellNode:
         self._ee_pub = node.create_publisher(PoseStamped, layout.EE_STATE_TOPIC, 10)
         self._joints_pub = node.create_publisher(JointState, robot.controllers.joint_states_topic, 10)
         self._episode_pub = node.create_publisher(String, layout.EPISODE_TOPIC, 10)
-        description = node.create_publisher(String, ROBOT_DESCRIPTION_TOPIC, LATCHED_QOS)
-        description.publish(String(data=self.core.urdf))
+        if self._publish_description:
+            description = node.create_publisher(String, ROBOT_DESCRIPTION_TOPIC, LATCHED_QOS)
+            description.publish(String(data=self.core.urdf))
 
     # ------------------------------------------------------------------ callbacks
     def _on_trajectory(self, msg) -> None:
@@ -152,6 +181,17 @@ class FR3CellNode:
         if "gripper" in msg.name and len(msg.position) == len(msg.name):
             stamp = msg.header.stamp
             self.core.on_gripper(float(msg.position[list(msg.name).index("gripper")]), _seconds(stamp))
+
+    def _execute_gripper_goal(self, goal_handle):
+        """franka_gripper's GripperCommand: the goal position is the per-finger opening (m)."""
+        from control_msgs.action import GripperCommand
+
+        position = float(goal_handle.request.command.position)
+        self.core.on_gripper(position)
+        goal_handle.succeed()
+        result = GripperCommand.Result()
+        result.position, result.reached_goal = position, True
+        return result
 
     def _on_applied(self, msg) -> None:
         self.core.on_applied(_seconds(msg.header.stamp))
@@ -229,7 +269,10 @@ class FR3CellNode:
             self._joints_pub.publish(
                 joint_state_msg(factory, list(frame.joint_names), frame.joint_positions, stamp_ns)
             )
-            self._ee_pub.publish(pose_stamped_msg(factory, T[:3, 3], quaternion, stamp_ns, self.base_frame))
+            if self._publish_ee:
+                self._ee_pub.publish(
+                    pose_stamped_msg(factory, T[:3, 3], quaternion, stamp_ns, self.base_frame)
+                )
         # Markers after the state: a node resetting on an episode start sees the new pose first.
         for marker in frame.markers:
             if marker.get("event") != "end":

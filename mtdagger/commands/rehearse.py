@@ -40,16 +40,19 @@ def _parse_set(items: list[str]) -> dict[str, dict]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import importlib.util
+
     from mtdagger.commands.paths import PathError, check_output_dir
     from mtdagger.recording.bag_reader import read_evaluation_bag
     from mtdagger.recording.report import write_report
     from mtdagger.rehearsal.graph import RehearsalSettings, run_rehearsal
     from sim_bridge.fr3_cell import parse_objects
 
-    try:
-        import rclpy  # noqa: F401
-    except ImportError as error:
-        print(f"error: rclpy is not importable ({error}); install the `ros` extra", file=sys.stderr)
+    if importlib.util.find_spec("rclpy") is None:
+        print(
+            "error: rclpy is not importable; install the `ros` extra (pip install -e '.[test]')",
+            file=sys.stderr,
+        )
         return 2
     checkpoint = Path(args.checkpoint)
     if not (checkpoint / "checkpoint.json").is_file():
