@@ -159,7 +159,7 @@ def _add_rehearse(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report", default=None, help="report directory (default: BAG_report)")
     p.add_argument(
         "--set", action="append", metavar="NODE.PARAM=VALUE",
-        help="override a node parameter of the real configuration (stated in the bag's params)",
+        help="override a node parameter of the real configuration (kept in .BAG_params/ beside the bag)",
     )  # fmt: skip
     p.add_argument("--timeout", type=float, default=3600.0, help="wall-clock limit of the rehearsal (s)")
     p.set_defaults(module="mtdagger.commands.rehearse")

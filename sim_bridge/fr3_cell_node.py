@@ -116,13 +116,13 @@ class FR3CellNode:
         prefix = "/" + "/".join(p for p in (str(value("camera_namespace")).strip("/"), camera_name) if p)
         self.camera_frame = f"{camera_name}_color_optical_frame"
         self._make_publishers(prefix, robot)
-        self._trajectory_topic = robot.controllers.joint_trajectory_topic
+        self.trajectory_topic = robot.controllers.joint_trajectory_topic
         self._started = False
         self._ready_since: float | None = None
         self._created = time.monotonic()
         self._rejected = 0
 
-        node.create_subscription(JointTrajectory, self._trajectory_topic, self._on_trajectory, 10)
+        node.create_subscription(JointTrajectory, self.trajectory_topic, self._on_trajectory, 10)
         if gripper_interface == "topic":
             node.create_subscription(JointState, GRIPPER_COMMAND_TOPIC, self._on_gripper, 10)
         else:
@@ -138,7 +138,7 @@ class FR3CellNode:
         schedule = self.core.config.schedule()
         node.get_logger().info(
             f"FR3 cell: {len(schedule)} episode(s) of {', '.join(self.core.config.tasks)} on "
-            f"{self.core.config.objects} cabinets, JointTrajectory on {self._trajectory_topic}"
+            f"{self.core.config.objects} cabinets, JointTrajectory on {self.trajectory_topic}"
         )
 
     def _make_publishers(self, prefix: str, robot) -> None:
@@ -198,7 +198,7 @@ class FR3CellNode:
 
     def _graph_ready(self, now: float) -> bool:
         node = self.node
-        missing = [t for t in (self._trajectory_topic, layout.ACTION_TOPIC) if node.count_publishers(t) == 0]
+        missing = [t for t in (self.trajectory_topic, layout.ACTION_TOPIC) if node.count_publishers(t) == 0]
         if self._image_pub.get_subscription_count() == 0:
             missing.append("a subscriber of the camera image")
         if missing:

@@ -171,5 +171,5 @@ def _count(probe, cell) -> list[int]:
     def callback(_msg) -> None:
         count[0] += 1
 
-    probe.create_subscription(JointTrajectory, cell._trajectory_topic, callback, 100)
+    probe.create_subscription(JointTrajectory, cell.trajectory_topic, callback, 100)
     return count
