@@ -217,3 +217,46 @@ def test_the_real_fr3_backend_reaches_the_trajectory_point():
         assert core.backend.tcp_pose().shape == (4, 4)
     finally:
         core.close()
+
+
+@pytest.mark.integration
+def test_the_expert_opens_a_drawer_through_the_arm_controller_core_and_the_cells_jtc():
+    """What the rehearsal graph does, without ROS: actions through ArmControlCore in
+    joint_trajectory mode with the real node config (0.1 s time_from_start, gripper threshold
+    1.0), trajectories played by the cell. The scripted expert succeeds, so a rehearsal failure
+    is the checkpoint's, not the cell's."""
+    from scipy.spatial.transform import Rotation
+
+    from mtdagger import keys
+    from mtdagger.control.arm_command import ArmControlCore, ArmControlSettings
+    from mtdagger.control.robot_config import load_robot_config
+    from sim_bridge.fr3_experts import DrawerExpert
+
+    robot = load_robot_config("franka_fr3")
+    core = FR3CellCore(FR3CellConfig(tasks=("drawer-open",), objects="unseen", seed=3, max_episode_steps=120))
+    try:
+        frame = core.begin()
+        arm = ArmControlCore(robot, ArmControlSettings("joint_trajectory", 1.0, 0.1))
+        arm.set_kinematics(core.backend.kinematics)
+        expert = DrawerExpert("drawer-open", robot.safety.max_speed_m_s * robot.safety.control_period_s)
+        trajectories = 0
+        while not core.finished:
+            T, now = frame.tcp_pose, frame.stamp_s
+            arm.on_ee_pose(T[:3, 3], now, Rotation.from_matrix(T[:3, :3]).as_quat())
+            arm.on_joint_state(frame.joint_names, frame.joint_positions)
+            if frame.markers:
+                assert arm.start_episode()
+            action = expert.act(core.backend.observation()[keys.PRIVILEGED])
+            command = arm.on_action(action, now, now)
+            core.on_gripper(robot.gripper.position_m(float(command.applied.action[3])), now)
+            if command.joint_positions is not None:
+                points = [(command.joint_positions, arm.trajectory_time_s)]
+                assert core.on_trajectory(list(arm.kinematics.joint_names), points) is None
+                trajectories += 1
+            core.on_applied(now)
+            frame = core.step()
+        (end,) = core.results
+        assert end["object_split"] == "unseen" and end["success"], end
+        assert end["num_steps"] < 120 and trajectories >= end["num_steps"] - 1
+    finally:
+        core.close()
