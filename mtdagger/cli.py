@@ -142,6 +142,29 @@ def _add_gap(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(module="mtdagger.commands.gap")
 
 
+def _add_rehearse(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("rehearse", help="rehearse a real FR3 trial: real graph over rclpy, arm simulated")
+    p.add_argument("--checkpoint", required=True, help="FR3 point-cloud checkpoint directory")
+    p.add_argument("--bag", required=True, help="new evaluation bag directory to record")
+    p.add_argument("--tasks", default="drawer-open", help="comma-separated drawer tasks, run in order")
+    p.add_argument("--objects", default="both", help="cabinets: seen | unseen | both (each split in turn)")
+    p.add_argument("--episodes", type=int, default=2, help="episodes per task and object split")
+    p.add_argument("--seed", type=int, default=0, help="episode i of a split uses seed + i")
+    p.add_argument("--max-steps", type=int, default=120, help="control periods per episode at most")
+    p.add_argument(
+        "--calibration-file", default="configs/calibration/fr3_cell.yaml",
+        help="the cell's calibration YAML (the camera pose rendered and given to the preprocessing)",
+    )  # fmt: skip
+    p.add_argument("--camera-config", default="configs/cameras/fr3_d435.yaml", help="simulated camera YAML")
+    p.add_argument("--report", default=None, help="report directory (default: BAG_report)")
+    p.add_argument(
+        "--set", action="append", metavar="NODE.PARAM=VALUE",
+        help="override a node parameter of the real configuration (kept in .BAG_params/ beside the bag)",
+    )  # fmt: skip
+    p.add_argument("--timeout", type=float, default=3600.0, help="wall-clock limit of the rehearsal (s)")
+    p.set_defaults(module="mtdagger.commands.rehearse")
+
+
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks: print a table against a baseline run in the same process")
     bench = p.add_subparsers(dest="bench", required=True)
@@ -290,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_calibrate,
         _add_bag,
         _add_gap,
+        _add_rehearse,
     ):
         add(sub)
     return parser

@@ -35,6 +35,7 @@ setup(
             "arm_controller = policy_node.arm_controller:main",
             "ee_state = policy_node.ee_state:main",
             "sim_bridge = policy_node.sim_bridge_entry:main",
+            "fr3_cell = policy_node.fr3_cell_entry:main",
             "calibration_capture = policy_node.calibration_capture:main",
         ],
     },

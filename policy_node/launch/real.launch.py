@@ -90,7 +90,6 @@ def _setup(context):
             output="screen",
         )
     actions = [
-        camera_node,
         Node(
             package="tf2_ros",
             executable="static_transform_publisher",
@@ -148,6 +147,8 @@ def _setup(context):
             output="screen",
         ),
     ]
+    if driver != "none":
+        actions.insert(0, camera_node)
     if record:
         output = support.bag_output_path(arg("bag_dir"), robot=robot.name, task=arg("task"))
         actions.append(
@@ -185,7 +186,9 @@ def generate_launch_description():
                 description="joint_trajectory | cartesian_pose | twist (default: the robot config's)",
             ),
             DeclareLaunchArgument(
-                "camera_driver", default_value="mtdagger", description="mtdagger | realsense2_camera"
+                "camera_driver",
+                default_value="mtdagger",
+                description="mtdagger | realsense2_camera | none (camera topics from elsewhere)",
             ),
             DeclareLaunchArgument(
                 "camera_config",

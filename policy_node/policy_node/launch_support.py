@@ -19,7 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-CAMERA_DRIVERS = ("mtdagger", "realsense2_camera")
+# 'none': the camera topics come from elsewhere (the FR3 rehearsal cell renders them: rehearse.launch.py)
+CAMERA_DRIVERS = ("mtdagger", "realsense2_camera", "none")
 COMMAND_INTERFACES = ("joint_trajectory", "cartesian_pose", "twist")
 # Topics a sim rollout adds to the evaluation layout: the task's per-step success flag.
 SUCCESS_TOPIC = "/mtdagger/success"

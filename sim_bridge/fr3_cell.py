@@ -1,0 +1,296 @@
+"""The FR3 drawer cell as a real arm looks to the ROS graph: joint trajectories in, joint states out.
+
+`FR3CellCore` (ROS-free; the rclpy node is `sim_bridge/fr3_cell_node.py`) plays the FR3 backend
+behind the interface franka_ros2 gives a real FR3 (configs/robots/franka_fr3.yaml):
+
+- commands arrive as `trajectory_msgs/JointTrajectory` for the `joint_trajectory_controller`
+  `fr3_arm_controller`, one point with a `time_from_start`. Played like a JTC: a new trajectory
+  replaces the running one and starts from the current setpoint; the setpoint moves linearly to
+  the point over `time_from_start` (the real JTC interpolates with a spline; the end point is the
+  same). With the real node config's 0.1 s and a 0.05 s period the arm reaches half of each
+  target before the next one replaces it, exactly as on the robot, so this is NOT the training
+  backend's execution (one period per target): that difference is part of what is rehearsed.
+  No new trajectory: the old one plays to its end and the arm holds there;
+- the gripper: the arm controller's per-finger goal position (m), here on its stamped topic (the
+  PyPI seam for franka_gripper's GripperCommand action, absent from PyPI);
+- out: `/joint_states` (fr3_joint1..7 and both fingers), the TCP pose (what the `ee_state` node
+  computes from TF on a robot), the rendered depth camera, `/clock`, and the episode markers with
+  the cabinet, its seen/unseen split and the task's success (the operator's and judge's part).
+
+Lockstep. A JointTrajectory carries no observation stamp (a JTC starts it on receipt), so the
+cell pairs on the arm controller's stamped outputs that come with every command: the gripper goal
+(sent before the trajectory) and the applied command (sent after it). Once both carry the current
+observation's stamp, the cell waits at most `trajectory_grace_s` for the trajectory itself (none
+comes when IK refused: then the arm keeps playing the old one, as a robot would) and steps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from mtdagger.recording.layout import EpisodeInfo
+from sim_bridge.fr3_backend import OBJECT_ID, OBJECT_SPLIT, FR3Backend, FR3BackendConfig
+from sim_bridge.fr3_model import ARM_JOINTS, fr3_urdf
+from sim_bridge.ros_bridge_node import CLOCK_START_S, StartupTimeoutError
+
+SPLITS = ("seen", "unseen")
+
+
+def parse_objects(objects: str) -> tuple[str, ...]:
+    """'seen' | 'unseen' | 'both' -> the splits to run, in order."""
+    if objects == "both":
+        return SPLITS
+    if objects in SPLITS:
+        return (objects,)
+    raise ValueError(f"objects={objects!r}; valid: seen, unseen, both")
+
+
+@dataclass(frozen=True)
+class FR3CellConfig:
+    tasks: tuple[str, ...] = ("drawer-open",)
+    objects: str = "both"  # seen | unseen | both (each split's episodes in turn)
+    episodes_per_task: int = 1  # per task and split
+    seed: int = 0  # episode i of a split uses seed + i (the same seeds for both splits)
+    max_episode_steps: int = 120
+    stop_on_success: bool = True  # end the episode at the first successful step (the operator would)
+    command_timeout_s: float = 10.0  # wall time without a command (lockstep) before stepping a hold
+    startup_timeout_s: float = 180.0
+    trajectory_grace_s: float = 0.05
+    republish_period_s: float = 1.0
+    # The gripper goal is stamped like the observation (the arm controller's gripper topic): pair
+    # on it too. False for GripperCommand goals (a full ROS 2 install), which carry no stamp.
+    pair_gripper: bool = True
+    backend: FR3BackendConfig = field(default_factory=lambda: FR3BackendConfig(render_depth=False))
+
+    def __post_init__(self) -> None:
+        parse_objects(self.objects)
+        if not self.tasks:
+            raise ValueError("tasks: at least one task is needed")
+        if self.episodes_per_task < 1 or self.seed < 0 or self.max_episode_steps < 1:
+            raise ValueError("episodes_per_task and max_episode_steps must be >= 1, seed >= 0")
+        for name in ("command_timeout_s", "startup_timeout_s", "trajectory_grace_s", "republish_period_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
+
+    def schedule(self) -> list[tuple[str, str, int]]:
+        """(split, task, seed) of every episode, in the order they run."""
+        return [
+            (split, task, self.seed + i)
+            for split in parse_objects(self.objects)
+            for task in self.tasks
+            for i in range(self.episodes_per_task)
+        ]
+
+
+@dataclass(frozen=True)
+class CellFrame:
+    """What the node publishes after a reset or a step, all stamped `stamp_s` (simulated time)."""
+
+    stamp_s: float
+    depth_m: np.ndarray | None
+    camera: Any  # CameraModel of the rendered image
+    joint_names: tuple[str, ...]
+    joint_positions: np.ndarray
+    tcp_pose: np.ndarray  # 4x4, fr3_link0
+    success: bool
+    markers: tuple[dict[str, Any], ...] = ()
+    finished: bool = False
+
+
+@dataclass
+class _Segment:
+    """The trajectory being played: from `start` to `goal` over `duration_s`."""
+
+    start: np.ndarray
+    goal: np.ndarray
+    duration_s: float
+    elapsed_s: float = 0.0
+
+    def advance(self, dt: float) -> np.ndarray:
+        self.elapsed_s += dt
+        fraction = 1.0 if self.duration_s <= 0 else min(1.0, self.elapsed_s / self.duration_s)
+        return self.start + (self.goal - self.start) * fraction
+
+
+class FR3CellCore:
+    """Episodes, simulated time and the JTC of the FR3 cell (no ROS)."""
+
+    def __init__(self, config: FR3CellConfig, make_backend=None) -> None:
+        self.config = config
+        self._make_backend = make_backend or (lambda split: FR3Backend(_with_objects(config.backend, split)))
+        self._schedule = config.schedule()
+        self.backend: FR3Backend | None = None
+        self._split: str | None = None
+        self.period_s = 0.0
+        self._ticks = 0
+        self._index = 0
+        self._episode: EpisodeInfo | None = None
+        self._steps = 0
+        self._success = False
+        self._holds = 0
+        self._segment: _Segment | None = None
+        self._trajectories = 0  # received since the current frame
+        self._gripper_stamp_s = -math.inf
+        self._applied_stamp_s = -math.inf
+        self._paired_at: float | None = None
+        self._wait_started: float | None = None
+        self._republished = 0
+        self._seen_command = False
+        self._frame: CellFrame | None = None
+        self.finished = False
+        self.results: list[dict[str, Any]] = []  # the end markers, in order
+
+    # ------------------------------------------------------------------ episodes
+    @property
+    def urdf(self) -> str:
+        """The robot description the cell's arm is built from (what robot_state_publisher sends)."""
+        return fr3_urdf()
+
+    @property
+    def now_s(self) -> float:
+        return CLOCK_START_S + self._ticks * self.period_s
+
+    def begin(self) -> CellFrame:
+        return self._start_episode(())
+
+    def _start_episode(self, markers: tuple[dict[str, Any], ...]) -> CellFrame:
+        split, task, seed = self._schedule[self._index]
+        if split != self._split:
+            if self.backend is not None:
+                self.backend.close()  # one renderer at a time (see fr3_backend)
+            self.backend, self._split = self._make_backend(split), split
+            self.period_s = self.backend.action_convention.control_period_s
+        observation = self.backend.reset(task, seed)
+        object_id = int(observation[OBJECT_ID])
+        self._episode = EpisodeInfo(
+            index=self._index, task=task, object=f"cabinet-{object_id:03d}", seed=seed,
+            object_split=str(observation[OBJECT_SPLIT]),
+        )  # fmt: skip
+        self._index += 1
+        self._steps, self._success, self._holds = 0, False, 0
+        self._segment = None
+        return self._make_frame(markers=(*markers, self._episode.start_marker()))
+
+    def _make_frame(self, *, markers=(), finished: bool = False) -> CellFrame:
+        backend = self.backend
+        depth = None if finished else backend.render_depth()
+        names, positions = backend.joint_state()
+        self._frame = CellFrame(
+            stamp_s=self.now_s, depth_m=None if depth is None else depth.depth_m,
+            camera=None if depth is None else depth.camera, joint_names=tuple(names),
+            joint_positions=positions, tcp_pose=backend.tcp_pose(), success=self._success,
+            markers=tuple(markers), finished=finished,
+        )  # fmt: skip
+        self._trajectories = 0
+        self._paired_at = self._wait_started = None
+        self._republished = 0
+        return self._frame
+
+    # ------------------------------------------------------------------ commands
+    def on_trajectory(self, joint_names, points: list[tuple[np.ndarray, float]]) -> str | None:
+        """A JointTrajectory: [(positions, time_from_start_s)]. None, or why it was rejected (as a
+        JTC rejects it: wrong joints, no point, non-finite values)."""
+        names = list(joint_names)
+        if sorted(names) != sorted(ARM_JOINTS):
+            return f"joint_names {names} are not the arm's {list(ARM_JOINTS)}"
+        if not points:
+            return "a trajectory without points"
+        positions, time_s = points[-1]
+        positions = np.asarray(positions, dtype=np.float64)
+        if positions.shape != (len(names),) or not np.all(np.isfinite(positions)) or not time_s >= 0:
+            return "a point with missing or non-finite positions or time"
+        goal = positions[[names.index(j) for j in ARM_JOINTS]]
+        self._segment = _Segment(self._setpoint(), goal, float(time_s))
+        self._trajectories += 1
+        self._seen_command = True
+        return None
+
+    def on_gripper(self, position_m: float, stamp_s: float | None = None) -> None:
+        """A per-finger goal position (m); `stamp_s` the observation it answers, when known."""
+        if math.isfinite(position_m) and self.backend is not None:
+            self.backend.set_gripper(position_m)
+            if stamp_s is not None:
+                self._gripper_stamp_s = max(self._gripper_stamp_s, float(stamp_s))
+
+    def on_applied(self, stamp_s: float) -> None:
+        self._applied_stamp_s = max(self._applied_stamp_s, float(stamp_s))
+        self._seen_command = True
+
+    def _setpoint(self) -> np.ndarray:
+        _model, data = self.backend.physics
+        return np.array([data.actuator(name).ctrl[0] for name in ARM_JOINTS])
+
+    # ------------------------------------------------------------------ lockstep
+    def ready_to_step(self, wall_now_s: float) -> bool:
+        if self.finished:
+            return False
+        if self._wait_started is None:
+            self._wait_started = wall_now_s
+        if self._answered():
+            if self._paired_at is None:
+                self._paired_at = wall_now_s
+            if self._trajectories or wall_now_s - self._paired_at > self.config.trajectory_grace_s:
+                return True
+        waited = wall_now_s - self._wait_started
+        if not self._seen_command:
+            if waited > self.config.startup_timeout_s:
+                raise StartupTimeoutError(
+                    f"no arm command within {self.config.startup_timeout_s:.0f} s of the first observation: "
+                    "is the arm controller running in 'joint_trajectory' mode with gripper_interface 'topic'?"
+                )
+            return False
+        return waited > self.config.command_timeout_s
+
+    def _answered(self) -> bool:
+        """The arm controller's stamped outputs for the current observation have arrived."""
+        now = self.now_s - 1e-9
+        gripper = not self.config.pair_gripper or self._gripper_stamp_s >= now
+        return gripper and self._applied_stamp_s >= now
+
+    def frame_to_republish(self, wall_now_s: float) -> CellFrame | None:
+        if self.finished or self._frame is None or self._wait_started is None:
+            return None
+        due = (self._republished + 1) * self.config.republish_period_s
+        if wall_now_s - self._wait_started < due:
+            return None
+        self._republished += 1
+        return replace(self._frame, markers=())
+
+    def step(self) -> CellFrame:
+        """One control period of the JTC (or a hold), then the episode's bookkeeping."""
+        if self.finished or self._episode is None:
+            raise RuntimeError("step() after the last episode (or before begin())")
+        if not self._answered():
+            self._holds += 1  # no command for this observation: the JTC plays on
+        target = None if self._segment is None else self._segment.advance(self.period_s)
+        self.backend.command_joints(target)
+        self._ticks += 1
+        self._steps += 1
+        self._success = self._success or self.backend.is_success()
+        over = self._steps >= self.config.max_episode_steps or (self._success and self.config.stop_on_success)
+        if not over:
+            return self._make_frame()
+        end = self._episode.start_marker()
+        notes = f"{self._holds} step(s) without a command" if self._holds else ""
+        end.update(event="end", success=self._success, notes=notes, num_steps=self._steps)
+        end["drawer_opening_m"] = round(self.backend.drawer_opening, 4)
+        self.results.append(end)
+        # The next episode's first frame is the next period's (no extra tick: a clock jump of two
+        # periods would make the arm controller hold on a stale action between the episodes).
+        if self._index >= len(self._schedule):
+            self.finished = True
+            return self._make_frame(markers=(end,), finished=True)
+        return self._start_episode((end,))
+
+    def close(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None
+
+
+def _with_objects(config: FR3BackendConfig, split: str) -> FR3BackendConfig:
+    return replace(config, objects=split, render_depth=False)
