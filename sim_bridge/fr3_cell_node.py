@@ -14,14 +14,14 @@ the same YAML the real launch publishes as a static transform and the cell rende
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from mtdagger.recording import layout
 from sim_bridge.fr3_cell import CellFrame, FR3CellConfig, FR3CellCore
-from sim_bridge.ros_bridge_node import DEPTH_ENCODINGS, StartupTimeoutError, _require, depth_image_32fc1_msg
+from sim_bridge.lockstep_loop import LockstepLoop
+from sim_bridge.ros_bridge_node import DEPTH_ENCODINGS, _require, depth_image_32fc1_msg
 
 GRIPPER_COMMAND_TOPIC = "/mtdagger/gripper_command"
 ROBOT_DESCRIPTION_TOPIC = "/robot_description"
@@ -63,7 +63,6 @@ class FR3CellNode:
 
         node = make_node("fr3_cell")
         self.node = node
-        self.exit_code = 0
         node.declare_parameter("tasks", "drawer-open")
         node.declare_parameter("objects", "both")  # seen | unseen | both
         node.declare_parameter("episodes_per_task", 1)
@@ -110,17 +109,20 @@ class FR3CellNode:
         config = cell_config_from(value)
         self.core = FR3CellCore(replace(config, pair_gripper=gripper_interface == "topic"))
         self.base_frame = robot.base_frame
-        self._exit_when_done = bool(value("exit_when_done"))
-        self._settle_s = float(value("settle_s"))
         camera_name = str(value("camera_name"))
         prefix = "/" + "/".join(p for p in (str(value("camera_namespace")).strip("/"), camera_name) if p)
         self.camera_frame = f"{camera_name}_color_optical_frame"
         self._make_publishers(prefix, robot)
         self.trajectory_topic = robot.controllers.joint_trajectory_topic
-        self._started = False
-        self._ready_since: float | None = None
-        self._created = time.monotonic()
         self._rejected = 0
+        self._loop = LockstepLoop(
+            node,
+            self.core,
+            settle_s=float(value("settle_s")),
+            exit_when_done=bool(value("exit_when_done")),
+            missing_inputs=self._missing_inputs,
+            publish=self._publish,
+        )
 
         node.create_subscription(JointTrajectory, self.trajectory_topic, self._on_trajectory, 10)
         if gripper_interface == "topic":
@@ -134,7 +136,7 @@ class FR3CellNode:
             )
         node.create_subscription(TwistStamped, layout.APPLIED_TOPIC, self._on_applied, 10)
         self._publish_clock(self.core.now_s)
-        node.create_timer(0.001, self._tick, clock=Clock(clock_type=ClockType.STEADY_TIME))
+        node.create_timer(0.001, self._loop.tick, clock=Clock(clock_type=ClockType.STEADY_TIME))
         schedule = self.core.config.schedule()
         node.get_logger().info(
             f"FR3 cell: {len(schedule)} episode(s) of {', '.join(self.core.config.tasks)} on "
@@ -196,53 +198,20 @@ class FR3CellNode:
     def _on_applied(self, msg) -> None:
         self.core.on_applied(_seconds(msg.header.stamp))
 
-    def _graph_ready(self, now: float) -> bool:
+    def _missing_inputs(self) -> list[str]:
         node = self.node
         missing = [t for t in (self.trajectory_topic, layout.ACTION_TOPIC) if node.count_publishers(t) == 0]
         if self._image_pub.get_subscription_count() == 0:
             missing.append("a subscriber of the camera image")
-        if missing:
-            self._ready_since = None
-            if now - self._created > self.core.config.startup_timeout_s:
-                raise StartupTimeoutError(f"the graph never came up: still waiting for {', '.join(missing)}")
-            node.get_logger().info(f"waiting for {', '.join(missing)}", throttle_duration_sec=5.0)
-            return False
-        if self._ready_since is None:
-            self._ready_since = now
-        return now - self._ready_since >= self._settle_s
+        return missing
 
-    def _tick(self) -> None:
-        now = time.monotonic()
-        try:
-            if not self._started:
-                if self._graph_ready(now):
-                    self._started = True
-                    self._publish(self.core.begin())
-                return
-            if not self.core.ready_to_step(now):
-                again = self.core.frame_to_republish(now)
-                if again is not None:
-                    self._publish(again)
-                return
-            frame = self.core.step()
-        except StartupTimeoutError as error:
-            self.node.get_logger().error(str(error))
-            self._finish(1)
-            return
-        self._publish(frame)
-        if frame.finished:
-            self.node.get_logger().info("all episodes done")
-            self._finish(0)
+    @property
+    def exit_code(self) -> int:
+        return self._loop.exit_code
 
-    def _finish(self, code: int) -> None:
-        import rclpy
-
-        self.exit_code = code
-        self.done = True
-        if self._exit_when_done or code != 0:
-            rclpy.try_shutdown(context=self.node.context)
-
-    done = False
+    @property
+    def done(self) -> bool:
+        return self._loop.done
 
     # ------------------------------------------------------------------ output
     def _publish(self, frame: CellFrame) -> None:

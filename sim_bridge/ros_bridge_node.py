@@ -37,7 +37,6 @@ from __future__ import annotations
 import array
 import json
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -48,6 +47,7 @@ from mtdagger import keys
 from mtdagger.recording import layout
 from mtdagger.recording.layout import EpisodeInfo, position_or_none
 from sim_bridge.backend import DepthFrame, SimBackend
+from sim_bridge.lockstep_loop import LockstepLoop, StartupTimeoutError
 
 # Simulated time starts here, not at 0: a zero stamp means "unset" to ROS tools.
 CLOCK_START_S = 1.0
@@ -109,10 +109,6 @@ class _Episode:
 class _Command:
     displacement_m: np.ndarray
     stamp_s: float
-
-
-class StartupTimeoutError(RuntimeError):
-    """No command arrived before `startup_timeout_s`: the rest of the graph is not running."""
 
 
 class SimBridgeCore:
@@ -333,7 +329,6 @@ class SimBridgeNode:
 
         node = make_node("sim_bridge")
         self.node = node
-        self.exit_code = 0
         node.declare_parameter("sim", "metaworld")
         node.declare_parameter("tasks", Parameter.Type.STRING)
         node.declare_parameter("episodes_per_task", 1)
@@ -382,7 +377,7 @@ class SimBridgeNode:
                 f"parameter depth_encoding={self._depth_encoding!r}; valid: {', '.join(DEPTH_ENCODINGS)}"
             )
         self._publish_tf = bool(value("publish_tf"))
-        self._exit_when_done = bool(value("exit_when_done"))
+        exit_when_done = bool(value("exit_when_done"))
         robot = load_robot_config(str(value("robot_config")))
         tasks = resolve_tasks(str(value("tasks") or ""))
         seed = int(value("seed"))
@@ -425,10 +420,7 @@ class SimBridgeNode:
         self._publishers = self._make_publishers(prefix, value)
         self._factory = _rclpy_factory()
         self._ready_topics = [*list(value("ready_topics")), robot.controllers.servo_twist_topic]
-        self._settle_s = float(value("settle_s"))
-        self._started = False
-        self._ready_since: float | None = None
-        self._created = time.monotonic()
+        settle_s = float(value("settle_s"))
 
         from geometry_msgs.msg import TwistStamped
         from sensor_msgs.msg import JointState
@@ -447,7 +439,15 @@ class SimBridgeNode:
         wall = Clock(clock_type=ClockType.STEADY_TIME)
         poll_s = 0.001 if self.core.config.lockstep else self.core.period_s
         self._publish_clock(self.core.now_s)  # sim-time nodes start from a sane time, not 0
-        node.create_timer(poll_s, self._tick, clock=wall)
+        self._loop = LockstepLoop(
+            node,
+            self.core,
+            settle_s=settle_s,
+            exit_when_done=exit_when_done,
+            missing_inputs=self._missing_inputs,
+            publish=self._publish,
+        )
+        node.create_timer(poll_s, self._loop.tick, clock=wall)
         node.get_logger().info(
             f"simulating {', '.join(tasks)} "
             f"({self.core.config.episodes_per_task or 'endless'} episode(s) each, "
@@ -507,50 +507,16 @@ class SimBridgeNode:
         self.node.get_logger().debug(f"gripper command {command:+.2f}")
         return result
 
-    def _graph_ready(self, now: float) -> bool:
+    def _missing_inputs(self) -> list[str]:
         node = self.node
         missing = [topic for topic in self._ready_topics if node.count_publishers(topic) == 0]
         if self._publishers.image.get_subscription_count() == 0:
             missing.append("a subscriber of the camera image")
-        if missing:
-            self._ready_since = None
-            if now - self._created > self.core.config.startup_timeout_s:
-                raise StartupTimeoutError(f"the graph never came up: still waiting for {', '.join(missing)}")
-            node.get_logger().info(f"waiting for {', '.join(missing)}", throttle_duration_sec=5.0)
-            return False
-        if self._ready_since is None:
-            self._ready_since = now
-        return now - self._ready_since >= self._settle_s
+        return missing
 
-    def _tick(self) -> None:
-        now = time.monotonic()
-        try:
-            if not self._started:
-                if self._graph_ready(now):
-                    self._started = True
-                    self._publish(self.core.begin())
-                return
-            if not self.core.ready_to_step(now):
-                again = self.core.frame_to_republish(now)
-                if again is not None:
-                    self._publish(again)
-                return
-            frame = self.core.step()
-        except StartupTimeoutError as error:
-            self.node.get_logger().error(str(error))
-            self._finish(1)
-            return
-        self._publish(frame)
-        if frame.finished:
-            self.node.get_logger().info("all episodes done")
-            self._finish(0)
-
-    def _finish(self, code: int) -> None:
-        import rclpy
-
-        self.exit_code = code
-        if self._exit_when_done or code != 0:
-            rclpy.try_shutdown()
+    @property
+    def exit_code(self) -> int:
+        return self._loop.exit_code
 
     # ------------------------------------------------------------------ output
     def _publish(self, frame: SimFrame) -> None:

@@ -228,6 +228,7 @@ def test_package_xml_declares_every_ros_package_the_nodes_and_launch_files_impor
 LAZY_ROS_MODULES = (
     SIM_BRIDGE_NODE, REPO / "mtdagger" / "bench" / "ros.py", REPO / "sim_bridge" / "fr3_cell_node.py",
     REPO / "mtdagger" / "rehearsal" / "graph.py", REPO / "mtdagger" / "rehearsal" / "bag_recorder.py",
+    REPO / "sim_bridge" / "lockstep_loop.py",
 )  # fmt: skip
 
 
