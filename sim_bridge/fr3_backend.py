@@ -9,7 +9,8 @@ What makes this the real configuration and not a look-alike:
   `fr3_urdf()` seeded with the measured joints, holding the episode's start orientation (the
   gripper pointing down). The joint target is executed by MuJoCo position servos, linearly
   interpolated from the current setpoint, as a joint_trajectory_controller plays a one-point
-  trajectory (reached after one control period, or `trajectory_time_s`). So what the student
+  trajectory (reached after the robot config's trajectory time, 0.1 s = two periods, each target
+  cut off by the next after one period, as the real arm controller's are). So what the student
   learns to command is what the real arm does with the same numbers. The convention's largest
   step is max_speed x period of the robot config;
 * camera: intrinsics from the camera YAML, pose from the cell's calibration YAML (the file
@@ -70,7 +71,7 @@ OBJECT_SPLIT = "object.split"
 DEFAULT_CAMERA = "configs/cameras/fr3_d435.yaml"
 DEFAULT_CALIBRATION = "configs/calibration/fr3_cell.yaml"
 # The arm controller's gripper setting of policy_node/config/franka_fr3.yaml (goals only when the
-# command changes by half its range); the trajectory time is FR3BackendConfig.trajectory_time_s.
+# command changes by half its range); the trajectory time is the robot config's (see FR3BackendConfig).
 GRIPPER_CHANGE_THRESHOLD = 1.0
 PHYSICS_TIMESTEP_S = 0.002
 
@@ -106,10 +107,12 @@ class FR3BackendConfig:
     render_depth: bool = True
     max_episode_steps: int = 120
     robot_config: str = "franka_fr3"
-    # time_from_start of each joint target (0: one control period, the point is reached when the
-    # next arrives). policy_node/config/franka_fr3.yaml sends 0.1 s: the arm then covers about
-    # half of each step before the next target replaces it. Set it to rehearse that.
-    trajectory_time_s: float = 0.0
+    # time_from_start of each joint target. None: the robot config's
+    # controllers.trajectory_time_from_start_s, what the real arm controller sends (0.1 s for the
+    # FR3: the arm covers about half of each step before the next target replaces it); 0: one
+    # control period. Recorded in the action convention, so the real launch refuses a checkpoint
+    # trained with another value.
+    trajectory_time_s: float | None = None
 
     def __post_init__(self) -> None:
         tasks = tuple(self.tasks)
@@ -123,7 +126,9 @@ class FR3BackendConfig:
         object.__setattr__(self, "camera", camera_from_calibration(self.camera, self.calibration))
         if int(self.max_episode_steps) <= 0:
             raise ValueError(f"max_episode_steps must be positive, got {self.max_episode_steps}")
-        if not (np.isfinite(self.trajectory_time_s) and self.trajectory_time_s >= 0):
+        if self.trajectory_time_s is not None and not (
+            np.isfinite(self.trajectory_time_s) and self.trajectory_time_s >= 0
+        ):
             raise ValueError(f"trajectory_time_s must be >= 0, got {self.trajectory_time_s!r}")
 
     def build(self) -> FR3Backend:
@@ -147,9 +152,13 @@ class FR3Backend:
         self.kinematics = ArmKinematics(self.urdf, BASE_LINK, TCP_LINK)
         self._settings = ArmControlSettings("joint_trajectory", GRIPPER_CHANGE_THRESHOLD)
         limits = self.robot.safety
+        trajectory_time = config.trajectory_time_s
+        if trajectory_time is None:
+            trajectory_time = self.robot.controllers.trajectory_time_from_start_s
         self.action_convention = ActionConvention(
             control_period_s=limits.control_period_s,
             max_step_m=limits.max_speed_m_s * limits.control_period_s,
+            trajectory_time_s=float(trajectory_time),
         )
         self._split = load_drawer_split(config.suite)
         self._pool = self._split.ids(config.objects)
@@ -233,7 +242,7 @@ class FR3Backend:
         joints = None if command is None else command.joint_positions
         if command is not None and command.gripper_position_m is not None:
             self._finger_target = float(command.gripper_position_m)
-        trajectory_time = self.config.trajectory_time_s or self.action_convention.control_period_s
+        trajectory_time = self.action_convention.trajectory_time_s or self.action_convention.control_period_s
         self.command_joints(
             joints, duration_s=trajectory_time, advance_s=self.action_convention.control_period_s
         )
@@ -304,6 +313,7 @@ class FR3Backend:
             for name in FINGER_JOINTS:
                 data.actuator(name).ctrl[0] = self._finger_target
             mujoco.mj_step(model, data)
+        self._frame = None  # the scene moved: the next render_depth() must render it again
 
     def set_gripper(self, position_m: float) -> None:
         """Finger target per finger in metres (a GripperCommand goal's position), 0 .. 0.04."""

@@ -148,6 +148,24 @@ def test_gripper_goals_only_on_real_changes():
     assert goals[5] == pytest.approx(0.0)  # +1 = closed
 
 
+def test_the_gripper_goal_in_force_is_the_last_one_sent_not_the_latest_command():
+    """What a lockstep simulator must execute (the arm controller's 'topic' gripper): a gripper
+    server holds its last goal, so a command within the threshold changes nothing (issue 8: the
+    rehearsal closed the hand on every small change while training kept it still)."""
+    core = _core(threshold=1.0)
+    assert core.gripper_goal_m is None
+    in_force = []
+    for step, gripper in enumerate([-0.1, 0.6, 0.85, -0.5, 1.0]):
+        now = 10.0 + step * PERIOD
+        core.on_ee_pose(START, now, IDENTITY_XYZW)
+        core.on_action([0.0, 0.0, 0.0, gripper], observation_stamp_s=now, now_s=now)
+        in_force.append(core.gripper_goal_m)
+    open_at_minus_0_1 = 0.04 * (1 + 0.1) / 2
+    assert in_force[:3] == pytest.approx([open_at_minus_0_1] * 3)  # 0.6, 0.85: within 1.0 of -0.1
+    assert in_force[3] == pytest.approx(open_at_minus_0_1)
+    assert in_force[4] == pytest.approx(0.0)  # 1.0 is 1.1 from -0.1: a new goal, closed
+
+
 def test_an_undelivered_gripper_goal_is_sent_again():
     core = _core(threshold=0.5)
     assert (

@@ -33,6 +33,8 @@ def test_registered_and_speaks_the_protocol_in_the_real_robots_terms(backend):
     convention = backend.action_convention
     assert convention.control_period_s == robot.safety.control_period_s == 0.05
     assert convention.max_step_m == pytest.approx(robot.safety.max_speed_m_s * 0.05)
+    # Steps execute as the real arm controller's joint trajectories (robot config: 0.1 s).
+    assert convention.trajectory_time_s == robot.controllers.trajectory_time_from_start_s == 0.1
     assert backend.task_names() == ["drawer-open", "drawer-close"]
     assert resolve_fr3_tasks("fr3_drawers") == ["drawer-open", "drawer-close"]
     with pytest.raises(UnknownTaskError, match="valid tasks"):
@@ -71,17 +73,22 @@ def test_reset_is_a_pure_function_of_task_and_seed_and_draws_from_the_split(back
         unseen.close()
 
 
-def test_an_action_moves_the_tcp_by_that_displacement_with_the_gripper_kept_down(backend):
-    observation = backend.reset("drawer-open", seed=1)
-    start = observation[keys.STATE][:3].copy()
-    for _ in range(12):
-        result = backend.step(np.array([0.008, -0.004, 0.0, -1.0], dtype=np.float32))
-    moved = result.observation[keys.STATE][:3] - start
-    # The acceleration limit costs a few steps of the 12 (0 -> 0.18 m/s at 1 m/s^2), not more.
-    assert 0.07 < moved[0] < 0.097 and -0.049 < moved[1] < -0.035 and abs(moved[2]) < 0.004
-    np.testing.assert_allclose(backend.tcp_pose()[:3, 2], [0, 0, -1], atol=0.02)
-    names, positions = backend.joint_state()
-    assert names[:7] == load_robot_config("franka_fr3").joint_names and len(positions) == 9
+def test_an_action_moves_the_tcp_by_that_displacement_with_the_gripper_kept_down():
+    """With one-period trajectories the arm executes each step's displacement."""
+    backend = FR3BackendConfig(render_depth=False, trajectory_time_s=0.0).build()
+    try:
+        observation = backend.reset("drawer-open", seed=1)
+        start = observation[keys.STATE][:3].copy()
+        for _ in range(12):
+            result = backend.step(np.array([0.008, -0.004, 0.0, -1.0], dtype=np.float32))
+        moved = result.observation[keys.STATE][:3] - start
+        # The acceleration limit costs a few steps of the 12 (0 -> 0.18 m/s at 1 m/s^2), not more.
+        assert 0.07 < moved[0] < 0.097 and -0.049 < moved[1] < -0.035 and abs(moved[2]) < 0.004
+        np.testing.assert_allclose(backend.tcp_pose()[:3, 2], [0, 0, -1], atol=0.02)
+        names, positions = backend.joint_state()
+        assert names[:7] == load_robot_config("franka_fr3").joint_names and len(positions) == 9
+    finally:
+        backend.close()
 
 
 def test_a_longer_trajectory_time_slows_the_arm_as_the_real_controller_would():
@@ -137,10 +144,10 @@ def test_bad_actions_are_refused_with_their_shape(backend):
 
 def test_experts_succeed_on_seen_and_unseen_cabinets_of_every_handle_type():
     # Two seen and two unseen objects of each handle type are too many for the test budget; one
-    # of each type per split, both tasks (12 episodes), in 90 of the 120 steps of an episode.
-    # The full table: python -m sim_bridge.fr3_expert_check.
+    # of each type per split, both tasks (12 episodes), in the 120 steps of an episode (the arm
+    # covers half of each step: the real trajectory time). Full table: sim_bridge.fr3_expert_check.
     outcomes = check_experts(
-        (0, 1, 2, 21, 22, 23), ("drawer-open", "drawer-close"), seeds=1, first_seed=7, max_episode_steps=90
+        (0, 1, 2, 21, 22, 23), ("drawer-open", "drawer-close"), seeds=1, first_seed=7, max_episode_steps=120
     )
     failed = [(o.task, o.object_id, o.handle_type) for o in outcomes if not o.success]
     assert {o.split for o in outcomes} == {"seen", "unseen"}

@@ -131,7 +131,10 @@ def fr3_checkpoint(tmp_path_factory):
 def _fr3_node_checks(checkpoint):
     robot = load_robot_config("franka_fr3")
     return load_policy_for_robot(
-        checkpoint, contract=node_config_contract(NODE_CONFIG), control_period_s=robot.safety.control_period_s
+        checkpoint,
+        contract=node_config_contract(NODE_CONFIG),
+        control_period_s=robot.safety.control_period_s,
+        trajectory_time_s=robot.controllers.trajectory_time_from_start_s,
     )
 
 
@@ -141,6 +144,24 @@ def test_real_launch_for_franka_fr3_accepts_a_checkpoint_trained_in_the_fr3_cell
     assert policy.tasks == ["drawer-open", "drawer-close"]
     assert policy.action_convention.control_period_s == 0.05
     assert policy.action_convention.frame == "base"
+    # Trained with the real arm controller's joint-trajectory time (robot config: 2 periods).
+    assert policy.action_convention.trajectory_time_s == 0.1
+
+
+@pytest.mark.integration
+def test_real_launch_refuses_an_fr3_checkpoint_trained_with_another_trajectory_time(fr3_checkpoint, tmp_path):
+    """A checkpoint whose steps were executed over one period drives a robot whose arm covers
+    half of each step: refused, naming the field (the rehearsal's 0/12 of issue 8)."""
+    import json
+    import shutil
+
+    other = tmp_path / "one-period"
+    shutil.copytree(fr3_checkpoint, other)
+    meta = json.loads((other / "checkpoint.json").read_text())
+    meta["action_convention"]["trajectory_time_s"] = 0.0
+    (other / "checkpoint.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="trajectory_time_s"):
+        _fr3_node_checks(other)
 
 
 def test_real_launch_for_franka_fr3_refuses_metaworld_checkpoints(tmp_path):

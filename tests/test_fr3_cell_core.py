@@ -219,6 +219,31 @@ def test_the_real_fr3_backend_reaches_the_trajectory_point():
         core.close()
 
 
+def test_the_camera_sees_the_arm_move_after_a_step():
+    """Each frame is rendered after the step (issue 8: the rehearsal's camera showed the
+    episode's first image for the whole episode, so the policy never saw the drawer move)."""
+    core = FR3CellCore(FR3CellConfig(objects="seen", max_episode_steps=20, backend=_rendering_backend()))
+    try:
+        first = core.begin().depth_m.copy()
+        _names, start = core.backend.joint_state()
+        command(core, start[:7] + np.array([0.3, 0.2, 0, -0.2, 0, 0.2, 0]), time_s=0.05)
+        frame = None
+        for _ in range(3):
+            frame = core.step()
+            core.on_applied(core.now_s)
+            core.on_gripper(0.04, core.now_s)
+        changed = np.abs(np.nan_to_num(frame.depth_m) - np.nan_to_num(first)) > 0.005
+        assert changed.mean() > 0.002, "the depth image did not change while the arm moved"
+    finally:
+        core.close()
+
+
+def _rendering_backend():
+    from sim_bridge.fr3_backend import FR3BackendConfig
+
+    return FR3BackendConfig(render_depth=False)
+
+
 @pytest.mark.integration
 def test_the_expert_opens_a_drawer_through_the_arm_controller_core_and_the_cells_jtc():
     """What the rehearsal graph does, without ROS: actions through ArmControlCore in

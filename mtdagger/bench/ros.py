@@ -74,7 +74,10 @@ def _parameters(tmp: Path, checkpoint: Path, task: str, steps: int) -> Path:
             **common, "checkpoint": str(checkpoint), "calibration_file": str(calibration),
         },
         "policy": {**common, "checkpoint": str(checkpoint), "task": task},
-        "arm_controller": {**common, "command_interface": "twist", "gripper_interface": "topic"},
+        "arm_controller": {
+            **common, "command_interface": "twist", "gripper_interface": "topic",
+            "gripper_change_threshold": 0.0,  # MetaWorld: every gripper change is a goal
+        },
     }  # fmt: skip
     path = tmp / "params.yaml"
     path.write_text(yaml.safe_dump({name: {"ros__parameters": values} for name, values in blocks.items()}))

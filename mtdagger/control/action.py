@@ -22,10 +22,17 @@ class ActionConvention:
     name: str = CONVENTION_NAME
     frame: str = "base"
     dim: int = ACTION_DIM
+    # Where steps become joint trajectories: their time_from_start during training (0: one control
+    # period, or not a joint-trajectory robot). With 2 periods the arm covers about half of each
+    # step before the next replaces it: another dynamics, so a robot with another value refuses
+    # the checkpoint (mtdagger.policy.robot_acceptance).
+    trajectory_time_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.control_period_s <= 0 or self.max_step_m <= 0:
             raise ValueError("control_period_s and max_step_m must be positive")
+        if not self.trajectory_time_s >= 0:
+            raise ValueError(f"trajectory_time_s must be >= 0, got {self.trajectory_time_s!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -50,7 +50,8 @@ from mtdagger.control.safety import STATUS_HELD, AppliedCommand, SafetyFilter
 class ArmControlSettings:
     command_interface: str
     gripper_change_threshold: float = 0.1
-    # Joint trajectories reach their point after this long (0: one control period).
+    # Joint trajectories reach their point after this long (0: the robot config's
+    # controllers.trajectory_time_from_start_s, and if that is 0 one control period).
     trajectory_time_from_start_s: float = 0.0
 
     def __post_init__(self) -> None:
@@ -118,7 +119,11 @@ class ArmControlCore:
 
     @property
     def trajectory_time_s(self) -> float:
-        return self.settings.trajectory_time_from_start_s or self.period_s
+        return (
+            self.settings.trajectory_time_from_start_s
+            or self.robot.controllers.trajectory_time_from_start_s
+            or self.period_s
+        )
 
     # ------------------------------------------------------------------ measurements
     def set_kinematics(self, kinematics: ArmKinematics) -> None:
@@ -293,6 +298,14 @@ class ArmControlCore:
             return None
         self._last_gripper_sent = command
         return self.robot.gripper.position_m(command)
+
+    @property
+    def gripper_goal_m(self) -> float | None:
+        """The gripper goal in force (m per finger): the last one sent, as a gripper server holds
+        it until the next goal; None before the first. What a lockstep simulator must execute."""
+        if self.robot.gripper is None or self._last_gripper_sent is None:
+            return None
+        return self.robot.gripper.position_m(self._last_gripper_sent)
 
     def forget_gripper_goal(self) -> None:
         """The last gripper goal could not be delivered: send the next command's goal regardless."""

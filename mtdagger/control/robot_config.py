@@ -52,6 +52,15 @@ class ControllerTopics:
     # control_msgs/action/GripperCommand server.
     gripper_action: str | None = None
     joint_states_topic: str = "/joint_states"
+    # time_from_start of the arm controller's one-point joint trajectories (0: one control period).
+    # A robot property, not a node setting: how far the arm gets in one step depends on it, so a
+    # checkpoint is trained with it (ActionConvention.trajectory_time_s) and refused without it.
+    trajectory_time_from_start_s: float = 0.0
+
+
+PLAUSIBLE_BOUNDS[(ControllerTopics, "trajectory_time_from_start_s")] = Bounds(
+    ge=0, le=2, why="seconds, not milliseconds"
+)
 
 
 @dataclass(frozen=True)
@@ -120,7 +129,7 @@ class RobotConfig:
             safety = SafetyLimits.from_dict(dict(data.pop("safety")))
             controllers = data.pop("controllers", None) or {}
             _reject_unknown(controllers, ControllerTopics, f"{source}: controllers")
-            validate_fields(ControllerTopics, controllers, "controllers")
+            validate_fields(ControllerTopics, controllers, "controllers", PLAUSIBLE_BOUNDS)
             gripper = data.pop("gripper", None)
             if gripper is not None:
                 _reject_unknown(gripper, GripperConfig, f"{source}: gripper")

@@ -19,18 +19,26 @@ from mtdagger.perception.contract import PointCloudContract
 
 
 def load_policy_for_robot(
-    checkpoint: str | Path, *, contract: PointCloudContract, control_period_s: float
+    checkpoint: str | Path,
+    *,
+    contract: PointCloudContract,
+    control_period_s: float,
+    trajectory_time_s: float = 0.0,
 ) -> Any:
     """The StudentPolicy of `checkpoint` if it fits the robot, else CheckpointError/ValueError.
 
-    Imposed: the point-cloud contract (every field) and the robot's control period, because a
-    displacement per step means nothing at another rate. The per-step size is the safety filter's
-    business, so the stored convention is otherwise taken as it is."""
+    Imposed: the point-cloud contract (every field), the robot's control period, because a
+    displacement per step means nothing at another rate, and the robot's joint-trajectory time
+    (robot config `controllers.trajectory_time_from_start_s`), because it decides how much of each
+    step the arm executes before the next. The per-step size is the safety filter's business, so
+    the stored convention is otherwise taken as it is."""
     from mtdagger.policy.checkpoint import read_checkpoint_meta
     from mtdagger.policy.student import StudentPolicy
 
     stored = ActionConvention.from_dict(read_checkpoint_meta(checkpoint).action_convention)
-    expected = dataclasses.replace(stored, control_period_s=control_period_s)
+    expected = dataclasses.replace(
+        stored, control_period_s=control_period_s, trajectory_time_s=trajectory_time_s
+    )
     return StudentPolicy.from_checkpoint(checkpoint, expect_contract=contract, expect_action=expected)
 
 

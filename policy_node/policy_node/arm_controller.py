@@ -16,7 +16,8 @@ out: per `command_interface` (robot config topics):
      gripper goals through the control_msgs/action/GripperCommand client (`gripper_interface`
        'action', the robot path; a rejected or failed goal is sent again with the next command),
        or, where control_msgs is absent (PyPI rclpy, simulation), `gripper_interface` 'topic': the
-       goal position on `/mtdagger/gripper_command` with every command, stamped like it;
+       goal in force (after `gripper_change_threshold`, as a gripper server would hold it) on
+       `/mtdagger/gripper_command` with every command, stamped like it;
      and, for the evaluation bag, the applied command (`/mtdagger/applied_command` + `/gripper`)
      and the safety verdict (`/mtdagger/safety`, JSON {"status", "reasons"}).
 services: `~/stop` (latch a stop: hold until reset) and `~/reset` (clear it), std_srvs/Trigger.
@@ -265,10 +266,12 @@ class ArmControllerNode(Node):
         frame, factory = self._robot.base_frame, self._factory
         # Gripper first: in lockstep simulation the twist triggers the step, the goal should be there.
         if self._gripper_topic_pub is not None:
-            # Every command carries its gripper position, stamped alike: a lockstep simulator
-            # pairs the two by stamp.
-            position = self._robot.gripper.position_m(float(command.applied.action[3]))
-            self._gripper_topic_pub.publish(stamped_value_msg("gripper", position, stamp_ns))
+            # Every command carries the gripper goal in force, stamped alike: a lockstep simulator
+            # pairs the two by stamp. The goal, not the raw command: a gripper server executes only
+            # the goals that pass `gripper_change_threshold`, and so must the simulator.
+            position = self._core.gripper_goal_m
+            if position is not None:
+                self._gripper_topic_pub.publish(stamped_value_msg("gripper", position, stamp_ns))
         elif command.gripper_position_m is not None:
             self._send_gripper(command.gripper_position_m)
         twist = twist_stamped_msg(factory, command.linear_velocity_m_s, (0.0, 0.0, 0.0), stamp_ns, frame)

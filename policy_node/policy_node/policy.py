@@ -97,6 +97,7 @@ class PolicyNode(Node):
             raise StartupError("parameters checkpoint and task are required")
         robot = load_robot(self)
         self._period = robot.safety.control_period_s
+        self._trajectory_time_s = robot.controllers.trajectory_time_from_start_s
         self._base_frame = robot.base_frame
         self._stage = self._load_policy(checkpoint, task, contract_from_parameters(self, checkpoint))
         self._gripper_joint = str(self.get_parameter("gripper_joint").value)
@@ -151,7 +152,10 @@ class PolicyNode(Node):
 
         try:
             # The contract and the robot's control period are imposed (see robot_acceptance).
-            policy = load_policy_for_robot(checkpoint, contract=contract, control_period_s=self._period)
+            policy = load_policy_for_robot(
+                checkpoint, contract=contract, control_period_s=self._period,
+                trajectory_time_s=self._trajectory_time_s,
+            )  # fmt: skip
         except (CheckpointError, TypeError, ValueError) as error:
             raise StartupError(f"checkpoint {checkpoint} refused: {error}") from error
         try:

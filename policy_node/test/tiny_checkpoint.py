@@ -9,7 +9,11 @@ import numpy as np
 
 
 def save_tiny_checkpoint(
-    directory: Path, tasks=("reach-v3",), num_points: int = 64, period_s: float = 0.0125
+    directory: Path,
+    tasks=("reach-v3",),
+    num_points: int = 64,
+    period_s: float = 0.0125,
+    trajectory_time_s: float = 0.0,
 ):
     import torch
 
@@ -45,7 +49,9 @@ def save_tiny_checkpoint(
         model,
         tasks=list(tasks),
         contract=contract,
-        action_convention=ActionConvention(control_period_s=period_s, max_step_m=0.01),
+        action_convention=ActionConvention(
+            control_period_s=period_s, max_step_m=0.01, trajectory_time_s=trajectory_time_s
+        ),
         normalization=stats,
     )
     save_checkpoint(directory, model, meta)

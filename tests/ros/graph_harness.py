@@ -49,9 +49,11 @@ def sim_parameters(tmp: Path, checkpoint: Path, tasks: str, *, episodes: int, st
             **common, "checkpoint": str(checkpoint), "task": first, "follow_episode_task": True,
             "calibration_id": "sim:metaworld_d435",
         },
-        # 'topic': every command carries its gripper, stamped (the in-process runtime applies each one)
+        # 'topic': every command carries its gripper, stamped; threshold 0: every change is a goal
+        # (MetaWorld's gripper follows the continuous command, as in the in-process runtime)
         "arm_controller": {
             **common, "command_interface": "twist", "gripper_interface": "topic",
+            "gripper_change_threshold": 0.0,
         },
     }  # fmt: skip
 

@@ -73,7 +73,10 @@ def cell(tmp_path):
     return {
         "robot": str(tmp_path / "test_arm.yaml"), "recording": str(recording),
         "calibration": str(calibration),
-        "checkpoint": str(save_tiny_checkpoint(tmp_path / "ckpt", tasks=("reach-v3",), num_points=64)),
+        "checkpoint": str(save_tiny_checkpoint(
+            tmp_path / "ckpt", tasks=("reach-v3",), num_points=64,
+            trajectory_time_s=robot["controllers"]["trajectory_time_from_start_s"],
+        )),
     }  # fmt: skip
 
 
@@ -183,7 +186,8 @@ def test_real_robot_graph_from_recording_to_controller_commands(cell):
         point = trajectory.points[0]
         assert list(trajectory.joint_names) == JOINTS
         assert list(point.velocities) == [0.0, 0.0, 0.0]  # Jazzy's JTC rejects a moving end point
-        assert point.time_from_start.sec * 10**9 + point.time_from_start.nanosec == 12_500_000
+        # franka_fr3.yaml's controllers.trajectory_time_from_start_s (two FR3 periods), inherited
+        assert point.time_from_start.sec * 10**9 + point.time_from_start.nanosec == 100_000_000
         moved = kinematics.forward(np.array(point.positions))[:3, 3] - kinematics.forward(joints)[:3, 3]
         assert moved[0] > 0 and abs(moved[1]) < 1e-6  # +x as commanded
         _spin_until(executor, lambda: len(messages["/mtdagger/safety"]) >= count + 1, timeout_s=5.0)

@@ -33,7 +33,8 @@ def fr3_checkpoint(tmp_path_factory):
 
     torch.manual_seed(0)
     contract = node_config_contract(REPO_ROOT / "policy_node" / "config" / "franka_fr3.yaml")
-    safety = load_robot_config("franka_fr3").safety
+    robot = load_robot_config("franka_fr3")
+    safety = robot.safety
     model = build_student("pointnet", {
         "num_tasks": 2, "num_points": contract.num_points, "point_channels": [8, 16],
         "head_hidden": [16], "task_embed_dim": 4,
@@ -46,7 +47,8 @@ def fr3_checkpoint(tmp_path_factory):
     meta = CheckpointMeta.for_model(
         model, tasks=["drawer-open", "drawer-close"], contract=contract, normalization=stats,
         action_convention=ActionConvention(control_period_s=safety.control_period_s,
-                                           max_step_m=safety.max_speed_m_s * safety.control_period_s),
+                                           max_step_m=safety.max_speed_m_s * safety.control_period_s,
+                                           trajectory_time_s=robot.controllers.trajectory_time_from_start_s),
     )  # fmt: skip
     directory = tmp_path_factory.mktemp("fr3_ckpt") / "tiny"
     save_checkpoint(directory, model, meta)
