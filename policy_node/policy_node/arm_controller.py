@@ -19,7 +19,8 @@ out: per `command_interface` (robot config topics):
        goal in force (after `gripper_change_threshold`, as a gripper server would hold it) on
        `/mtdagger/gripper_command` with every command, stamped like it;
      and, for the evaluation bag, the applied command (`/mtdagger/applied_command` + `/gripper`)
-     and the safety verdict (`/mtdagger/safety`, JSON {"status", "reasons"}).
+     the safety verdict (`/mtdagger/safety`, JSON {"status", "reasons"}) and the latency from
+     the observation's stamp to its command (`/mtdagger/latency`, JSON {"observation_to_command"}, ms).
 services: `~/stop` (latch a stop: hold until reset) and `~/reset` (clear it), std_srvs/Trigger.
 
 A timer at the control rate turns stale input into a hold even when no message arrives.
@@ -84,6 +85,7 @@ class ArmControllerNode(Node):
         self.declare_parameter("episode_topic", layout.EPISODE_TOPIC)
         self.declare_parameter("applied_command_topic", layout.APPLIED_TOPIC)
         self.declare_parameter("safety_topic", layout.SAFETY_TOPIC)
+        self.declare_parameter("latency_topic", layout.LATENCY_TOPIC)
         self.declare_parameter("robot_description", "")
         self.declare_parameter("robot_description_topic", "/robot_description")
         self.declare_parameter("gripper_change_threshold", 0.1)
@@ -173,6 +175,9 @@ class ArmControllerNode(Node):
         self._safety_pub = self.create_publisher(
             String, str(self.get_parameter("safety_topic").value), RELIABLE_QOS
         )
+        self._latency_pub = self.create_publisher(
+            String, str(self.get_parameter("latency_topic").value), RELIABLE_QOS
+        )
 
         self.create_subscription(
             PoseStamped, str(self.get_parameter("ee_state_topic").value), self._on_ee, RELIABLE_QOS
@@ -227,7 +232,8 @@ class ArmControllerNode(Node):
         except ValueError as error:
             self.get_logger().error(f"action ignored: {error}", throttle_duration_sec=2.0)
             return
-        command = self._core.on_action(action, stamp_ns / NANOSECONDS, now_ns(self) / NANOSECONDS)
+        received_ns = now_ns(self)
+        command = self._core.on_action(action, stamp_ns / NANOSECONDS, received_ns / NANOSECONDS)
         if command is None:
             self.get_logger().warn(
                 "action before any end-effector pose: nothing sent", throttle_duration_sec=2.0
@@ -235,6 +241,10 @@ class ArmControllerNode(Node):
             return
         # Stamped with the observation it answers (a lockstep simulator waits for exactly that).
         self._send(command, stamp_ns)
+        # The evaluation bag's latency: from the camera frame's stamp to its command leaving here
+        # (on the node clock: wall time on a robot, simulated time in a lockstep simulation).
+        age_ms = (received_ns - stamp_ns) / 1e6
+        self._latency_pub.publish(json_string_msg(self._factory, {"observation_to_command": age_ms}))
 
     def _tick(self) -> None:
         now = now_ns(self)

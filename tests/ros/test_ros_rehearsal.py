@@ -86,8 +86,13 @@ def test_a_rehearsal_runs_the_real_graph_records_a_bag_and_report_splits_seen_an
     assert bag.metadata.robot == "franka_fr3" and bag.metadata.calibration_id == "fr3-cell-nominal-0001"
     assert bag.metadata.control_period_s == pytest.approx(0.05)
     assert ("fr3_link0", "camera_color_optical_frame") in bag.static_transforms
-    for topic in (layout.DEPTH_TOPIC, layout.POINT_CLOUD_TOPIC, layout.ACTION_TOPIC, layout.APPLIED_TOPIC):
+    per_step = (layout.DEPTH_TOPIC, layout.POINT_CLOUD_TOPIC, layout.ACTION_TOPIC, layout.APPLIED_TOPIC)
+    for topic in (*per_step, layout.LATENCY_TOPIC):
         assert bag.topic_counts.get(topic, 0) >= 2 * STEPS, topic
+    # The arm controller's observation-to-command latency, on the simulated clock (lockstep: 0).
+    for episode in bag.episodes:
+        ages = episode.latencies_ms["observation_to_command"]
+        assert ages.size == STEPS and np.all(np.isfinite(ages)) and np.all(ages >= 0)
     assert [(e.object_split, e.num_steps, e.complete) for e in bag.episodes] == [
         ("seen", STEPS, True), ("unseen", STEPS, True),
     ]  # fmt: skip
