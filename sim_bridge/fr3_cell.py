@@ -35,7 +35,8 @@ import numpy as np
 from mtdagger.recording.layout import EpisodeInfo
 from sim_bridge.fr3_backend import OBJECT_ID, OBJECT_SPLIT, FR3Backend, FR3BackendConfig
 from sim_bridge.fr3_model import ARM_JOINTS, fr3_urdf
-from sim_bridge.ros_bridge_node import CLOCK_START_S, StartupTimeoutError
+from sim_bridge.lockstep_loop import StartupTimeoutError
+from sim_bridge.sim_bridge_core import CLOCK_START_S
 
 SPLITS = ("seen", "unseen")
 

@@ -13,7 +13,7 @@ import pytest
 from sim_bridge.fr3_backend import OBJECT_ID, OBJECT_SPLIT
 from sim_bridge.fr3_cell import CLOCK_START_S, FR3CellConfig, FR3CellCore, parse_objects
 from sim_bridge.fr3_model import ARM_JOINTS
-from sim_bridge.ros_bridge_node import StartupTimeoutError
+from sim_bridge.lockstep_loop import StartupTimeoutError
 
 PERIOD = 0.05
 

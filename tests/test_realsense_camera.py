@@ -23,13 +23,15 @@ from mtdagger.runtime.realsense_camera import (  # noqa: E402
     CameraNotFoundError,
     DistortedIntrinsicsWarning,
     RealSenseCamera,
-    RealSenseCameraConfig,
     camera_model_from_intrinsics,
     connected_serials,
     depth_frame_to_metres,
+    select_serial,
+)
+from mtdagger.runtime.realsense_config import (  # noqa: E402
+    RealSenseCameraConfig,
     load_camera_config,
     realsense_ros_parameters,
-    select_serial,
 )
 from mtdagger.runtime.realsense_recording import SyntheticStream, write_synthetic_depth_recording  # noqa: E402
 

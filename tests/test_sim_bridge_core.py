@@ -11,7 +11,7 @@ from mtdagger import keys
 from mtdagger.control.action import ActionConvention
 from mtdagger.perception.camera_model import CameraModel
 from sim_bridge.backend import DepthFrame, StepResult
-from sim_bridge.ros_bridge_node import (
+from sim_bridge.sim_bridge_core import (
     CLOCK_START_S,
     SimBridgeConfig,
     SimBridgeCore,

@@ -22,9 +22,9 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from mtdagger.messages.convert import camera_info_msg, depth_image_msg
 from mtdagger.messages.factory import RclpyFactory
-from mtdagger.runtime.realsense_camera import (
+from mtdagger.runtime.realsense_camera import RealSenseCamera
+from mtdagger.runtime.realsense_config import (
     HoleFillingFilterConfig,
-    RealSenseCamera,
     RealSenseCameraConfig,
     SpatialFilterConfig,
     TemporalFilterConfig,

@@ -95,7 +95,7 @@ def node_config_path(share_dir: str, robot: str, override: str = "") -> str:
 
 
 def _camera_config(camera_config: str, serial_no: str, recording_file: str):
-    from mtdagger.runtime.realsense_camera import load_camera_config
+    from mtdagger.runtime.realsense_config import load_camera_config
 
     config = load_camera_config(resolve_path(camera_config))
     changes: dict[str, Any] = {}
@@ -144,7 +144,7 @@ def realsense_driver_parameters(
     driver's own camera_link -> optical-frame transforms would give it a second one, which breaks
     TF lookups (moveit/moveit_calibration#115).
     """
-    from mtdagger.runtime.realsense_camera import realsense_ros_parameters
+    from mtdagger.runtime.realsense_config import realsense_ros_parameters
 
     config = _camera_config(camera_config, serial_no, "")
     params = realsense_ros_parameters(config)

@@ -47,7 +47,8 @@ def test_the_camera_node_plays_a_cell_recording_into_the_clouds_the_core_makes_f
     from mtdagger.perception.pointcloud import depth_to_point_cloud
     from mtdagger.policy.robot_acceptance import node_config_contract
     from mtdagger.rehearsal.recorded_camera import render_cell_view, write_cell_recording
-    from mtdagger.runtime.realsense_camera import RealSenseCamera, RealSenseCameraConfig
+    from mtdagger.runtime.realsense_camera import RealSenseCamera
+    from mtdagger.runtime.realsense_config import RealSenseCameraConfig
 
     view = render_cell_view("drawer-open", seed=3, objects="seen")
     recording = str(write_cell_recording(tmp_path / "cell.db3", view, frames=4))
