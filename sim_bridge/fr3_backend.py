@@ -27,9 +27,6 @@ calibrated camera, `urdf` the robot description.
 
 from __future__ import annotations
 
-import dataclasses
-import os
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,9 +37,7 @@ from mtdagger.perception.camera_model import CameraModel
 from sim_bridge.backend import DepthFrame, StepResult, UnknownTaskError
 from sim_bridge.depth_noise import apply_depth_noise, randomize_camera
 from sim_bridge.drawer_suite import (
-    DEFAULT_SUITE,
     HANDLE_TYPES,
-    TASKS,
     CabinetSpec,
     Placement,
     cabinet_mjcf,
@@ -51,6 +46,10 @@ from sim_bridge.drawer_suite import (
     placement_for,
     task_success,
 )
+from sim_bridge.fr3_backend_config import DEFAULT_CAMERA as DEFAULT_CAMERA  # re-export
+from sim_bridge.fr3_backend_config import OBJECT_ID as OBJECT_ID  # re-export
+from sim_bridge.fr3_backend_config import OBJECT_SPLIT as OBJECT_SPLIT  # re-export
+from sim_bridge.fr3_backend_config import FR3BackendConfig as FR3BackendConfig  # re-export
 from sim_bridge.fr3_experts import PRIVILEGED_DIM, DrawerExpert
 from sim_bridge.fr3_model import (
     ARM_JOINTS,
@@ -62,77 +61,12 @@ from sim_bridge.fr3_model import (
     fr3_urdf,
     scene_mjcf,
 )
-from sim_bridge.sim_camera import MujocoDepthCamera, SimCameraConfig
+from sim_bridge.sim_camera import MujocoDepthCamera
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-
-OBJECT_ID = "object.id"  # observation keys: which cabinet, and its split label
-OBJECT_SPLIT = "object.split"
-DEFAULT_CAMERA = "configs/cameras/fr3_d435.yaml"
-DEFAULT_CALIBRATION = "configs/calibration/fr3_cell.yaml"
 # The arm controller's gripper setting of policy_node/config/franka_fr3.yaml (goals only when the
 # command changes by half its range); the trajectory time is the robot config's (see FR3BackendConfig).
 GRIPPER_CHANGE_THRESHOLD = 1.0
 PHYSICS_TIMESTEP_S = 0.002
-
-
-def camera_from_calibration(camera: SimCameraConfig, calibration: str) -> SimCameraConfig:
-    """`camera` with its pose replaced by the calibration file's T_base_camera."""
-    from calibration.extrinsics import load_extrinsics, matrix_to_quaternion_xyzw
-    from sim_bridge.sim_camera import resolve_config_path
-
-    extrinsics = load_extrinsics(resolve_config_path(calibration))
-    if extrinsics.base_frame != BASE_LINK:
-        raise ValueError(
-            f"calibration {calibration}: base_frame is {extrinsics.base_frame!r}, expected {BASE_LINK!r}"
-        )
-    T = extrinsics.T_base_camera
-    return dataclasses.replace(
-        camera,
-        position=tuple(float(v) for v in T[:3, 3]),
-        look_at=None,
-        quaternion_xyzw=tuple(float(v) for v in matrix_to_quaternion_xyzw(T[:3, :3])),
-    )
-
-
-@dataclass(frozen=True)
-class FR3BackendConfig:
-    """Everything a worker needs to build an identical FR3 backend (frozen, picklable)."""
-
-    tasks: tuple[str, ...] = TASKS
-    objects: str = "seen"  # which ids of the suite's split episodes draw from: seen | unseen | all
-    suite: str = DEFAULT_SUITE
-    camera: SimCameraConfig = field(default_factory=lambda: SimCameraConfig.from_yaml(DEFAULT_CAMERA))
-    calibration: str = DEFAULT_CALIBRATION  # the camera's pose; overrides the camera YAML's
-    render_depth: bool = True
-    max_episode_steps: int = 120
-    robot_config: str = "franka_fr3"
-    # time_from_start of each joint target. None: the robot config's
-    # controllers.trajectory_time_from_start_s, what the real arm controller sends (0.1 s for the
-    # FR3: the arm covers about half of each step before the next target replaces it); 0: one
-    # control period. Recorded in the action convention, so the real launch refuses a checkpoint
-    # trained with another value.
-    trajectory_time_s: float | None = None
-
-    def __post_init__(self) -> None:
-        tasks = tuple(self.tasks)
-        unknown = [t for t in tasks if t not in TASKS]
-        if unknown or not tasks:
-            raise UnknownTaskError(str(unknown[0] if unknown else ""), list(TASKS))
-        object.__setattr__(self, "tasks", tasks)
-        load_drawer_split(self.suite).ids(self.objects)  # validates the split and the choice now
-        if not isinstance(self.camera, SimCameraConfig):
-            raise TypeError(f"camera must be a SimCameraConfig, got {type(self.camera).__name__}")
-        object.__setattr__(self, "camera", camera_from_calibration(self.camera, self.calibration))
-        if int(self.max_episode_steps) <= 0:
-            raise ValueError(f"max_episode_steps must be positive, got {self.max_episode_steps}")
-        if self.trajectory_time_s is not None and not (
-            np.isfinite(self.trajectory_time_s) and self.trajectory_time_s >= 0
-        ):
-            raise ValueError(f"trajectory_time_s must be >= 0, got {self.trajectory_time_s!r}")
-
-    def build(self) -> FR3Backend:
-        return FR3Backend(self)
 
 
 class FR3Backend:

@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from mtdagger.recording.layout import EpisodeInfo
-from sim_bridge.fr3_backend import OBJECT_ID, OBJECT_SPLIT, FR3Backend, FR3BackendConfig
+from sim_bridge.fr3_backend import FR3Backend
+from sim_bridge.fr3_backend_config import OBJECT_ID, OBJECT_SPLIT, FR3BackendConfig
 from sim_bridge.fr3_model import ARM_JOINTS, fr3_urdf
 from sim_bridge.lockstep_loop import StartupTimeoutError
 from sim_bridge.sim_bridge_core import CLOCK_START_S

@@ -30,7 +30,7 @@ ROBOT_DESCRIPTION_TOPIC = "/robot_description"
 def cell_config_from(value: Callable[[str], Any]) -> FR3CellConfig:
     """The cell's settings from node parameters (`value(name)`)."""
     from mtdagger.runtime.session import sim_camera_config
-    from sim_bridge.fr3_backend import FR3BackendConfig
+    from sim_bridge.fr3_backend_config import FR3BackendConfig
 
     camera = sim_camera_config(
         str(value("camera_config")), noise=str(value("noise")), randomize=False, seed=int(value("seed"))

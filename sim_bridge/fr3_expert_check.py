@@ -51,7 +51,7 @@ def check_experts(
     object_ids, tasks, seeds: int, first_seed: int = 0, max_episode_steps: int | None = None
 ) -> list[ExpertOutcome]:
     """Expert episodes for every (object, task, seed); `max_episode_steps` None: the backend's."""
-    from sim_bridge.fr3_backend import FR3BackendConfig
+    from sim_bridge.fr3_backend_config import FR3BackendConfig
 
     limit = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
     backend = FR3BackendConfig(tasks=tuple(tasks), objects="all", render_depth=False, **limit).build()

@@ -24,7 +24,7 @@ def make_backend_config(name: str, **config: Any) -> Any:
 
         return MetaWorldBackendConfig(**config)
     if name == "fr3":
-        from sim_bridge.fr3_backend import FR3BackendConfig
+        from sim_bridge.fr3_backend_config import FR3BackendConfig
 
         return FR3BackendConfig(**config)
     if name == "isaaclab":

@@ -232,6 +232,7 @@ def test_task_names_cannot_escape_the_store(tmp_path):
 _CHILD = r"""
 import os, sys, time
 import numpy as np
+from mtdagger.data import durable_write
 from mtdagger.data import store as store_module
 from mtdagger.data.episode import Episode
 
@@ -246,13 +247,13 @@ def armed():
     return state["adds"] >= arm_after
 
 if mode == "in_write":
-    real_write = store_module._write_synced
+    real_write = durable_write._write_synced
     def half_then_pause(handle, data):
         if not armed():
             return real_write(handle, data)
         handle.write(data[: len(data) // 2]); handle.flush(); os.fsync(handle.fileno())
         pause("IN_WRITE")
-    store_module._write_synced = half_then_pause
+    durable_write._write_synced = half_then_pause
 elif mode == "after_rename":
     real_replace = os.replace
     def replace_then_pause(src, dst, *a, **k):

@@ -12,7 +12,7 @@ from mtdagger import keys
 from mtdagger.control.robot_config import load_robot_config
 from sim_bridge.backend import SimBackend, UnknownTaskError
 from sim_bridge.drawer_suite import HANDLE_TYPES, cabinet_spec, load_drawer_split, resolve_fr3_tasks
-from sim_bridge.fr3_backend import OBJECT_ID, OBJECT_SPLIT, FR3BackendConfig
+from sim_bridge.fr3_backend_config import OBJECT_ID, OBJECT_SPLIT, FR3BackendConfig
 from sim_bridge.fr3_expert_check import check_experts
 from sim_bridge.registry import backend_names, make_backend
 

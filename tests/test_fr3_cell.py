@@ -51,7 +51,7 @@ def test_the_cells_calibration_is_what_real_launch_publishes_for_the_fr3():
 
 
 def test_the_sim_camera_takes_its_pose_from_the_calibration_file(tmp_path):
-    from sim_bridge.fr3_backend import FR3BackendConfig
+    from sim_bridge.fr3_backend_config import FR3BackendConfig
 
     expected = load_extrinsics(CALIBRATION).T_base_camera
     config = FR3BackendConfig(render_depth=False)
@@ -81,7 +81,7 @@ def test_a_known_cabinet_appears_in_the_cloud_at_its_true_base_frame_position():
     """The cloud made by the contract's own function shows the cabinet's top at the height and
     place the suite put it (spec + placement, no MuJoCo state), and the drawer front plane."""
     from mtdagger.perception.pointcloud import depth_to_point_cloud
-    from sim_bridge.fr3_backend import FR3BackendConfig
+    from sim_bridge.fr3_backend_config import FR3BackendConfig
 
     contract = node_config_contract(NODE_CONFIG)
     backend = FR3BackendConfig(objects="all").build()

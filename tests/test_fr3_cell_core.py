@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from sim_bridge.fr3_backend import OBJECT_ID, OBJECT_SPLIT
+from sim_bridge.fr3_backend_config import OBJECT_ID, OBJECT_SPLIT
 from sim_bridge.fr3_cell import CLOCK_START_S, FR3CellConfig, FR3CellCore, parse_objects
 from sim_bridge.fr3_model import ARM_JOINTS
 from sim_bridge.lockstep_loop import StartupTimeoutError
@@ -239,7 +239,7 @@ def test_the_camera_sees_the_arm_move_after_a_step():
 
 
 def _rendering_backend():
-    from sim_bridge.fr3_backend import FR3BackendConfig
+    from sim_bridge.fr3_backend_config import FR3BackendConfig
 
     return FR3BackendConfig(render_depth=False)
 

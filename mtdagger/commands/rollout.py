@@ -192,7 +192,7 @@ def save_midepisode_cloud(
     `rollout_out.RolloutOutput.cloud_done` wants both, so a kill between them redoes the pair."""
     import io
 
-    from mtdagger.data.store import atomic_write_bytes
+    from mtdagger.data.durable_write import atomic_write_bytes
     from mtdagger.perception.pointcloud import depth_to_point_cloud
 
     backend = backend_config.build()

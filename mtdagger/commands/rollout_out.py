@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from mtdagger.commands.paths import PathError, check_output_dir
+from mtdagger.data.durable_write import TEMP_PREFIX, atomic_write_bytes
 from mtdagger.data.episode import Episode
-from mtdagger.data.store import TEMP_PREFIX, atomic_write_bytes, episode_from_bytes, episode_to_bytes
+from mtdagger.data.episode_format import episode_from_bytes, episode_to_bytes
 
 SPEC_FILE = "rollout.json"
 EPISODES_DIR = "episodes"

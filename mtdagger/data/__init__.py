@@ -11,7 +11,8 @@ import importlib
 from typing import Any
 
 from mtdagger.data.episode import Episode
-from mtdagger.data.store import CorruptEpisodeError, EpisodeRecord, EpisodeStore, EpisodeStoreError
+from mtdagger.data.episode_format import CorruptEpisodeError, EpisodeStoreError
+from mtdagger.data.store import EpisodeRecord, EpisodeStore
 
 _LAZY = {
     "NormalizationStats": "mtdagger.data.normalization",

@@ -18,17 +18,16 @@ is already there returns the stored record, so a resumed run can simply re-add i
 only the missing episodes are written. Each file name carries a fresh episode id, so even two
 writers racing on one key cannot overwrite the file a committed row points at (the loser's file
 becomes an orphan).
+
+Steps 1 and 2-3 live in their own modules, `mtdagger.data.episode_format` (the bytes) and
+`mtdagger.data.durable_write` (the atomic write); this module is the manifest and its queries.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
-import json
-import os
 import re
 import sqlite3
-import tempfile
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -37,24 +36,20 @@ from typing import Any
 
 import numpy as np
 
+from mtdagger.data.durable_write import TEMP_PREFIX as TEMP_PREFIX  # re-export
+from mtdagger.data.durable_write import _ensure_dir
+from mtdagger.data.durable_write import _fsync_dir as _fsync_dir  # re-export
+from mtdagger.data.durable_write import atomic_write_bytes as atomic_write_bytes  # re-export
 from mtdagger.data.episode import Episode
+from mtdagger.data.episode_format import CorruptEpisodeError as CorruptEpisodeError  # re-export
+from mtdagger.data.episode_format import EpisodeStoreError as EpisodeStoreError  # re-export
+from mtdagger.data.episode_format import episode_from_bytes as episode_from_bytes  # re-export
+from mtdagger.data.episode_format import episode_to_bytes as episode_to_bytes  # re-export
 from mtdagger.provenance import sha256_bytes, utc_now_iso
 
 MANIFEST_NAME = "manifest.sqlite"
 EPISODES_DIR = "episodes"
-TEMP_PREFIX = ".tmp-"
-FILE_FORMAT_VERSION = 1
 MANIFEST_SCHEMA_VERSION = 1
-_META_ENTRY = "meta_json"
-_OPTIONAL_ARRAYS = ("point_clouds",)
-_REQUIRED_ARRAYS = (
-    "states",
-    "privileged",
-    "actions",
-    "expert_actions",
-    "actor_is_expert",
-    "success_per_step",
-)
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 _SCHEMA = """
@@ -78,14 +73,6 @@ CREATE TABLE IF NOT EXISTS episodes (
 );
 CREATE INDEX IF NOT EXISTS episodes_by_run_round ON episodes (run_id, round, task);
 """
-
-
-class EpisodeStoreError(RuntimeError):
-    """The store cannot do what was asked (missing file, unreadable manifest, ...)."""
-
-
-class CorruptEpisodeError(EpisodeStoreError):
-    """An episode file no longer matches the content hash recorded when it was stored."""
 
 
 @dataclass(frozen=True)
@@ -116,136 +103,6 @@ def _record_from_row(row: Sequence[Any]) -> EpisodeRecord:
     values = dict(zip(_COLUMNS, row))
     values["success"] = bool(values["success"])
     return EpisodeRecord(**values)
-
-
-# --------------------------------------------------------------------------- serialisation
-
-
-def _json_default(value: Any) -> Any:
-    """Let numpy scalars/arrays in episode metadata through as plain JSON values."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
-
-
-def episode_to_bytes(episode: Episode) -> bytes:
-    """An Episode as compressed .npz bytes; scalars and metadata in one JSON string entry.
-
-    Raises ValueError for content that could only be stored with pickle (object arrays, metadata
-    that is not JSON): such data would be unloadable with allow_pickle=False.
-    """
-    arrays: dict[str, np.ndarray] = {}
-    for name in _REQUIRED_ARRAYS + _OPTIONAL_ARRAYS:
-        value = getattr(episode, name)
-        if value is None:
-            continue
-        array = np.asarray(value)
-        if array.dtype.hasobject:
-            raise ValueError(f"episode field {name!r} has dtype object; store numeric arrays only")
-        arrays[name] = array
-    meta = {
-        "format_version": FILE_FORMAT_VERSION,
-        "task_name": episode.task_name,
-        "task_index": int(episode.task_index),
-        "seed": int(episode.seed),
-        "beta": float(episode.beta),
-        "label_source": episode.label_source,
-        "student_checkpoint_id": episode.student_checkpoint_id,
-        "metadata": episode.metadata,
-    }
-    try:
-        meta_json = json.dumps(meta, default=_json_default, sort_keys=True)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"episode metadata is not JSON-serialisable: {error}") from error
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays, **{_META_ENTRY: np.array(meta_json)})
-    return buffer.getvalue()
-
-
-def episode_from_bytes(data: bytes, *, source: str = "<bytes>") -> Episode:
-    """Inverse of `episode_to_bytes`; never unpickles."""
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            contents = {name: archive[name] for name in archive.files}
-    except Exception as error:  # zipfile/np errors vary; all mean "not a readable episode"
-        raise CorruptEpisodeError(f"{source} is not a readable episode archive: {error}") from error
-    if _META_ENTRY not in contents:
-        raise CorruptEpisodeError(f"{source} has no {_META_ENTRY!r} entry")
-    meta = json.loads(str(contents.pop(_META_ENTRY)))
-    if meta.get("format_version") != FILE_FORMAT_VERSION:
-        raise CorruptEpisodeError(
-            f"{source} has format_version={meta.get('format_version')!r}; this code reads "
-            f"{FILE_FORMAT_VERSION}"
-        )
-    missing = [name for name in _REQUIRED_ARRAYS if name not in contents]
-    if missing:
-        raise CorruptEpisodeError(f"{source} lacks arrays {missing}")
-    return Episode(
-        task_name=meta["task_name"],
-        task_index=meta["task_index"],
-        seed=meta["seed"],
-        beta=meta["beta"],
-        label_source=meta["label_source"],
-        student_checkpoint_id=meta["student_checkpoint_id"],
-        metadata=meta["metadata"],
-        point_clouds=contents.get("point_clouds"),
-        **{name: contents[name] for name in _REQUIRED_ARRAYS},
-    )
-
-
-# --------------------------------------------------------------------------- durable file writes
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename/creation inside `directory` durable (POSIX; a no-op where unsupported)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _ensure_dir(directory: Path) -> None:
-    """mkdir -p, fsyncing each parent whose entry we created (a new dir entry is data too)."""
-    if directory.is_dir():
-        return
-    _ensure_dir(directory.parent)
-    with contextlib.suppress(FileExistsError):
-        directory.mkdir()
-    _fsync_dir(directory.parent)
-
-
-def _write_synced(handle: io.BufferedWriter, data: bytes) -> None:
-    handle.write(data)
-    handle.flush()
-    os.fsync(handle.fileno())
-
-
-def atomic_write_bytes(final_path: Path, data: bytes) -> None:
-    """Write `data` to `final_path` so a reader sees the old state or all of it, never part.
-
-    Temp file in the same directory (same filesystem, so the rename is atomic), fsync, rename,
-    fsync the directory. On any failure the temp file is removed and the error re-raised.
-    """
-    final_path = Path(final_path)
-    _ensure_dir(final_path.parent)
-    fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".part", dir=final_path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            _write_synced(handle, data)
-        os.replace(temp_name, final_path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        raise
-    _fsync_dir(final_path.parent)
 
 
 def _safe_component(name: str) -> str:

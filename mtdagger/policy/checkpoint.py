@@ -28,8 +28,8 @@ import torch
 from torch import nn
 
 from mtdagger.control.action import ActionConvention
+from mtdagger.data.durable_write import atomic_write_bytes
 from mtdagger.data.normalization import NormalizationStats
-from mtdagger.data.store import atomic_write_bytes
 from mtdagger.perception.contract import PointCloudContract
 from mtdagger.policy.networks import STUDENT_REGISTRY, build_student
 from mtdagger.provenance import sha256_bytes
@@ -333,7 +333,7 @@ def publish_checkpoint(directory: str | Path, model: nn.Module, meta: Checkpoint
     import shutil
     import uuid
 
-    from mtdagger.data.store import _fsync_dir
+    from mtdagger.data.durable_write import _fsync_dir
     from mtdagger.testing_hooks import pause_point
 
     directory = Path(directory)

@@ -65,7 +65,8 @@ def render_cell_view(
     from mtdagger.messages.convert import depth_image_msg
     from mtdagger.messages.factory import RosbagsFactory
     from mtdagger.perception.pointcloud import depth_from_16uc1
-    from sim_bridge.fr3_backend import OBJECT_SPLIT, FR3Backend, FR3BackendConfig
+    from sim_bridge.fr3_backend import FR3Backend
+    from sim_bridge.fr3_backend_config import OBJECT_SPLIT, FR3BackendConfig
     from sim_bridge.sim_camera import SimCameraConfig
 
     camera = SimCameraConfig.from_yaml(camera_config)

@@ -31,7 +31,7 @@ def resolve_run_tasks(sim: SimConfig) -> list[str]:
 def backend_config_for(sim: SimConfig, tasks: list[str], *, render_depth: bool, objects: str = "seen"):
     """`objects` (FR3 drawer suite only): the split episodes draw their cabinets from."""
     if sim.backend == "fr3":
-        from sim_bridge.fr3_backend import DEFAULT_CAMERA, FR3BackendConfig
+        from sim_bridge.fr3_backend_config import DEFAULT_CAMERA, FR3BackendConfig
 
         # A SimConfig that names no camera carries MetaWorld's: the FR3 cell has its own.
         camera = DEFAULT_CAMERA if sim.camera == SimConfig.camera else sim.camera
