@@ -151,7 +151,7 @@ class PolicyNode(Node):
         from mtdagger.policy.robot_acceptance import load_policy_for_robot
 
         try:
-            # The contract and the robot's control period are imposed (see robot_acceptance).
+            # The contract, control period and trajectory time are imposed (see robot_acceptance).
             policy = load_policy_for_robot(
                 checkpoint, contract=contract, control_period_s=self._period,
                 trajectory_time_s=self._trajectory_time_s,
