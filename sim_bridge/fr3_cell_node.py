@@ -20,7 +20,7 @@ from typing import Any
 
 from mtdagger.recording import layout
 from sim_bridge.fr3_cell import CellFrame, FR3CellConfig, FR3CellCore
-from sim_bridge.lockstep_loop import LockstepLoop
+from sim_bridge.lockstep_loop import LockstepLoop, run_lockstep_node
 from sim_bridge.ros_bridge_node import DEPTH_ENCODINGS, _require, depth_image_32fc1_msg
 
 GRIPPER_COMMAND_TOPIC = "/mtdagger/gripper_command"
@@ -268,29 +268,7 @@ def _seconds(stamp) -> float:
 
 
 def main(args: list[str] | None = None) -> int:
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
-    from rclpy.logging import get_logger
-
-    rclpy.init(args=args)
-    cell = None
-    try:
-        try:
-            cell = FR3CellNode(rclpy.create_node)
-        except (OSError, ValueError, RuntimeError) as error:
-            get_logger("fr3_cell").fatal(f"cannot start: {error}")
-            return 1
-        try:
-            rclpy.spin(cell.node)
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        return cell.exit_code
-    finally:
-        if cell is not None:
-            cell.close()
-            cell.node.destroy_node()
-        rclpy.try_shutdown()
-
+    return run_lockstep_node(FR3CellNode, "fr3_cell", args)
 
 if __name__ == "__main__":
     raise SystemExit(main())

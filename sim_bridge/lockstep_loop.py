@@ -84,3 +84,31 @@ class LockstepLoop:
         self.done = True
         if self.exit_when_done or code != 0:
             rclpy.try_shutdown(context=self.node.context)
+
+
+def run_lockstep_node(build: Callable[[Callable[..., Any]], Any], name: str, args: list[str] | None) -> int:
+    """`main()` of a lockstep simulator node: init rclpy, build the node object with
+    `rclpy.create_node` (a one-line fatal log and exit code 1 when its settings are refused), spin
+    until it finishes or is interrupted, return its `exit_code`, and always close it and shut down."""
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+    from rclpy.logging import get_logger
+
+    rclpy.init(args=args)
+    simulator = None
+    try:
+        try:
+            simulator = build(rclpy.create_node)
+        except (OSError, ValueError, RuntimeError) as error:
+            get_logger(name).fatal(f"cannot start: {error}")
+            return 1
+        try:
+            rclpy.spin(simulator.node)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        return simulator.exit_code
+    finally:
+        if simulator is not None:
+            simulator.close()
+            simulator.node.destroy_node()
+        rclpy.try_shutdown()

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from mtdagger.recording import layout
-from sim_bridge.lockstep_loop import LockstepLoop
+from sim_bridge.lockstep_loop import LockstepLoop, run_lockstep_node
 from sim_bridge.lockstep_loop import StartupTimeoutError as StartupTimeoutError
 from sim_bridge.sim_bridge_core import CLOCK_START_S as CLOCK_START_S
 from sim_bridge.sim_bridge_core import SimBridgeConfig, SimBridgeCore, SimFrame, build_backend
@@ -365,29 +365,7 @@ def _rclpy_factory():
 
 
 def main(args: list[str] | None = None) -> int:
-    import rclpy
-    from rclpy.executors import ExternalShutdownException
-    from rclpy.logging import get_logger
-
-    rclpy.init(args=args)
-    bridge = None
-    try:
-        try:
-            bridge = SimBridgeNode(rclpy.create_node)
-        except (OSError, ValueError, RuntimeError) as error:
-            get_logger("sim_bridge").fatal(f"cannot start: {error}")
-            return 1
-        try:
-            rclpy.spin(bridge.node)
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        return bridge.exit_code
-    finally:
-        if bridge is not None:
-            bridge.close()
-            bridge.node.destroy_node()
-        rclpy.try_shutdown()
-
+    return run_lockstep_node(SimBridgeNode, "sim_bridge", args)
 
 if __name__ == "__main__":
     raise SystemExit(main())
