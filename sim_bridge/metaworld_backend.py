@@ -111,6 +111,10 @@ class MetaWorldBackend:
             )
         env.seed(int(seed))
         raw_obs, _ = env.reset()
+        # MetaWorld places the goal marker (a site) after every step but not on reset, so the
+        # first frame would show the previous episode's goal; place it the way step() does.
+        for site, position in env._target_site_config:
+            env._set_pos_site(site, position)
         # Re-read every reset: the base is static within an episode, but a scene may move it.
         self._T_world_base[task] = body_pose(env.data, BASE_BODY)
         self._task = task

@@ -287,3 +287,17 @@ def test_noisy_camera_frames_are_noisy_and_reproducible_per_seed():
     finally:
         backend.close()
         clean.close()
+
+
+@pytest.mark.integration
+def test_the_first_frame_shows_this_episodes_goal_marker(backend):
+    """MetaWorld moves the goal site only after a step; reset must place it, or the student's
+    first cloud shows the previous episode's goal (reach/push/pick-place have no other cue)."""
+    from mtdagger.perception.pointcloud import workspace_points
+
+    contract = load_suite_preset("mt10").point_cloud
+    for seed in (11, 12):  # the second reset would inherit the first one's marker
+        observation = backend.reset("reach-v3", seed=seed)
+        goal = observation[keys.GOAL_POSITION]
+        points, _ = workspace_points(observation[keys.DEPTH], backend.camera, contract)
+        assert np.min(np.linalg.norm(points - goal, axis=1)) < 0.025  # the 2 cm marker's surface
