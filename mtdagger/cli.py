@@ -73,10 +73,19 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         "(default: seen)",
     )
     p.add_argument(
+        "--noise",
+        choices=["none", "realsense"],
+        default="none",
+        help="depth noise model of the evaluation camera (default: none, clean depth)",
+    )
+    p.add_argument(
+        "--randomize", action="store_true", help="randomise the camera pose and intrinsics per episode"
+    )
+    p.add_argument(
         "--robustness",
         action="store_true",
         help="point-cloud checkpoints: success with clean depth, RealSense noise, camera "
-        "randomisation and both, on the same seeds",
+        "randomisation and both, on the same seeds (replaces --noise/--randomize)",
     )
     p.set_defaults(module="mtdagger.commands.eval")
 

@@ -52,3 +52,26 @@ def test_robustness_table_runs_every_condition_and_reports_the_drop():
     assert "1.00 [" in reach and "0.70 [" in reach and "+30" in reach
     total = next(line for line in text.splitlines() if "all" in line)
     assert "0.85 [" in total and "+15" in total
+
+
+@pytest.mark.parametrize(
+    ("flags", "noisy", "randomised"),
+    [([], False, False), (["--noise", "realsense", "--randomize"], True, True)],
+)
+def test_eval_flags_choose_the_evaluation_camera(tmp_path, monkeypatch, capsys, flags, noisy, randomised):
+    """Plain `mtdagger eval` is clean depth; --noise/--randomize evaluate under training's conditions."""
+    import mtdagger.training.evaluate as evaluate_module
+    from mtdagger.cli import main
+    from tests.bad_input_support import save_tiny_checkpoint
+
+    cameras = []
+
+    def fake_evaluate(factory, backend_config, tasks, run_tasks, **kwargs):
+        cameras.append(backend_config.camera)
+        return [TaskResult(task, 1, 1, 10.0) for task in tasks]
+
+    monkeypatch.setattr(evaluate_module, "evaluate_student", fake_evaluate)
+    save_tiny_checkpoint(tmp_path / "ck", pointnet=True)
+    assert main(["eval", "--checkpoint", str(tmp_path / "ck"), "--episodes", "1", *flags]) == 0
+    assert [(c.noise.enabled, c.randomization.enabled) for c in cameras] == [(noisy, randomised)]
+    assert ("realsense depth noise, randomised camera" in capsys.readouterr().out) == noisy

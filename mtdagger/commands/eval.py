@@ -76,9 +76,12 @@ def run(args) -> int:
         title = f"robustness of {args.checkpoint} ({args.episodes} episodes per task, same seeds)"
         Console(width=None if sys.stdout.isatty() else 160).print(robustness_table(results, title))
         return 0
+    noise, randomize = getattr(args, "noise", "none"), getattr(args, "randomize", False)
+    camera = {"depth_noise": noise, "randomize_camera": "default" if randomize else "none"}
+    condition = ", ".join([f"{noise} depth noise"] + (["randomised camera"] if randomize else []))
     for split in splits if args.sim == "fr3" else [None]:
-        results = evaluate({} if split is None else {"objects": split})
+        results = evaluate({} if split is None else {"objects": split}, **camera)
         label = "" if split is None else f", {split} objects"
-        title = f"eval {args.checkpoint} ({args.episodes} episodes per task{label})"
+        title = f"eval {args.checkpoint} ({args.episodes} episodes per task, {condition}{label})"
         Console().print(results_table(results, title))
     return 0
