@@ -66,6 +66,9 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes (1..256)")
     p.add_argument("--seed", type=int, default=10_000, help="first seed; episode i uses seed+i")
     p.add_argument(
+        "--max-steps", type=int, default=None, help="episode step limit (default: the training horizon)"
+    )
+    p.add_argument(
         "--objects",
         choices=["seen", "unseen", "all", "both"],
         default=None,

@@ -41,13 +41,17 @@ class DepthNoiseConfig:
     dropout_prob: float = 0.0  # probability that any valid pixel is lost
     edge_dropout_prob: float = 0.0  # probability that a pixel on a depth discontinuity is lost
     edge_threshold_m: float = 0.02  # neighbour depth difference that counts as a discontinuity
+    # Share of episodes rendered with this noise; the others get clean depth (drawn per reset).
+    # Below 1, a student trained on noisy clouds cannot come to depend on their artefacts, which
+    # a filtered or better sensor would not have (`mtdagger eval --robustness`, clean column).
+    episode_share: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("sigma_at_1m_m", "quantization_m", "edge_threshold_m"):
             value = getattr(self, name)
             if not (np.isfinite(value) and value >= 0):
                 raise ValueError(f"DepthNoiseConfig.{name} must be a finite number >= 0, got {value}")
-        for name in ("dropout_prob", "edge_dropout_prob"):
+        for name in ("dropout_prob", "edge_dropout_prob", "episode_share"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"DepthNoiseConfig.{name} must be a probability in [0, 1], got {value}")
@@ -66,6 +70,13 @@ class DepthNoiseConfig:
     @property
     def enabled(self) -> bool:
         return bool(self.sigma_at_1m_m or self.quantization_m or self.dropout_prob or self.edge_dropout_prob)
+
+    def for_episode(self, rng: np.random.Generator) -> DepthNoiseConfig:
+        """This episode's noise: self, or no noise for the clean share (one draw per reset, and
+        none at all when every episode is noisy, so existing seeds keep their noise streams)."""
+        if not self.enabled or self.episode_share >= 1.0:
+            return self
+        return self if rng.random() < self.episode_share else DepthNoiseConfig()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -115,7 +126,8 @@ class CameraRandomizationConfig:
 
 
 def _config_from_value(cls: type, value: Any, preset: str, what: str, convert=lambda v: v) -> Any:
-    """None/'none' -> cls(); `preset` -> getattr(cls, preset)(); a mapping -> cls(**fields), strictly."""
+    """None/'none' -> cls(); `preset` -> getattr(cls, preset)(); a mapping -> cls(**fields), strictly;
+    a mapping with `preset: <preset>` starts from the preset and overrides the fields it gives."""
     if value is None or value == "none":
         return cls()
     if value == preset:
@@ -123,11 +135,16 @@ def _config_from_value(cls: type, value: Any, preset: str, what: str, convert=la
     if isinstance(value, cls):
         return value
     if isinstance(value, dict):
-        unknown = set(value) - set(cls.__dataclass_fields__)
+        fields = dict(value)
+        base = fields.pop("preset", None)
+        if base not in (None, preset):
+            raise ValueError(f"{what} preset must be {preset!r}, got {base!r}")
+        unknown = set(fields) - set(cls.__dataclass_fields__)
         if unknown:
             known = sorted(cls.__dataclass_fields__)
-            raise ValueError(f"unknown {what} fields {sorted(unknown)}; known: {known}")
-        return cls(**{k: convert(v) for k, v in value.items()})
+            raise ValueError(f"unknown {what} fields {sorted(unknown)}; known: {known} (and 'preset')")
+        converted = {k: convert(v) for k, v in fields.items()}
+        return replace(getattr(cls, preset)(), **converted) if base else cls(**converted)
     raise ValueError(f"{what} must be 'none', {preset!r} or a mapping of fields, got {value!r}")
 
 

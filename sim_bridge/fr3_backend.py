@@ -162,6 +162,7 @@ class FR3Backend:
         self._reported_camera = (
             self._nominal_camera if randomization.report_nominal_camera else self._true_camera
         )
+        self._noise = self.config.camera.noise.for_episode(self._rng)
         return self._observation()
 
     def step(self, action: np.ndarray) -> StepResult:
@@ -201,7 +202,7 @@ class FR3Backend:
             raise RuntimeError("render_depth() before reset()")
         if self._frame is None:
             depth = self._depth_camera().render_depth(self._data, self._true_camera, np.eye(4))
-            depth = apply_depth_noise(depth, self.config.camera.noise, self._rng)
+            depth = apply_depth_noise(depth, self._noise, self._rng)
             self._frame = DepthFrame(depth, self._reported_camera, float(self._data.time))
         return self._frame
 

@@ -127,6 +127,7 @@ class MetaWorldBackend:
         self._reported_camera = (
             self._nominal_camera if randomization.report_nominal_camera else self._true_camera
         )
+        self._noise = self.config.camera.noise.for_episode(self._rng)
         return self._observation(raw_obs)
 
     def step(self, action: np.ndarray) -> StepResult:
@@ -158,7 +159,7 @@ class MetaWorldBackend:
             depth = self._depth_camera().render_depth(
                 env.data, self._true_camera, self._T_world_base[self._task]
             )
-            depth = apply_depth_noise(depth, self.config.camera.noise, self._rng)
+            depth = apply_depth_noise(depth, self._noise, self._rng)
             self._frame = DepthFrame(depth, self._reported_camera, float(env.data.time))
         return self._frame
 

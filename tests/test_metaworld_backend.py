@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 
@@ -301,3 +302,39 @@ def test_the_first_frame_shows_this_episodes_goal_marker(backend):
         goal = observation[keys.GOAL_POSITION]
         points, _ = workspace_points(observation[keys.DEPTH], backend.camera, contract)
         assert np.min(np.linalg.norm(points - goal, axis=1)) < 0.025  # the 2 cm marker's surface
+
+
+def test_a_noise_preset_with_an_episode_share_keeps_the_preset_fields():
+    mixed = DepthNoiseConfig.from_value({"preset": "realsense", "episode_share": 0.75})
+    assert mixed == dataclasses.replace(DepthNoiseConfig.realsense(), episode_share=0.75)
+    with pytest.raises(ValueError, match="episode_share"):
+        DepthNoiseConfig.from_value({"preset": "realsense", "episode_share": 1.5})
+    with pytest.raises(ValueError, match="depth noise preset must be 'realsense'"):
+        DepthNoiseConfig.from_value({"preset": "kinect"})
+
+
+@pytest.mark.integration
+def test_the_clean_share_of_episodes_renders_exact_depth_and_the_rest_noisy():
+    """episode_share < 1: whole episodes are either exact or noisy, drawn per seed."""
+    noise = dataclasses.replace(DepthNoiseConfig.realsense(), episode_share=0.5)
+    mixed = MetaWorldBackendConfig(tasks=("reach-v3",), camera=SimCameraConfig().with_noise(noise)).build()
+    clean = MetaWorldBackendConfig(tasks=("reach-v3",)).build()
+    try:
+        kinds = []
+        for seed in range(12):
+            first = mixed.reset("reach-v3", seed)[keys.DEPTH]
+            exact = np.array_equal(first, clean.reset("reach-v3", seed)[keys.DEPTH])
+            action = np.array([0.005, 0.0, 0.0, 0.0])
+            later = np.array_equal(
+                mixed.step(action).observation[keys.DEPTH], clean.step(action).observation[keys.DEPTH]
+            )
+            assert exact == later  # the episode keeps its draw
+            kinds.append(exact)
+        assert 0 < sum(kinds) < len(kinds)
+        assert (
+            mixed.reset("reach-v3", 3)[keys.DEPTH].tobytes()
+            == mixed.reset("reach-v3", 3)[keys.DEPTH].tobytes()
+        )
+    finally:
+        mixed.close()
+        clean.close()

@@ -20,6 +20,7 @@ def run(args) -> int:
         check_count(args.episodes, "--episodes")
         check_count(args.workers, "--workers", maximum=MAX_WORKERS)
         check_count(args.seed, "--seed", minimum=0)
+        check_count(getattr(args, "max_steps", None), "--max-steps")
         # The weights too (hash, shapes, NaN), here: a worker's failure would be a RolloutJobError.
         _, meta = load_checkpoint(args.checkpoint)
     except (CheckpointError, PathError) as error:
@@ -41,7 +42,7 @@ def run(args) -> int:
     contract = None
     if meta.point_cloud_contract is not None:
         contract = PointCloudContract.from_dict(meta.point_cloud_contract)
-    max_steps = int(meta.provenance.get("max_episode_steps", 200))
+    max_steps = getattr(args, "max_steps", None) or int(meta.provenance.get("max_episode_steps", 200))
     objects = getattr(args, "objects", None)
     if objects is not None and args.sim != "fr3":
         print("error: --objects applies to --sim fr3 (the drawer suite's seen/unseen split)", file=sys.stderr)
@@ -82,6 +83,7 @@ def run(args) -> int:
     for split in splits if args.sim == "fr3" else [None]:
         results = evaluate({} if split is None else {"objects": split}, **camera)
         label = "" if split is None else f", {split} objects"
-        title = f"eval {args.checkpoint} ({args.episodes} episodes per task, {condition}{label})"
+        episodes = f"{args.episodes} episodes per task of {max_steps} steps"
+        title = f"eval {args.checkpoint} ({episodes}, {condition}{label})"
         Console().print(results_table(results, title))
     return 0
