@@ -224,6 +224,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--repeats", type=int, default=5, help="timed training steps per network")
     b.add_argument("--fit-steps", type=int, default=150, help="fixed-batch steps for 'fit loss' (0: skip)")
     b.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)")
+    b.add_argument(
+        "--device", choices=["cpu", "cuda"], default="cpu", help="where the networks train (default: cpu)"
+    )
     b.add_argument("--task", default="reach-v3", help="task for the rollout rows")
     b.add_argument("--workers", default="1,2", help="comma-separated rollout worker counts")
     b.add_argument("--rollout-episodes", type=int, default=4, help="episodes per rollout row (0: skip)")

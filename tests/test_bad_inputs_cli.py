@@ -14,6 +14,7 @@ import yaml
 from bad_input_support import REPO, assert_refused, save_tiny_checkpoint
 
 from calibration.extrinsics import ExtrinsicsError, load_extrinsics
+from mtdagger.cli import main
 from mtdagger.control.robot_config import load_robot_config
 from mtdagger.policy.checkpoint import CheckpointError, load_checkpoint
 
@@ -230,3 +231,21 @@ def test_every_flag_of_every_command_has_a_help_line():
 
     walk(build_parser(), "mtdagger")
     assert not missing, f"flags without a help line: {missing}"
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="refusal is for machines without CUDA")
+def test_bench_train_on_cuda_without_a_gpu_is_refused_in_one_line(capsys):
+    assert_refused(capsys, ["bench", "train", "--device", "cuda", "--rollout-episodes", "0"], "--device cuda")
+
+
+@pytest.mark.parametrize(
+    "flags", [["--max-steps", "0"], ["--noise", "kinect"]], ids=["zero max steps", "unknown noise"]
+)
+def test_eval_camera_and_horizon_flags_are_checked(tmp_path, capsys, flags):
+    save_tiny_checkpoint(tmp_path / "ck", pointnet=True)
+    if flags[0] == "--noise":  # argparse's own refusal: exit 2, names the flag
+        with pytest.raises(SystemExit) as exit_info:
+            main(["eval", "--checkpoint", str(tmp_path / "ck"), *flags])
+        assert exit_info.value.code == 2 and "--noise" in capsys.readouterr().err
+    else:
+        assert_refused(capsys, ["eval", "--checkpoint", str(tmp_path / "ck"), *flags], "--max-steps")

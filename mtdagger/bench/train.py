@@ -115,26 +115,38 @@ def _train_steps(model: nn.Module, batch: dict[str, torch.Tensor], lr: float = 1
     return step
 
 
-def _measure(name: str, num_points: int, batch_size: int, repeats: int, fit_steps: int, threads: int):
-    """Runs in a child process: (name, step seconds list, peak extra RSS MiB, fit loss)."""
+def _on(device: torch.device, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {key: value.to(device) for key, value in batch.items()}
+
+
+def _measure(
+    name: str, num_points: int, batch_size: int, repeats: int, fit_steps: int, threads: int, device_name: str
+):
+    """Runs in a child process: (name, step seconds list, peak extra MiB, fit loss). The memory is
+    the process's extra peak RSS on the CPU, the peak allocated GPU memory on CUDA."""
     if threads > 0:
         torch.set_num_threads(threads)
+    device = torch.device(device_name)
+    cuda = device.type == "cuda"
     torch.manual_seed(0)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    model = build_variant(name, num_points)
-    step = _train_steps(model, synthetic_batch(batch_size, num_points, NUM_TASKS, seed=1))
+    model = build_variant(name, num_points).to(device)
+    step = _train_steps(model, _on(device, synthetic_batch(batch_size, num_points, NUM_TASKS, seed=1)))
     step()  # warm-up: allocator, kernels
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        step()
+        step()  # its float(loss) waits for the GPU
         times.append(time.perf_counter() - start)
-    peak_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024.0
+    if cuda:
+        peak_mib = torch.cuda.max_memory_allocated(device) / 2**20
+    else:
+        peak_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024.0
     fit_loss = float("nan")
     if fit_steps > 0:
         torch.manual_seed(0)
-        model = build_variant(name, num_points)
-        step = _train_steps(model, synthetic_batch(128, num_points, NUM_TASKS, seed=2))
+        model = build_variant(name, num_points).to(device)
+        step = _train_steps(model, _on(device, synthetic_batch(128, num_points, NUM_TASKS, seed=2)))
         for _ in range(fit_steps):
             fit_loss = step()
     return name, times, peak_mib, fit_loss
@@ -176,12 +188,17 @@ def run(args: Any) -> int:
         print(f"error: --workers must be positive, got {args.workers!r}", file=sys.stderr)
         return 2
 
+    device = getattr(args, "device", "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda but torch sees no CUDA device", file=sys.stderr)
+        return 2
     context = multiprocessing.get_context("spawn")
     results = {}
     for name in VARIANTS:
         with context.Pool(1) as pool:
             measured = pool.apply(
-                _measure, (name, args.num_points, args.batch, args.repeats, args.fit_steps, args.threads)
+                _measure,
+                (name, args.num_points, args.batch, args.repeats, args.fit_steps, args.threads, device),
             )
         results[name] = measured
     best = {name: args.batch / min(r[1]) for name, r in results.items()}
@@ -199,8 +216,9 @@ def run(args: Any) -> int:
                 fit_loss,
             ]
         )
+    where = torch.cuda.get_device_name() if device == "cuda" else "CPU"
     print_table(
-        f"point-cloud BC, N={args.num_points}, batch {args.batch}, fwd+bwd+AdamW, float32, "
+        f"point-cloud BC on {where}, N={args.num_points}, batch {args.batch}, fwd+bwd+AdamW, float32, "
         f"{torch.get_num_threads() if args.threads <= 0 else args.threads} threads "
         f"(best / median of {args.repeats} steps)",
         [
@@ -210,7 +228,7 @@ def run(args: Any) -> int:
             "vs DP3",
             "vs previous (same run)",
             f"vs {OLD_DEFAULT_SAMPLES_PER_S:.0f}/s (issue)",
-            "peak extra RSS MiB",
+            "peak GPU MiB" if device == "cuda" else "peak extra RSS MiB",
             f"fit loss ({args.fit_steps} steps)",
         ],
         rows,

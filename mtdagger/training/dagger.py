@@ -111,6 +111,10 @@ class DaggerLoop:
         from torch.utils.tensorboard import SummaryWriter
 
         self.tb = SummaryWriter(str(self.run.tensorboard_dir))
+        device = self.trainer.device
+        threads = f"{torch.get_num_threads()} threads"
+        where = torch.cuda.get_device_name(device) if device.type == "cuda" else threads
+        self.console.print(f"behaviour cloning on {device.type} ({where})")
         try:
             if self.completed_round >= 0:
                 self.console.print(f"resuming {self.run.root} after round {self.completed_round}")
