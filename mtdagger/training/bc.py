@@ -53,16 +53,6 @@ def _batches(dataset: TransitionDataset, batch_size: int, generator: torch.Gener
         yield dataset.batch(order[start : start + batch_size])
 
 
-def _epoch_batches(tensors: dict[str, torch.Tensor], batch_size: int, generator: torch.Generator):
-    """One shuffled epoch over `tensors` (already on the training device). The order is drawn on
-    the CPU generator, so an epoch visits the samples in the same order on any device."""
-    n = len(tensors["action"])
-    order = torch.randperm(n, generator=generator).to(tensors["action"].device)
-    for start in range(0, n, batch_size):
-        index = order[start : start + batch_size]
-        yield {key: tensor[index] for key, tensor in tensors.items()}
-
-
 @dataclass
 class FitResult:
     epoch_losses: list[float]
@@ -85,17 +75,13 @@ class BCTrainer:
         model.to(self.device)
         optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         model.train()
-        # On a GPU the whole dataset moves once per fit (MT10's 500 episodes of 512-point clouds are
-        # ~0.6 GB) and batches are gathered there, and the loss is summed on the device: a per-step
-        # host gather, copy and loss.item() sync would leave the GPU mostly idle. The CPU: no copy.
-        tensors = _to(dataset.tensors, self.device)
         epoch_losses: list[float] = []
         steps = 0
         bar = tqdm(range(cfg.epochs), desc=desc, leave=False, unit="epoch")
         for _ in bar:
-            total = torch.zeros((), dtype=torch.float64, device=self.device)
-            count = 0
-            for batch in _epoch_batches(tensors, cfg.batch_size, self.generator):
+            total, count = 0.0, 0
+            for batch in _batches(dataset, cfg.batch_size, self.generator):
+                batch = _to(batch, self.device)
                 loss = nn.functional.mse_loss(self.forward(model, batch), batch["action"])
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
@@ -103,10 +89,10 @@ class BCTrainer:
                     nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 optimiser.step()
                 size = len(batch["action"])
-                total += loss.detach().double() * size
+                total += loss.item() * size
                 count += size
                 steps += 1
-            epoch_losses.append(float(total) / count)
+            epoch_losses.append(total / count)
             bar.set_postfix(loss=f"{epoch_losses[-1]:.4f}")
         model.eval().cpu()
         return FitResult(epoch_losses, steps)
