@@ -82,8 +82,9 @@ def run(args) -> int:
     condition = ", ".join([f"{noise} depth noise"] + (["randomised camera"] if randomize else []))
     for split in splits if args.sim == "fr3" else [None]:
         results = evaluate({} if split is None else {"objects": split}, **camera)
+        # What was measured first: rich wraps the title and shortens the (long) checkpoint path.
         label = "" if split is None else f", {split} objects"
         episodes = f"{args.episodes} episodes per task of {max_steps} steps"
-        title = f"eval {args.checkpoint} ({episodes}, {condition}{label})"
+        title = f"eval{label} ({episodes}, {condition}): {args.checkpoint}"
         Console().print(results_table(results, title))
     return 0
