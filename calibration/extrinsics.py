@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from scipy.spatial.transform import Rotation
 
 SCHEMA_VERSION = 1
 QUATERNION_NORM_TOLERANCE = 1e-3
@@ -63,37 +64,14 @@ class ExtrinsicsError(ValueError):
 
 
 def quaternion_xyzw_to_matrix(q: Sequence[float]) -> np.ndarray:
-    """3x3 rotation matrix of a unit quaternion in ROS order (x, y, z, w)."""
-    x, y, z, w = (float(v) for v in q)
-    return np.array(
-        [
-            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
-        ]
-    )
+    """3x3 rotation matrix of a unit quaternion in ROS order (x, y, z, w), which is scipy's order."""
+    return Rotation.from_quat(np.asarray(q, dtype=np.float64)).as_matrix()
 
 
 def matrix_to_quaternion_xyzw(R: np.ndarray) -> np.ndarray:
     """Unit quaternion (x, y, z, w) of a rotation matrix, with w >= 0 so that one rotation has one
-    written form. Shepperd's branch on the largest diagonal term keeps it accurate near 180 degrees."""
-    R = np.asarray(R, dtype=np.float64)
-    trace = R[0, 0] + R[1, 1] + R[2, 2]
-    if trace > max(R[0, 0], R[1, 1], R[2, 2]):
-        s = 2.0 * math.sqrt(1.0 + trace)
-        q = [(R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s, s / 4]
-    elif R[0, 0] >= R[1, 1] and R[0, 0] >= R[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + R[0, 0] - R[1, 1] - R[2, 2])
-        q = [s / 4, (R[0, 1] + R[1, 0]) / s, (R[0, 2] + R[2, 0]) / s, (R[2, 1] - R[1, 2]) / s]
-    elif R[1, 1] >= R[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + R[1, 1] - R[0, 0] - R[2, 2])
-        q = [(R[0, 1] + R[1, 0]) / s, s / 4, (R[1, 2] + R[2, 1]) / s, (R[0, 2] - R[2, 0]) / s]
-    else:
-        s = 2.0 * math.sqrt(1.0 + R[2, 2] - R[0, 0] - R[1, 1])
-        q = [(R[0, 2] + R[2, 0]) / s, (R[1, 2] + R[2, 1]) / s, s / 4, (R[1, 0] - R[0, 1]) / s]
-    quat = np.asarray(q)
-    quat /= np.linalg.norm(quat)
-    return -quat if quat[3] < 0 else quat
+    written form (scipy's canonical form; its matrix-to-quaternion method is accurate near 180 degrees)."""
+    return Rotation.from_matrix(np.asarray(R, dtype=np.float64)).as_quat(canonical=True)
 
 
 def _check_transform(T: np.ndarray) -> np.ndarray:

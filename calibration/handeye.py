@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
-from calibration.extrinsics import Extrinsics, matrix_to_quaternion_xyzw
+from calibration.extrinsics import Extrinsics
 
 HandEyeMethod = Literal["tsai", "park", "horaud", "andreff", "daniilidis"]
 _OPENCV_METHOD_NAMES = {
@@ -140,12 +141,9 @@ def _as_poses(poses: Sequence[np.ndarray], name: str) -> np.ndarray:
 
 
 def _rotation_vector(R: np.ndarray) -> np.ndarray:
-    """Axis * angle, via the quaternion (stable at 0 and 180 degrees, unlike arccos of the trace)."""
-    q = matrix_to_quaternion_xyzw(R)
-    sin_half = np.linalg.norm(q[:3])
-    if sin_half < 1e-12:
-        return np.zeros(3)
-    return 2.0 * np.arctan2(sin_half, q[3]) * q[:3] / sin_half
+    """Axis * angle, angle in [0, π] (scipy goes through the quaternion: stable at 0 and 180 degrees,
+    unlike arccos of the trace)."""
+    return Rotation.from_matrix(np.asarray(R, dtype=np.float64)).as_rotvec()
 
 
 def _check_rotation_diversity(gripper: np.ndarray) -> None:

@@ -4,7 +4,7 @@
 Why our own scene rather than MetaWorld's: the check needs a camera pose we set (the truth), a board
 we can move freely through poses a real arm would reach, and nothing else; MetaWorld's Sawyer adds
 nothing the hand-eye maths can see. The camera is the project's `CameraModel` rendered by
-`sim_bridge.sim_camera.MujocoDepthCamera`, so the colour images and the depth images come from
+`mtdagger.perception.mujoco_camera.MujocoDepthCamera`, so the colour images and the depth images come from
 exactly the intrinsics and optical-frame pose the point-cloud pipeline uses.
 
 Noise (`SimNoise`) is what a real capture has: sensor noise on the pixels, defocus/motion blur,
@@ -19,8 +19,8 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from calibration.board import BoardSpec, render_board
-from mtdagger.perception.camera_model import CameraModel
-from sim_bridge.sim_camera import MujocoDepthCamera, look_at_rotation
+from mtdagger.perception.camera_model import CameraModel, look_at_rotation
+from mtdagger.perception.mujoco_camera import MujocoDepthCamera
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@
 #
 #   docker build -f docker/Dockerfile.robot -t mtdagger-robot .
 #   docker run --rm -it --net=host --privileged -v /dev:/dev mtdagger-robot \
-#     ros2 launch policy_node real.launch.py task:=drawer-open-v3 checkpoint:=/ckpt/best ...
+#     ros2 launch policy_node real.launch.py task:=drawer-open checkpoint:=/ckpt/best ...
 ARG ROS_DISTRO=jazzy
 FROM ros:${ROS_DISTRO}-ros-base
 ARG ROS_DISTRO

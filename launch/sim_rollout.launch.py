@@ -7,47 +7,27 @@
 Includes policy_node's sim.launch.py with recording on and evaluation defaults (several episodes
 per task, held-out seeds), so a simulated evaluation produces the same kind of MCAP bag, read by
 the same report, as a real-robot evaluation (eval_recording.launch.py).
+
+Arguments come from the one argument table (mtdagger/deployment/launch_args.py); what is passed
+on to the included launch file is decided by `mtdagger.deployment.plan.deployment_plan`.
 """
 
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
-from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.substitutions import FindPackageShare
+from launch.actions import OpaqueFunction
 
 from launch import LaunchDescription
 
+LAUNCH = "sim_rollout"
+
+
+def _setup(context):
+    from policy_node import launch_actions as actions  # finds the core before any core import
+
+    values = actions.argument_values(LAUNCH, context)
+    plan = actions.deployment_plan(LAUNCH, values, share_dir=actions.package_share(context))
+    return actions.plan_actions(plan, context)
+
 
 def generate_launch_description():
-    return LaunchDescription(
-        [
-            DeclareLaunchArgument("checkpoint", description="checkpoint directory"),
-            DeclareLaunchArgument("tasks", description="task name, comma-separated names, mt10 or mt50"),
-            DeclareLaunchArgument("episodes_per_task", default_value="5", description="episodes per task"),
-            DeclareLaunchArgument("seed", default_value="20000", description="first evaluation seed"),
-            DeclareLaunchArgument(
-                "noise", default_value="none", description="depth noise model: none | realsense"
-            ),
-            DeclareLaunchArgument("randomize", default_value="false", description="randomise the camera"),
-            DeclareLaunchArgument("bag_dir", default_value="bags/sim", description="folder for the bag"),
-            DeclareLaunchArgument(
-                "log_level", default_value="warn", description="ROS log level of our nodes"
-            ),
-            IncludeLaunchDescription(
-                PythonLaunchDescriptionSource(
-                    PathJoinSubstitution([FindPackageShare("policy_node"), "launch", "sim.launch.py"])
-                ),
-                launch_arguments={
-                    "checkpoint": LaunchConfiguration("checkpoint"),
-                    "tasks": LaunchConfiguration("tasks"),
-                    "episodes_per_task": LaunchConfiguration("episodes_per_task"),
-                    "seed": LaunchConfiguration("seed"),
-                    "noise": LaunchConfiguration("noise"),
-                    "randomize": LaunchConfiguration("randomize"),
-                    "bag_dir": LaunchConfiguration("bag_dir"),
-                    "log_level": LaunchConfiguration("log_level"),
-                    "record": "true",
-                    "lockstep": "true",
-                }.items(),
-            ),
-        ]
-    )
+    from policy_node.launch_actions import declared_arguments
+
+    return LaunchDescription([*declared_arguments(LAUNCH), OpaqueFunction(function=_setup)])

@@ -17,7 +17,7 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
@@ -87,18 +87,7 @@ def check_value(value: Any, annotation: Any, where: str, ranges: RangeTable | No
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        options = [a for a in args if a is not type(None)]
-        errors = []
-        for option in options:
-            try:
-                return check_value(value, option, where, ranges)
-            except ConfigError as error:
-                errors.append(str(error))
-        if len(options) == 1:
-            raise ConfigError(errors[0])
-        raise ConfigError(f"{where} has the wrong type ({_type_name(value)}): " + "; or ".join(errors))
+        return _check_union(value, args, where, ranges)
     if origin is Literal:
         if value not in args:
             raise ConfigError(f"{where} must be one of {list(args)}, got {value!r}")
@@ -107,47 +96,99 @@ def check_value(value: Any, annotation: Any, where: str, ranges: RangeTable | No
         if isinstance(value, annotation):
             return value
         return build_dataclass(annotation, value, where, ranges)
-    if annotation is bool:
-        if not isinstance(value, (bool, np.bool_)):
-            raise ConfigError(f"{where} must be true or false, got {value!r}")
-        return bool(value)
-    if annotation is int:
-        if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
-            raise ConfigError(f"{where} must be an integer, got {value!r} ({_type_name(value)})")
-        return int(value)
-    if annotation is float:
-        if not _is_number(value):
-            raise ConfigError(f"{where} must be a number, got {value!r} ({_type_name(value)})")
-        if not math.isfinite(float(value)):
-            raise ConfigError(f"{where} must be finite, got {value!r}")
-        return float(value)
-    if annotation is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where} must be a string, got {value!r} ({_type_name(value)})")
-        return value
+    for scalar, check in _SCALAR_CHECKS:
+        if annotation is scalar:
+            return check(value, where)
     container = origin or annotation
     if container in (tuple, list):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where} must be a list, got {value!r} ({_type_name(value)})")
-        if container is tuple and args and args[-1] is not Ellipsis:
-            if len(value) != len(args):
-                raise ConfigError(f"{where} must have {len(args)} entries, got {len(value)}")
-            items = [check_value(v, a, f"{where}[{i}]", ranges) for i, (v, a) in enumerate(zip(value, args))]
-        else:
-            item_type = args[0] if args else Any
-            items = [check_value(v, item_type, f"{where}[{i}]", ranges) for i, v in enumerate(value)]
-        return tuple(items) if container is tuple else items
+        return _check_sequence(value, container, args, where, ranges)
     if container in (dict, Mapping) or container is typing.Mapping:
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{where} must be a mapping, got {value!r} ({_type_name(value)})")
-        key_type, value_type = args if len(args) == 2 else (Any, Any)
-        return {
-            check_value(k, key_type, f"{where} key", ranges): check_value(
-                v, value_type, f"{where}.{k}", ranges
-            )
-            for k, v in value.items()
-        }
+        return _check_mapping(value, args, where, ranges)
     return value  # an annotation we do not model (a callable, a custom class): left to the class
+
+
+def _check_union(value: Any, args: tuple[Any, ...], where: str, ranges: RangeTable | None) -> Any:
+    """Optional[X] / X | Y: None where allowed, else the first option that accepts the value. An
+    Optional reports its one option's own error; a real union lists why each option refused."""
+    if value is None and type(None) in args:
+        return None
+    options = [a for a in args if a is not type(None)]
+    errors = []
+    for option in options:
+        try:
+            return check_value(value, option, where, ranges)
+        except ConfigError as error:
+            errors.append(str(error))
+    if len(options) == 1:
+        raise ConfigError(errors[0])
+    raise ConfigError(f"{where} has the wrong type ({_type_name(value)}): " + "; or ".join(errors))
+
+
+def _check_bool(value: Any, where: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ConfigError(f"{where} must be true or false, got {value!r}")
+    return bool(value)
+
+
+def _check_int(value: Any, where: str) -> int:
+    """An integer, never a bool (YAML's `true` is not 1 here) and never a float such as 2.0."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+        raise ConfigError(f"{where} must be an integer, got {value!r} ({_type_name(value)})")
+    return int(value)
+
+
+def _check_float(value: Any, where: str) -> float:
+    """A finite number (int accepted); infinity is only allowed through a field's Bounds."""
+    if not _is_number(value):
+        raise ConfigError(f"{where} must be a number, got {value!r} ({_type_name(value)})")
+    if not math.isfinite(float(value)):
+        raise ConfigError(f"{where} must be finite, got {value!r}")
+    return float(value)
+
+
+def _check_str(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} must be a string, got {value!r} ({_type_name(value)})")
+    return value
+
+
+# (annotation, check), matched by identity as `annotation is bool` etc.: never by equality or subclass.
+_SCALAR_CHECKS: tuple[tuple[type, Callable[[Any, str], Any]], ...] = (
+    (bool, _check_bool),
+    (int, _check_int),
+    (float, _check_float),
+    (str, _check_str),
+)
+
+
+def _check_sequence(
+    value: Any, container: type, args: tuple[Any, ...], where: str, ranges: RangeTable | None
+) -> tuple[Any, ...] | list[Any]:
+    """A list or tuple from YAML's lists: fixed-length tuples check each position against its own
+    type, `tuple[X, ...]` and `list[X]` every item against X. Tuple fields come back as tuples."""
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where} must be a list, got {value!r} ({_type_name(value)})")
+    if container is tuple and args and args[-1] is not Ellipsis:
+        if len(value) != len(args):
+            raise ConfigError(f"{where} must have {len(args)} entries, got {len(value)}")
+        items = [check_value(v, a, f"{where}[{i}]", ranges) for i, (v, a) in enumerate(zip(value, args))]
+    else:
+        item_type = args[0] if args else Any
+        items = [check_value(v, item_type, f"{where}[{i}]", ranges) for i, v in enumerate(value)]
+    return tuple(items) if container is tuple else items
+
+
+def _check_mapping(
+    value: Any, args: tuple[Any, ...], where: str, ranges: RangeTable | None
+) -> dict[Any, Any]:
+    """A mapping whose keys and values are each checked (an unparameterised dict: anything goes)."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where} must be a mapping, got {value!r} ({_type_name(value)})")
+    key_type, value_type = args if len(args) == 2 else (Any, Any)
+    return {
+        check_value(k, key_type, f"{where} key", ranges): check_value(v, value_type, f"{where}.{k}", ranges)
+        for k, v in value.items()
+    }
 
 
 def _field_bounds(cls: type, f: dataclasses.Field, ranges: RangeTable | None) -> Bounds | None:

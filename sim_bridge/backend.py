@@ -13,16 +13,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from mtdagger.control.action import ActionConvention
-from mtdagger.perception.camera_model import CameraModel
-
-
-@dataclass(frozen=True)
-class DepthFrame:
-    """A metric depth image and the camera model it was taken with (0 or NaN = invalid pixel)."""
-
-    depth_m: np.ndarray  # (H, W) float32, metres along the optical axis (planar depth)
-    camera: CameraModel
-    stamp_s: float = 0.0
+from mtdagger.perception.frames import DepthFrame
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,23 @@
-"""`make_backend(name, **config)`: simulator backends by name, so commands take `--sim NAME`.
+"""Simulator backends by name, so commands take `--sim NAME`: the one place a backend is chosen.
 
-Only names are registered here, never imported eagerly: a backend's simulator (MuJoCo, Isaac Sim)
-is imported when that backend is asked for, so asking for one never needs the other installed.
+Each backend declares its own frozen, picklable config dataclass (what rollout workers receive);
+`make_backend_config(name, **fields)` picks it by name. Only names are registered here, never
+imported eagerly: a backend's simulator (MuJoCo, Isaac Sim) is imported when that backend is asked
+for, so asking for one never needs the other installed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+# Backends a training run or a deployment can use here (tasks, default camera).
+RUN_BACKENDS = ("metaworld", "fr3")
+# The camera YAML a backend uses when a run names none.
+DEFAULT_CAMERAS = {
+    "metaworld": "configs/cameras/metaworld_d435.yaml",
+    "fr3": "configs/cameras/fr3_d435.yaml",
+}
 
 
 class BackendUnavailableError(NotImplementedError):
@@ -20,11 +31,11 @@ def backend_names() -> list[str]:
 def make_backend_config(name: str, **config: Any) -> Any:
     """The picklable config of backend `name` (what rollout workers receive), from keyword fields."""
     if name == "metaworld":
-        from sim_bridge.metaworld_backend import MetaWorldBackendConfig
+        from sim_bridge.metaworld.backend import MetaWorldBackendConfig
 
         return MetaWorldBackendConfig(**config)
     if name == "fr3":
-        from sim_bridge.fr3_backend_config import FR3BackendConfig
+        from sim_bridge.fr3.config import FR3BackendConfig
 
         return FR3BackendConfig(**config)
     if name == "isaaclab":
@@ -38,3 +49,40 @@ def make_backend_config(name: str, **config: Any) -> Any:
 def make_backend(name: str, **config: Any) -> Any:
     """Build backend `name` in this process, e.g. make_backend('metaworld', tasks=('reach-v3',))."""
     return make_backend_config(name, **config).build()
+
+
+def resolve_tasks(name: str, spec: str) -> list[str]:
+    """Backend `name`'s ordered task list for a spec: a suite name ('mt10', 'fr3_drawers') or
+    comma-separated task names. ValueError for a backend a run cannot use here."""
+    if name == "fr3":
+        from sim_bridge.fr3.drawer_suite import resolve_fr3_tasks
+
+        return resolve_fr3_tasks(spec)
+    if name != "metaworld":
+        raise ValueError(f"training supports the 'metaworld' and 'fr3' backends here, got {name!r}")
+    from sim_bridge.suites import resolve_tasks as resolve_metaworld_tasks
+
+    return resolve_metaworld_tasks(spec)
+
+
+def run_backend_config(
+    name: str,
+    tasks: Sequence[str],
+    *,
+    camera: Any,
+    render_depth: bool,
+    max_episode_steps: int,
+    objects: str = "seen",
+) -> Any:
+    """The config of backend `name` for a run's resolved `tasks` and camera (a SimCameraConfig).
+    `objects` (FR3 drawer suite only): the split episodes draw their cabinets from. Any name other
+    than 'fr3' gets the MetaWorld backend (the default simulator)."""
+    fields: dict[str, Any] = {
+        "tasks": tuple(tasks),
+        "camera": camera,
+        "render_depth": render_depth,
+        "max_episode_steps": max_episode_steps,
+    }
+    if name == "fr3":
+        return make_backend_config("fr3", objects=objects, **fields)
+    return make_backend_config("metaworld", **fields)

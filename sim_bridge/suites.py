@@ -16,7 +16,7 @@ import yaml
 
 from mtdagger.perception.contract import PointCloudContract
 from sim_bridge.backend import UnknownTaskError
-from sim_bridge.sim_camera import resolve_config_path
+from sim_bridge.camera.sim_camera import resolve_config_path
 
 MT10: tuple[str, ...] = (
     "reach-v3",

@@ -19,11 +19,12 @@ from mtdagger.control.action import ActionConvention
 from mtdagger.control.robot_config import ROBOT_CONFIG_DIR, load_robot_config
 from mtdagger.control.safety import SafetyFilter
 from mtdagger.perception.contract import PointCloudContract
+from mtdagger.perception.frames import DepthFrame
 from mtdagger.recording.bag_reader import read_evaluation_bag
 from mtdagger.recording.bag_writer import EvaluationBagWriter
 from mtdagger.runtime.loop import DeploymentLoop
 from mtdagger.runtime.stages import PointCloudStage, SimClock, StageOutput
-from sim_bridge.backend import DepthFrame, StepResult
+from sim_bridge.backend import StepResult
 
 
 def tree_hashes(root: Path) -> dict[str, str]:

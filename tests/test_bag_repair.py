@@ -22,6 +22,7 @@ from rosbags.highlevel.anyreader import AnyReaderError
 from test_recording import EPISODES, STEP_NS, metadata, step_data
 
 from mtdagger.cli import main
+from mtdagger.messages import topics
 from mtdagger.recording import layout
 from mtdagger.recording.bag_reader import BagError, read_evaluation_bag
 from mtdagger.recording.bag_writer import EvaluationBagWriter
@@ -59,7 +60,7 @@ def killed_bag(tmp_path: Path, name: str = "killed") -> Path:
 
 def anyreader_episode_markers(bag: Path) -> list[dict]:
     with AnyReader([bag]) as reader:
-        connections = [c for c in reader.connections if c.topic == layout.EPISODE_TOPIC]
+        connections = [c for c in reader.connections if c.topic == topics.EPISODE_TOPIC]
         return [json.loads(reader.deserialize(raw, c.msgtype).data)
                 for c, _, raw in reader.messages(connections=connections)]
 
@@ -84,7 +85,7 @@ def test_in_place_repair_opens_in_anyreader_and_keeps_the_killed_file(tmp_path):
     assert _sha(result.backup) == digest  # the killed recording, byte for byte
     markers = anyreader_episode_markers(bag)
     assert [(m["event"], m["episode"]) for m in markers] == [("start", 0), ("end", 0), ("start", 1)]
-    assert mcap_summary_count(bag / "killed.mcap", layout.EE_STATE_TOPIC) == 5
+    assert mcap_summary_count(bag / "killed.mcap", topics.EE_STATE_TOPIC) == 5
     info = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
     assert info["version"] == 9 and info["relative_file_paths"] == ["killed.mcap"]
     assert layout.CUSTOM_DATA_KEY in info["custom_data"]
@@ -194,11 +195,11 @@ def test_sigkill_mid_deploy_record_then_repair_keeps_every_finished_episode(tmp_
     ended = [m["episode"] for m in markers if m["event"] == "end"]
     assert ended == finished  # AnyReader: every finished episode, none twice
     mcap_file = next(bag.glob("*.mcap"))
-    assert mcap_summary_count(mcap_file, layout.EPISODE_TOPIC) == len(markers)
+    assert mcap_summary_count(mcap_file, topics.EPISODE_TOPIC) == len(markers)
     # The mcap reader through the rebuilt index (seeking, as Foxglove and ros2 bag do).
     with mcap_file.open("rb") as handle:
         reader = make_reader(handle, decoder_factories=[DecoderFactory()])
-        records = reader.iter_decoded_messages(topics=[layout.EPISODE_TOPIC])
+        records = reader.iter_decoded_messages(topics=[topics.EPISODE_TOPIC])
         decoded = [json.loads(message.data) for _, _, _, message in records]
     assert [m["episode"] for m in decoded if m["event"] == "end"] == finished
     repaired = read_evaluation_bag(bag)

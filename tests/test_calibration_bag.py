@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
@@ -16,12 +12,12 @@ from calibration.extrinsics import load_extrinsics, matrix_to_quaternion_xyzw
 from calibration.sim_cell import SimCalibrationCell, SimNoise
 from calibration.verify import pose_error
 from mtdagger.cli import main
+from mtdagger.deployment.camera import calibration_transform
 from mtdagger.messages.convert import camera_info_msg, header, pose_stamped_msg
 from mtdagger.messages.factory import RosbagsFactory
 
 pytestmark = pytest.mark.integration
 OPTICAL = "camera_color_optical_frame"
-REPO = Path(__file__).resolve().parents[1]
 
 
 def write_teaching_bag(path, cell: SimCalibrationCell, poses: list[np.ndarray]) -> None:
@@ -69,17 +65,6 @@ def write_teaching_bag(path, cell: SimCalibrationCell, poses: list[np.ndarray]) 
                 t += 0.02
 
 
-def _launch_support():
-    """policy_node/launch_support.py loaded from its file (it imports no ROS)."""
-    spec = importlib.util.spec_from_file_location(
-        "calibration_test_launch_support", REPO / "policy_node" / "policy_node" / "launch_support.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their module through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_bag_to_capture_to_calibration(tmp_path, capsys):
     cell = SimCalibrationCell()
     try:
@@ -105,7 +90,7 @@ def test_bag_to_capture_to_calibration(tmp_path, capsys):
             == 0
         )
         assert "base_link -> camera_color_optical_frame" in capsys.readouterr().out
-        launch = _launch_support().calibration_transform(
+        launch = calibration_transform(
             str(out), robot_base_frame="base_link", camera_frame="camera_color_optical_frame"
         )
         assert launch.static_transform_arguments[-1] == "camera_color_optical_frame"
@@ -117,7 +102,7 @@ def test_bag_to_capture_to_calibration(tmp_path, capsys):
         linked = tmp_path / "cal-link.yaml"
         assert main(["calibrate", "solve", str(tmp_path / "capture"), "--out", str(linked)]) == 0
         capsys.readouterr()
-        launch_linked = _launch_support().calibration_transform(
+        launch_linked = calibration_transform(
             str(linked), robot_base_frame="base_link", camera_frame="camera_color_optical_frame"
         )
         assert launch_linked.static_transform_arguments[-1] == "camera_color_optical_frame"

@@ -30,7 +30,7 @@ MIN_SUCCESS = {task: 0.9 for task in MT10} | {"peg-insert-side-v3": 0.8}
 
 @pytest.fixture(scope="module")
 def backend():
-    from sim_bridge.metaworld_backend import MetaWorldBackendConfig
+    from sim_bridge.metaworld.backend import MetaWorldBackendConfig
 
     backend = MetaWorldBackendConfig(tasks=MT10, render_depth=False, max_episode_steps=500).build()
     yield backend
@@ -63,7 +63,7 @@ def test_adapter_reproduces_metaworld_driven_directly(backend, task):
     """Same seed, MetaWorld's policy applied natively vs. through convention actions: same positions."""
     from metaworld.policies import ENV_POLICY_MAP
 
-    from sim_bridge.metaworld_backend import _make_env
+    from sim_bridge.metaworld.backend import _make_env
 
     native_env = _make_env(task, benchmark_seed=0, max_episode_steps=500)
     policy = ENV_POLICY_MAP[task]()

@@ -11,9 +11,9 @@ import pytest
 from mtdagger import keys
 from mtdagger.control.robot_config import load_robot_config
 from sim_bridge.backend import SimBackend, UnknownTaskError
-from sim_bridge.drawer_suite import HANDLE_TYPES, cabinet_spec, load_drawer_split, resolve_fr3_tasks
-from sim_bridge.fr3_backend_config import OBJECT_ID, OBJECT_SPLIT, FR3BackendConfig
-from sim_bridge.fr3_expert_check import check_experts
+from sim_bridge.fr3.config import OBJECT_ID, OBJECT_SPLIT, FR3BackendConfig
+from sim_bridge.fr3.drawer_suite import HANDLE_TYPES, cabinet_spec, load_drawer_split, resolve_fr3_tasks
+from sim_bridge.fr3.expert_check import check_experts
 from sim_bridge.registry import backend_names, make_backend
 
 pytest.importorskip("mujoco")
@@ -145,7 +145,7 @@ def test_bad_actions_are_refused_with_their_shape(backend):
 def test_experts_succeed_on_seen_and_unseen_cabinets_of_every_handle_type():
     # Two seen and two unseen objects of each handle type are too many for the test budget; one
     # of each type per split, both tasks (12 episodes), in the 120 steps of an episode (the arm
-    # covers half of each step: the real trajectory time). Full table: sim_bridge.fr3_expert_check.
+    # covers half of each step: the real trajectory time). Full table: sim_bridge.fr3.expert_check.
     outcomes = check_experts(
         (0, 1, 2, 21, 22, 23), ("drawer-open", "drawer-close"), seeds=1, first_seed=7, max_episode_steps=120
     )

@@ -7,7 +7,6 @@ start-up, with the numbers of policy_node/config/franka_fr3.yaml and configs/rob
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -29,29 +28,20 @@ PRESETS = ("configs/fr3-drawer-pointcloud-cpu.yaml",)
 pytest.importorskip("mujoco")
 
 
-def _launch_support():
-    spec = importlib.util.spec_from_file_location(
-        "fr3_launch_support", REPO / "policy_node" / "policy_node" / "launch_support.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_cells_calibration_is_what_real_launch_publishes_for_the_fr3():
-    support = _launch_support()
+    from mtdagger.deployment.camera import calibration_transform, camera_optical_frame
+
     robot = load_robot_config("franka_fr3")
-    transform = support.calibration_transform(
+    transform = calibration_transform(
         str(CALIBRATION),
         robot_base_frame=robot.base_frame,
-        camera_frame=support.camera_optical_frame("camera"),
+        camera_frame=camera_optical_frame("camera"),
     )
     assert transform.base_frame == "fr3_link0" and transform.calibration_id == "fr3-cell-nominal-0001"
 
 
 def test_the_sim_camera_takes_its_pose_from_the_calibration_file(tmp_path):
-    from sim_bridge.fr3_backend_config import FR3BackendConfig
+    from sim_bridge.fr3.config import FR3BackendConfig
 
     expected = load_extrinsics(CALIBRATION).T_base_camera
     config = FR3BackendConfig(render_depth=False)
@@ -81,7 +71,7 @@ def test_a_known_cabinet_appears_in_the_cloud_at_its_true_base_frame_position():
     """The cloud made by the contract's own function shows the cabinet's top at the height and
     place the suite put it (spec + placement, no MuJoCo state), and the drawer front plane."""
     from mtdagger.perception.pointcloud import depth_to_point_cloud
-    from sim_bridge.fr3_backend_config import FR3BackendConfig
+    from sim_bridge.fr3.config import FR3BackendConfig
 
     contract = node_config_contract(NODE_CONFIG)
     backend = FR3BackendConfig(objects="all").build()

@@ -1,4 +1,4 @@
-"""FR3CellCore (sim_bridge/fr3_cell.py): the JTC the rehearsal's arm plays, its lockstep pairing
+"""FR3CellCore (sim_bridge/fr3/cell.py): the JTC the rehearsal's arm plays, its lockstep pairing
 and its episode schedule, without ROS. A fake backend records what the JTC commands; one test
 plays a trajectory on the real FR3 backend and checks the joints get there."""
 
@@ -10,10 +10,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from sim_bridge.fr3_backend_config import OBJECT_ID, OBJECT_SPLIT
-from sim_bridge.fr3_cell import CLOCK_START_S, FR3CellConfig, FR3CellCore, parse_objects
-from sim_bridge.fr3_model import ARM_JOINTS
-from sim_bridge.lockstep_loop import StartupTimeoutError
+from sim_bridge.fr3.cell import FR3CellConfig, FR3CellCore, parse_objects
+from sim_bridge.fr3.config import OBJECT_ID, OBJECT_SPLIT
+from sim_bridge.fr3.model import ARM_JOINTS
+from sim_bridge.lockstep import CLOCK_START_S, StartupTimeoutError
 
 PERIOD = 0.05
 
@@ -239,7 +239,7 @@ def test_the_camera_sees_the_arm_move_after_a_step():
 
 
 def _rendering_backend():
-    from sim_bridge.fr3_backend_config import FR3BackendConfig
+    from sim_bridge.fr3.config import FR3BackendConfig
 
     return FR3BackendConfig(render_depth=False)
 
@@ -255,7 +255,7 @@ def test_the_expert_opens_a_drawer_through_the_arm_controller_core_and_the_cells
     from mtdagger import keys
     from mtdagger.control.arm_command import ArmControlCore, ArmControlSettings
     from mtdagger.control.robot_config import load_robot_config
-    from sim_bridge.fr3_experts import DrawerExpert
+    from sim_bridge.fr3.experts import DrawerExpert
 
     robot = load_robot_config("franka_fr3")
     core = FR3CellCore(FR3CellConfig(tasks=("drawer-open",), objects="unseen", seed=3, max_episode_steps=120))

@@ -14,7 +14,7 @@ import pytest
 
 from mtdagger.control.kinematics import ArmKinematics
 from mtdagger.control.robot_config import load_robot_config
-from sim_bridge.fr3_model import (
+from sim_bridge.fr3.model import (
     ARM_JOINTS,
     BASE_LINK,
     FINGER_JOINTS,

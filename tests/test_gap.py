@@ -98,9 +98,9 @@ EPISODES = (("drawer-open-v3", 5), ("drawer-open-v3", 6))  # one task: one simul
 
 def render_episodes(noise: str = "none"):
     """Per episode of EPISODES, two rendered 160x120 depth frames (reset, then one step)."""
-    from sim_bridge.depth_noise import DepthNoiseConfig
-    from sim_bridge.metaworld_backend import MetaWorldBackendConfig
-    from sim_bridge.sim_camera import SimCameraConfig
+    from sim_bridge.camera.depth_noise import DepthNoiseConfig
+    from sim_bridge.camera.sim_camera import SimCameraConfig
+    from sim_bridge.metaworld.backend import MetaWorldBackendConfig
 
     camera = SimCameraConfig.from_yaml("configs/cameras/metaworld_d435.yaml")
     if noise == "realsense":

@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 
 from mtdagger import keys
-from sim_bridge.backend import DepthFrame, Expert, SimBackend, UnknownTaskError
-from sim_bridge.depth_noise import CameraRandomizationConfig, DepthNoiseConfig, rotation_angle_deg
-from sim_bridge.metaworld_backend import (
+from mtdagger.perception.frames import DepthFrame
+from sim_bridge.backend import Expert, SimBackend, UnknownTaskError
+from sim_bridge.camera.depth_noise import CameraRandomizationConfig, DepthNoiseConfig, rotation_angle_deg
+from sim_bridge.camera.sim_camera import SimCameraConfig
+from sim_bridge.metaworld.backend import (
     MetaWorldBackendConfig,
     convention_to_metaworld,
     metaworld_to_convention,
 )
-from sim_bridge.sim_camera import SimCameraConfig
 from sim_bridge.suites import MT10, MT50, SuitePreset, load_suite_preset, resolve_tasks, suite_name_for
 
 os.environ.setdefault("MUJOCO_GL", "egl")

@@ -186,8 +186,8 @@ def test_warm_up_compiles_every_signature_the_pipeline_uses():
 @pytest.mark.integration
 @pytest.mark.parametrize("task", ["drawer-open-v3", "pick-place-v3"])
 def test_kernels_equal_numpy_on_metaworld_depth(task):
-    from sim_bridge.metaworld_backend import MetaWorldBackendConfig
-    from sim_bridge.sim_camera import SimCameraConfig
+    from sim_bridge.camera.sim_camera import SimCameraConfig
+    from sim_bridge.metaworld.backend import MetaWorldBackendConfig
 
     camera = SimCameraConfig(width=640, height=480, fx=615.0, fy=615.0, cx=319.5, cy=239.5)
     backend = MetaWorldBackendConfig(tasks=(task,), camera=camera, render_depth=False).build()

@@ -18,7 +18,12 @@ rs = pytest.importorskip(
 )
 
 from calibration.extrinsics import Extrinsics  # noqa: E402
-from mtdagger.runtime.realsense_camera import (  # noqa: E402
+from mtdagger.camera.config import (  # noqa: E402
+    RealSenseCameraConfig,
+    load_camera_config,
+    realsense_ros_parameters,
+)
+from mtdagger.camera.realsense import (  # noqa: E402
     CameraError,
     CameraNotFoundError,
     DistortedIntrinsicsWarning,
@@ -28,12 +33,7 @@ from mtdagger.runtime.realsense_camera import (  # noqa: E402
     depth_frame_to_metres,
     select_serial,
 )
-from mtdagger.runtime.realsense_config import (  # noqa: E402
-    RealSenseCameraConfig,
-    load_camera_config,
-    realsense_ros_parameters,
-)
-from mtdagger.runtime.realsense_recording import SyntheticStream, write_synthetic_depth_recording  # noqa: E402
+from mtdagger.camera.recording import SyntheticStream, write_synthetic_depth_recording  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 WIDTH, HEIGHT, FPS = 128, 96, 30

@@ -19,6 +19,7 @@ from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 from rosbags.highlevel import AnyReader
 
+from mtdagger.messages import topics
 from mtdagger.perception.camera_model import CameraModel
 from mtdagger.recording import layout
 from mtdagger.recording.bag_reader import BagError, read_evaluation_bag
@@ -32,17 +33,17 @@ T_BASE_CAMERA = np.array(
 )
 CAMERA = CameraModel.from_fov(16, 12, 45.0, T_BASE_CAMERA)
 PER_STEP_TOPICS = (
-    layout.DEPTH_TOPIC,
-    layout.CAMERA_INFO_TOPIC,
-    layout.POINT_CLOUD_TOPIC,
-    layout.EE_STATE_TOPIC,
-    layout.JOINT_STATES_TOPIC,
-    layout.ACTION_TOPIC,
-    layout.ACTION_GRIPPER_TOPIC,
-    layout.APPLIED_TOPIC,
-    layout.APPLIED_GRIPPER_TOPIC,
-    layout.SAFETY_TOPIC,
-    layout.LATENCY_TOPIC,
+    topics.ALIGNED_DEPTH_TOPIC,
+    topics.ALIGNED_DEPTH_INFO_TOPIC,
+    topics.POINT_CLOUD_TOPIC,
+    topics.EE_STATE_TOPIC,
+    topics.JOINT_STATES_TOPIC,
+    topics.ACTION_TOPIC,
+    topics.ACTION_GRIPPER_TOPIC,
+    topics.APPLIED_COMMAND_TOPIC,
+    topics.APPLIED_GRIPPER_TOPIC,
+    topics.SAFETY_TOPIC,
+    topics.LATENCY_TOPIC,
 )
 
 
@@ -105,7 +106,7 @@ def expected_counts() -> dict[str, int]:
     steps = STEPS * len(EPISODES)
     counts = {topic: steps for topic in PER_STEP_TOPICS}
     counts.update(
-        {layout.METADATA_TOPIC: 1, layout.TF_STATIC_TOPIC: 1, layout.EPISODE_TOPIC: 2 * len(EPISODES)}
+        {topics.METADATA_TOPIC: 1, topics.TF_STATIC_TOPIC: 1, topics.EPISODE_TOPIC: 2 * len(EPISODES)}
     )
     return counts
 
@@ -121,7 +122,7 @@ def test_round_trip_recovers_episodes_steps_and_metadata(tmp_path, distro):
     assert bag.metadata == metadata()
     assert json.loads(bag.custom_data[layout.CUSTOM_DATA_KEY]) == json.loads(metadata().to_json())
     np.testing.assert_allclose(
-        bag.static_transforms[(layout.BASE_FRAME, layout.CAMERA_OPTICAL_FRAME)], T_BASE_CAMERA, atol=1e-9
+        bag.static_transforms[(topics.BASE_FRAME, topics.COLOR_OPTICAL_FRAME)], T_BASE_CAMERA, atol=1e-9
     )
     assert bag.topic_counts == expected_counts()
     assert [(e.index, e.task, e.object, e.seed, e.object_split) for e in bag.episodes] == [
@@ -179,8 +180,8 @@ def test_both_readers_see_every_topic_and_count(tmp_path, distro, version):
     path = write_bag(tmp_path / "bag", distro=distro)
     info = yaml.safe_load((path / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
     assert info["version"] == version and info["storage_identifier"] == "mcap"
-    topics = {t["topic_metadata"]["name"]: t["topic_metadata"] for t in info["topics_with_message_count"]}
-    tf_qos = topics[layout.TF_STATIC_TOPIC]["offered_qos_profiles"]
+    by_name = {t["topic_metadata"]["name"]: t["topic_metadata"] for t in info["topics_with_message_count"]}
+    tf_qos = by_name[topics.TF_STATIC_TOPIC]["offered_qos_profiles"]
     assert isinstance(tf_qos, str) == (version == 8)
     (profile,) = _expected_qos(tf_qos)
     assert profile["depth"] == 1
@@ -192,7 +193,7 @@ def test_both_readers_see_every_topic_and_count(tmp_path, distro, version):
         for connection, _, raw in reader.messages():
             reader.deserialize(raw, connection.msgtype)
             rosbags_counts[connection.topic] += 1
-        depth_conn = next(c for c in reader.connections if c.topic == layout.DEPTH_TOPIC)
+        depth_conn = next(c for c in reader.connections if c.topic == topics.ALIGNED_DEPTH_TOPIC)
         first_depth = reader.deserialize(next(reader.messages([depth_conn]))[2], depth_conn.msgtype)
     assert dict(rosbags_counts) == expected_counts()
 
@@ -203,15 +204,15 @@ def test_both_readers_see_every_topic_and_count(tmp_path, distro, version):
             handle, decoder_factories=[DecoderFactory()]
         ).iter_decoded_messages():
             mcap_counts[channel.topic] += 1
-            if channel.topic == layout.DEPTH_TOPIC and mcap_counts[channel.topic] == 1:
+            if channel.topic == topics.ALIGNED_DEPTH_TOPIC and mcap_counts[channel.topic] == 1:
                 mcap_depth = decoded
-            if channel.topic == layout.POINT_CLOUD_TOPIC and mcap_counts[channel.topic] == 1:
+            if channel.topic == topics.POINT_CLOUD_TOPIC and mcap_counts[channel.topic] == 1:
                 mcap_cloud = decoded
         handle.seek(0)
         channels = make_reader(handle).get_summary().channels.values()
     assert dict(mcap_counts) == expected_counts()
     # The MCAP channel carries the same QoS (what `ros2 bag play` re-offers for /tf_static).
-    (tf_channel,) = [c for c in channels if c.topic == layout.TF_STATIC_TOPIC]
+    (tf_channel,) = [c for c in channels if c.topic == topics.TF_STATIC_TOPIC]
     (channel_profile,) = yaml.safe_load(tf_channel.metadata["offered_qos_profiles"])
     assert channel_profile["durability"] == profile["durability"] and channel_profile["depth"] == 1
 
@@ -221,7 +222,7 @@ def test_both_readers_see_every_topic_and_count(tmp_path, distro, version):
         assert (msg.encoding, msg.height, msg.width) == ("16UC1", 12, 16)
         depth_mm = np.frombuffer(bytes(msg.data), dtype="<u2").reshape(12, 16)
         np.testing.assert_array_equal(depth_mm, np.round(expected["depth_m"] * 1000).astype(np.uint16))
-    assert mcap_cloud.width == 64 and mcap_cloud.header.frame_id == layout.BASE_FRAME
+    assert mcap_cloud.width == 64 and mcap_cloud.header.frame_id == topics.BASE_FRAME
 
 
 # --------------------------------------------------------------------------- kill
@@ -315,9 +316,9 @@ def test_sigkill_mid_episode_keeps_every_flushed_chunk(tmp_path, chunk_size):
                 assert decoded is not None
         except EndOfFile:
             pass  # the unfinished chunk at the tail
-    assert mcap_counts[layout.EE_STATE_TOPIC] == flushed
-    assert mcap_counts[layout.DEPTH_TOPIC] == flushed
-    assert mcap_counts[layout.EPISODE_TOPIC] == 3  # start, end, start
+    assert mcap_counts[topics.EE_STATE_TOPIC] == flushed
+    assert mcap_counts[topics.ALIGNED_DEPTH_TOPIC] == flushed
+    assert mcap_counts[topics.EPISODE_TOPIC] == 3  # start, end, start
 
 
 # --------------------------------------------------------------------------- writer edge cases
@@ -370,7 +371,7 @@ def test_bad_calls_raise_before_writing_anything(tmp_path):
     with pytest.raises(RuntimeError, match="already closed"):
         writer.write_step(5 * STEP_NS, **step_data(0, 1))
     bag = read_evaluation_bag(path)
-    assert bag.topic_counts[layout.EE_STATE_TOPIC] == 2
+    assert bag.topic_counts[topics.EE_STATE_TOPIC] == 2
     assert bag.episodes[0].num_steps == 1 and bag.episodes[0].success is True
     assert bag.steps_outside_episodes == 1
 
@@ -452,9 +453,10 @@ def test_bad_sensor_values_are_recorded_not_refused(tmp_path):
     )
     assert bag.episodes[0].latencies_ms["safety"][0] == pytest.approx(0.2)
     assert bag.episodes[0].safety_reasons == {"speed": 1}
-    assert bag.topic_counts[layout.DEPTH_TOPIC] == 2 and bag.topic_counts[layout.POINT_CLOUD_TOPIC] == 2
+    assert bag.topic_counts[topics.ALIGNED_DEPTH_TOPIC] == 2
+    assert bag.topic_counts[topics.POINT_CLOUD_TOPIC] == 2
     with AnyReader([path]) as reader:
-        (conn,) = [c for c in reader.connections if c.topic == layout.DEPTH_TOPIC]
+        (conn,) = [c for c in reader.connections if c.topic == topics.ALIGNED_DEPTH_TOPIC]
         image = reader.deserialize(next(reader.messages([conn]))[2], conn.msgtype)
     depth_mm = np.frombuffer(bytes(image.data), dtype="<u2").reshape(12, 16)
     assert depth_mm[3, 4] == 750 and np.count_nonzero(depth_mm) == 1  # NaN -> 0, realsense's "no data"
@@ -480,38 +482,38 @@ def test_a_bag_recorded_from_the_ros_graph_reads_at_each_topics_own_rate(tmp_pat
         connections = {
             spec.name: writer.add_connection(spec.name, spec.msgtype, typestore=factory.typestore)
             for spec in layout.TOPICS
-            if spec.name != layout.LATENCY_TOPIC
+            if spec.name != topics.LATENCY_TOPIC
         }
 
         def put(topic, stamp, msg):
             writer.write(connections[topic], stamp, factory.serialize(msg))
 
-        put(layout.METADATA_TOPIC, 0, string_msg(factory, metadata().to_json()))
-        put(layout.EPISODE_TOPIC, 1, string_msg(factory, json.dumps(EPISODES[0].start_marker())))
+        put(topics.METADATA_TOPIC, 0, string_msg(factory, metadata().to_json()))
+        put(topics.EPISODE_TOPIC, 1, string_msg(factory, json.dumps(EPISODES[0].start_marker())))
         arm = [f"fr3_joint{i}" for i in range(1, 8)]
         for k in range(30):  # joint states at 3x, EE pose at 2x the control rate
             stamp = 10 + k * STEP_NS // 3
-            put(layout.JOINT_STATES_TOPIC, stamp, joint_state_msg(factory, arm, np.zeros(7), stamp))
+            put(topics.JOINT_STATES_TOPIC, stamp, joint_state_msg(factory, arm, np.zeros(7), stamp))
             if k % 3 == 0:
                 put(
-                    layout.APPLIED_TOPIC,
+                    topics.APPLIED_COMMAND_TOPIC,
                     stamp,
                     twist_stamped_msg(factory, [0.1, 0, 0], [0, 0, 0], stamp, "fr3_link0"),
                 )
-                put(layout.APPLIED_GRIPPER_TOPIC, stamp, float64_msg(factory, -1.0))
+                put(topics.APPLIED_GRIPPER_TOPIC, stamp, float64_msg(factory, -1.0))
                 put(
-                    layout.SAFETY_TOPIC,
+                    topics.SAFETY_TOPIC,
                     stamp,
                     string_msg(factory, '{"status": "clipped", "reasons": ["speed"]}'),
                 )
             if k % 3 != 1:
                 put(
-                    layout.EE_STATE_TOPIC,
+                    topics.EE_STATE_TOPIC,
                     stamp,
                     pose_stamped_msg(factory, [0.3, 0, k / 100], [0, 0, 0, 1], stamp, "fr3_link0"),
                 )
         marker = {**EPISODES[0].start_marker(), "event": "end", "success": True}
-        put(layout.EPISODE_TOPIC, 20 * STEP_NS, string_msg(factory, json.dumps(marker)))
+        put(topics.EPISODE_TOPIC, 20 * STEP_NS, string_msg(factory, json.dumps(marker)))
 
     (episode,) = read_evaluation_bag(path).episodes
     assert episode.success is True and episode.num_steps == 10

@@ -42,8 +42,8 @@ def scene(tmp_path_factory):
 
 def _played(recording, **changes):
     from calibration.extrinsics import load_extrinsics
-    from mtdagger.runtime.realsense_camera import RealSenseCamera
-    from mtdagger.runtime.realsense_config import load_camera_config
+    from mtdagger.camera.config import load_camera_config
+    from mtdagger.camera.realsense import RealSenseCamera
 
     config = dataclasses.replace(load_camera_config(CAMERA_CONFIG), recording_file=str(recording), **changes)
     with RealSenseCamera(config, load_extrinsics(CALIBRATION)) as camera:
@@ -62,8 +62,8 @@ def _survivors(depth_m, camera):
 
 @pytest.mark.integration
 def test_the_recorded_view_is_the_live_view_up_to_decimation(scene):
+    from mtdagger.camera.config import HoleFillingFilterConfig, SpatialFilterConfig
     from mtdagger.rehearsal.recorded_camera import cloud_distances
-    from mtdagger.runtime.realsense_config import HoleFillingFilterConfig, SpatialFilterConfig
 
     view, recording = scene
     frame = _played(

@@ -16,8 +16,9 @@ from mtdagger import keys
 from mtdagger.control.action import ActionConvention
 from mtdagger.perception.camera_model import CameraModel
 from mtdagger.perception.contract import PointCloudContract
+from mtdagger.perception.frames import DepthFrame
 from mtdagger.training.rollout import RolloutJob, RolloutJobError, collect_episodes, run_episode
-from sim_bridge.backend import DepthFrame, StepResult
+from sim_bridge.backend import StepResult
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -249,7 +250,7 @@ def test_collect_in_process_names_the_failing_job():
 
 @pytest.mark.integration
 def test_collect_with_two_metaworld_workers_returns_every_jobs_episode():
-    from sim_bridge.metaworld_backend import MetaWorldBackendConfig
+    from sim_bridge.metaworld.backend import MetaWorldBackendConfig
     from sim_bridge.suites import load_suite_preset
 
     tasks = ("reach-v3", "drawer-open-v3")
@@ -282,7 +283,7 @@ def test_collect_with_two_metaworld_workers_returns_every_jobs_episode():
 
 @pytest.mark.integration
 def test_a_failing_worker_job_surfaces_with_the_job():
-    from sim_bridge.metaworld_backend import MetaWorldBackendConfig
+    from sim_bridge.metaworld.backend import MetaWorldBackendConfig
 
     config = MetaWorldBackendConfig(tasks=("reach-v3",), render_depth=False)
     jobs = [RolloutJob("reach-v3", 0, seed=0, max_steps=3), RolloutJob("push-v3", 0, seed=9, max_steps=3)]
@@ -313,7 +314,7 @@ def test_rollout_command_prints_the_table_and_writes_a_midepisode_cloud(tmp_path
     import matplotlib.image
 
     from mtdagger.cli import main
-    from sim_bridge.sim_camera import SimCameraConfig
+    from sim_bridge.camera.sim_camera import SimCameraConfig
     from sim_bridge.suites import load_suite_preset
 
     argv = [

@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from mtdagger.scheduling import SchedulerConfig, StudentEmbeddings, TaskFeedback, make_scheduler
+from mtdagger.scheduling import StudentEmbeddings, TaskFeedback, make_scheduler, scheduler_config
 
 TASKS = ["covered", "new-a", "new-b"]
 
 
 def _amf(embeddings: StudentEmbeddings, tasks=TASKS, **config):
-    scheduler = make_scheduler(tasks, SchedulerConfig(name="amf", **config))
+    scheduler = make_scheduler(tasks, scheduler_config("amf", **config))
     scheduler.observe_embeddings(embeddings)
     scheduler.update({t: TaskFeedback(2, 1) for t in tasks})
     return scheduler
@@ -64,7 +64,9 @@ def test_gains_match_the_linear_gaussian_model_computed_in_weight_space():
     steps = {"covered": 30.0, "new-a": 60.0, "new-b": 12.0}
     gram = rng.normal(size=(40, d)).T @ rng.normal(size=(40, d))
     gram = gram @ gram.T / 40
-    scheduler = _amf(StudentEmbeddings(visited, steps, gram), amf_noise=sigma2, amf_prior=lam, amf_samples=6)
+    scheduler = _amf(
+        StudentEmbeddings(visited, steps, gram), label_noise=sigma2, prior_precision=lam, samples_per_task=6
+    )
     precision = lam * np.eye(d) + gram / sigma2
     targets = np.concatenate([visited[t] for t in TASKS])
     weights = np.full(len(targets), 1.0 / len(targets))  # equal sample counts: uniform over states
@@ -82,7 +84,7 @@ def test_gains_match_the_linear_gaussian_model_computed_in_weight_space():
 
 
 def test_before_any_embeddings_amf_splits_uniformly_and_ignores_success():
-    scheduler = make_scheduler(TASKS, SchedulerConfig(name="amf"))
+    scheduler = make_scheduler(TASKS, scheduler_config("amf"))
     scheduler.update({"covered": TaskFeedback(5, 0), "new-a": TaskFeedback(5, 5)})
     assert sorted(scheduler.allocate(9).values()) == [3, 3, 3]
 
@@ -90,17 +92,17 @@ def test_before_any_embeddings_amf_splits_uniformly_and_ignores_success():
 def test_resumed_scheduler_allocates_as_the_original():
     scheduler = _amf(_axis_embeddings(covered_weight=3.0))
     state = json.loads(json.dumps(scheduler.state_dict()))
-    fresh = make_scheduler(TASKS, SchedulerConfig(name="amf"))
+    fresh = make_scheduler(TASKS, scheduler_config("amf"))
     fresh.load_state_dict(state)
     for budget in (4, 9, 23):
         assert fresh.allocate(budget) == scheduler.allocate(budget)
 
 
 def test_bad_embeddings_are_refused_with_the_field_named():
-    scheduler = make_scheduler(TASKS, SchedulerConfig(name="amf"))
+    scheduler = make_scheduler(TASKS, scheduler_config("amf"))
     with pytest.raises(ValueError, match="unknown task"):
         scheduler.observe_embeddings(StudentEmbeddings({"nope": np.zeros((2, 3))}, {}, np.eye(3)))
     with pytest.raises(ValueError, match=r"visited\['new-a'\]"):
         scheduler.observe_embeddings(StudentEmbeddings({"new-a": np.zeros((2, 4))}, {}, np.eye(3)))
-    with pytest.raises(ValueError, match="amf_noise"):
-        SchedulerConfig(name="amf", amf_noise=0.0)
+    with pytest.raises(ValueError, match="label_noise"):
+        scheduler_config("amf", label_noise=0.0)

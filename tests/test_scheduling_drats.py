@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mtdagger.scheduling import SchedulerConfig, TaskFeedback, make_scheduler
+from mtdagger.scheduling import TaskFeedback, make_scheduler, scheduler_config
 from mtdagger.scheduling.drats import kl_project_with_floor, mirror_ascent_step
 
 TASKS = ["easy", "medium", "hard"]
@@ -40,7 +40,7 @@ def test_one_step_matches_the_formula():
 
 
 def test_weights_move_toward_the_largest_gap_and_converge_to_the_tilted_prior():
-    config = SchedulerConfig(name="drats", drats_eta=2.0, drats_step=0.5, drats_min_prob=0.0)
+    config = scheduler_config("drats", eta=2.0, step=0.5, min_prob=0.0)
     scheduler = make_scheduler(TASKS, config)
     feedback = {"easy": TaskFeedback(10, 9), "medium": TaskFeedback(10, 5), "hard": TaskFeedback(10, 1)}
     scheduler.update(feedback)
@@ -56,7 +56,7 @@ def test_weights_move_toward_the_largest_gap_and_converge_to_the_tilted_prior():
 
 
 def test_floor_holds_even_when_one_task_dominates():
-    config = SchedulerConfig(name="drats", drats_min_prob=0.1, drats_eta=20.0, drats_step=20.0)
+    config = scheduler_config("drats", min_prob=0.1, eta=20.0, step=20.0)
     scheduler = make_scheduler(TASKS, config)
     solved, failed = TaskFeedback(50, 50), TaskFeedback(50, 0)
     for _ in range(3):  # α = 1: q = p0·exp(20·g) ∝ (1, 1, e^20) before the floor
@@ -76,7 +76,7 @@ def test_floor_holds_even_when_one_task_dominates():
     floor=st.sampled_from([0.0, 0.025, 0.2, 1 / 3]),
 )
 def test_weights_stay_a_distribution_above_the_floor(rounds, floor):
-    scheduler = make_scheduler(TASKS, SchedulerConfig(name="drats", drats_min_prob=floor))
+    scheduler = make_scheduler(TASKS, scheduler_config("drats", min_prob=floor))
     for round_ in rounds:
         scheduler.update({t: TaskFeedback(n, int(n * r)) for t, (n, r) in zip(TASKS, round_)})
         q = _weights(scheduler)
@@ -85,7 +85,7 @@ def test_weights_stay_a_distribution_above_the_floor(rounds, floor):
 
 
 def test_targets_define_the_gap_and_unmeasured_tasks_keep_their_last_rate():
-    config = SchedulerConfig(name="drats", drats_targets={"easy": 0.5})
+    config = scheduler_config("drats", targets={"easy": 0.5})
     scheduler = make_scheduler(TASKS, config)
     scheduler.update(
         {"easy": TaskFeedback(10, 5), "medium": TaskFeedback(10, 5), "hard": TaskFeedback(10, 5)}
@@ -100,11 +100,11 @@ def test_targets_define_the_gap_and_unmeasured_tasks_keep_their_last_rate():
 
 
 def test_bad_drats_settings_are_named():
-    with pytest.raises(ValueError, match="drats_min_prob"):
-        make_scheduler([f"t{i}" for i in range(50)], SchedulerConfig(name="drats", drats_min_prob=0.025))
+    with pytest.raises(ValueError, match="min_prob"):
+        make_scheduler([f"t{i}" for i in range(50)], scheduler_config("drats", min_prob=0.025))
     with pytest.raises(ValueError, match="unknown task"):
-        make_scheduler(TASKS, SchedulerConfig(name="drats", drats_targets={"fly": 0.5}))
-    scheduler = make_scheduler(TASKS, SchedulerConfig(name="drats"))
+        make_scheduler(TASKS, scheduler_config("drats", targets={"fly": 0.5}))
+    scheduler = make_scheduler(TASKS, scheduler_config("drats"))
     state = scheduler.state_dict()
     state["q"] = [0.9, 0.09, 0.01]
     with pytest.raises(ValueError, match="'q'"):

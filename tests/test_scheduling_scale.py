@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mtdagger.bench.schedulers_scale import VARIANTS, measure
-from mtdagger.scheduling import SchedulerConfig, make_scheduler
+from mtdagger.scheduling import make_scheduler, scheduler_config
 from mtdagger.scheduling.allocation import average_ranks, largest_remainder
 
 
@@ -72,7 +72,7 @@ def test_array_and_dict_apis_allocate_the_same_counts_round_after_round(label):
 
 
 def test_update_arrays_refuses_bad_vectors_naming_the_field():
-    scheduler = make_scheduler(["a", "b"], SchedulerConfig(name="task_need"))
+    scheduler = make_scheduler(["a", "b"], scheduler_config("task_need"))
     with pytest.raises(ValueError, match="rollouts must be 2 integers"):
         scheduler.update_arrays(np.array([1.0, 2.0]), np.array([0, 1]))
     with pytest.raises(ValueError, match="successes <= rollouts"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mtdagger.scheduling import SchedulerConfig, TaskFeedback, make_scheduler
+from mtdagger.scheduling import TaskFeedback, make_scheduler, scheduler_config
 
 TASKS = ["a", "b", "c"]
 
@@ -16,7 +16,7 @@ def _column(scheduler, key):
 
 def test_uniform_rotates_the_extra_episodes_so_equal_tasks_get_equal_totals():
     tasks = ["t0", "t1", "t2", "t3", "t4"]
-    scheduler = make_scheduler(tasks, SchedulerConfig(name="uniform"))
+    scheduler = make_scheduler(tasks, scheduler_config("uniform"))
     totals = dict.fromkeys(tasks, 0)
     firsts = []
     for _ in range(5):
@@ -30,7 +30,7 @@ def test_uniform_rotates_the_extra_episodes_so_equal_tasks_get_equal_totals():
 
 
 def test_task_need_gives_most_to_the_least_successful_task():
-    scheduler = make_scheduler(TASKS, SchedulerConfig(name="task_need", min_per_task=1))
+    scheduler = make_scheduler(TASKS, scheduler_config("task_need", min_per_task=1))
     scheduler.update({"a": TaskFeedback(10, 9), "b": TaskFeedback(10, 1), "c": TaskFeedback(10, 5)})
     counts = scheduler.allocate(20)
     assert counts["b"] > counts["c"] > counts["a"] >= 1
@@ -40,8 +40,8 @@ def test_task_need_gives_most_to_the_least_successful_task():
 
 def test_task_need_temperature_extremes():
     feedback = {"a": TaskFeedback(10, 9), "b": TaskFeedback(10, 1), "c": TaskFeedback(10, 5)}
-    cold = make_scheduler(TASKS, SchedulerConfig(name="task_need", temperature=1e-3, min_per_task=2))
-    hot = make_scheduler(TASKS, SchedulerConfig(name="task_need", temperature=1e3, min_per_task=2))
+    cold = make_scheduler(TASKS, scheduler_config("task_need", temperature=1e-3, min_per_task=2))
+    hot = make_scheduler(TASKS, scheduler_config("task_need", temperature=1e3, min_per_task=2))
     cold.update(feedback)
     hot.update(feedback)
     assert cold.allocate(30) == {"a": 2, "b": 26, "c": 2}  # all beyond the floors to the neediest
@@ -51,8 +51,8 @@ def test_task_need_temperature_extremes():
 def test_task_need_ablation_follows_the_last_round_while_the_filter_remembers():
     history = [{"a": TaskFeedback(20, 0), "b": TaskFeedback(20, 10)}] * 3
     history.append({"a": TaskFeedback(2, 2), "b": TaskFeedback(20, 10)})  # a lucky 2/2 for task a
-    filtered = make_scheduler(["a", "b"], SchedulerConfig(name="task_need"))
-    raw = make_scheduler(["a", "b"], SchedulerConfig(name="task_need", kalman=False))
+    filtered = make_scheduler(["a", "b"], scheduler_config("task_need"))
+    raw = make_scheduler(["a", "b"], scheduler_config("task_need", kalman=False))
     for feedback in history:
         filtered.update(feedback)
         raw.update(feedback)
@@ -63,7 +63,7 @@ def test_task_need_ablation_follows_the_last_round_while_the_filter_remembers():
 
 
 def test_task_need_task_without_rollouts_keeps_estimate_and_grows_variance():
-    scheduler = make_scheduler(TASKS, SchedulerConfig(name="task_need", process_noise=0.02))
+    scheduler = make_scheduler(TASKS, scheduler_config("task_need", process_noise=0.02))
     scheduler.update({t: TaskFeedback(10, 3) for t in TASKS})
     before = scheduler.diagnostics()["c"]
     scheduler.update({"a": TaskFeedback(10, 9), "b": TaskFeedback(10, 1)})  # c missing = no rollouts
@@ -74,7 +74,7 @@ def test_task_need_task_without_rollouts_keeps_estimate_and_grows_variance():
 
 
 def test_perf_gain_prioritises_the_largest_loss_drop_and_keeps_the_last_known_gain():
-    scheduler = make_scheduler(TASKS, SchedulerConfig(name="perf_gain", min_per_task=1))
+    scheduler = make_scheduler(TASKS, scheduler_config("perf_gain", min_per_task=1))
     scheduler.update(
         {
             "a": TaskFeedback(5, 1, loss_before=1.0, loss_after=0.95),
@@ -92,7 +92,7 @@ def test_perf_gain_prioritises_the_largest_loss_drop_and_keeps_the_last_known_ga
 
 def test_perf_gain_is_invariant_to_rescaling_the_loss():
     def run(scale):
-        scheduler = make_scheduler(TASKS, SchedulerConfig(name="perf_gain"))
+        scheduler = make_scheduler(TASKS, scheduler_config("perf_gain"))
         drops = {"a": 0.01, "b": 0.3, "c": 0.07}
         scheduler.update({t: TaskFeedback(4, 2, scale * 1.0, scale * (1.0 - d)) for t, d in drops.items()})
         return scheduler.allocate(25)
@@ -108,8 +108,8 @@ def _hybrid_pair(weight):
         "c": TaskFeedback(10, 5, 1.0, 0.8),
     }
     schedulers = {
-        name: make_scheduler(TASKS, SchedulerConfig(name=name, hybrid_weight=weight))
-        for name in ("hybrid", "task_need", "perf_gain")
+        name: make_scheduler(TASKS, scheduler_config(name, **extra))
+        for name, extra in (("hybrid", {"need_weight": weight}), ("task_need", {}), ("perf_gain", {}))
     }
     for scheduler in schedulers.values():
         scheduler.update(feedback)

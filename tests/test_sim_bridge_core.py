@@ -10,14 +10,10 @@ import pytest
 from mtdagger import keys
 from mtdagger.control.action import ActionConvention
 from mtdagger.perception.camera_model import CameraModel
-from sim_bridge.backend import DepthFrame, StepResult
-from sim_bridge.sim_bridge_core import (
-    CLOCK_START_S,
-    SimBridgeConfig,
-    SimBridgeCore,
-    StartupTimeoutError,
-    build_backend,
-)
+from mtdagger.perception.frames import DepthFrame
+from sim_bridge.backend import StepResult
+from sim_bridge.lockstep import CLOCK_START_S, StartupTimeoutError
+from sim_bridge.ros.bridge_core import SimBridgeConfig, SimBridgeCore, build_backend
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 PERIOD = 0.0125

@@ -13,15 +13,15 @@ import os
 import numpy as np
 import pytest
 
-from mtdagger.perception.camera_model import CameraModel
-from sim_bridge.depth_noise import (
+from mtdagger.perception.camera_model import CameraModel, look_at_rotation
+from sim_bridge.camera.depth_noise import (
     CameraRandomizationConfig,
     DepthNoiseConfig,
     apply_depth_noise,
     randomize_camera,
     rotation_angle_deg,
 )
-from sim_bridge.sim_camera import SimCameraConfig, look_at_rotation, quaternion_xyzw_to_matrix
+from sim_bridge.camera.sim_camera import SimCameraConfig, quaternion_xyzw_to_matrix
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -231,7 +231,7 @@ def test_randomisation_config_rejects_bad_values(field, value):
 
 
 def _backend(task: str, camera: SimCameraConfig | None = None):
-    from sim_bridge.metaworld_backend import MetaWorldBackendConfig
+    from sim_bridge.metaworld.backend import MetaWorldBackendConfig
 
     config = MetaWorldBackendConfig(tasks=(task,), camera=camera or SimCameraConfig(), render_depth=False)
     return config.build()
@@ -301,7 +301,7 @@ def _yaw_quaternion_wxyz(degrees: float) -> np.ndarray:
 def test_frames_stay_right_when_the_robot_base_is_moved_and_rotated():
     """The base is at the world origin in MetaWorld; move it and everything must follow the base."""
     from mtdagger import keys
-    from sim_bridge.metaworld_backend import BASE_BODY
+    from sim_bridge.metaworld.backend import BASE_BODY
 
     backend = _backend("push-v3")
     try:

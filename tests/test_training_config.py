@@ -41,3 +41,52 @@ def test_beta_schedules():
     assert ConstantBeta(0.2)(0) == 1.0 and ConstantBeta(0.2)(5) == pytest.approx(0.2)
     with pytest.raises(ValueError, match="valid: constant, linear, exponential"):
         make_beta_schedule("cosine")
+
+
+def test_scheduler_section_picks_the_schedulers_own_config_by_name():
+    from mtdagger.scheduling import DratsConfig, TaskNeedConfig
+
+    config = config_from_dict({"scheduler": {"name": "task_need", "temperature": 0.5, "min_per_task": 1}})
+    assert config.scheduler == TaskNeedConfig(temperature=0.5, min_per_task=1)
+    drats = config_from_dict({"scheduler": {"name": "drats", "eta": 4.0, "targets": {"reach-v3": 0.8}}})
+    assert drats.scheduler == DratsConfig(eta=4.0, targets={"reach-v3": 0.8})
+    assert config_from_dict({}).scheduler == TaskNeedConfig()  # no section: the default scheduler
+    with pytest.raises(ValueError, match=r"\['temperature'\] in scheduler for name 'drats'; valid: .*'eta'"):
+        config_from_dict({"scheduler": {"name": "drats", "temperature": 0.5}})
+    with pytest.raises(ValueError, match=r"scheduler\.name='taskneed' is unknown; valid: uniform, task_need"):
+        config_from_dict({"scheduler": {"name": "taskneed"}})
+
+
+@pytest.mark.parametrize("name", ["uniform", "task_need", "perf_gain", "hybrid", "drats", "amf"])
+def test_every_scheduler_round_trips_through_the_train_config(name):
+    config = config_from_dict({"scheduler": {"name": name, "min_per_task": 2}})
+    data = config.to_dict()
+    assert data["scheduler"]["name"] == name and data["scheduler"]["min_per_task"] == 2
+    assert config_from_dict(data) == config
+
+
+def test_beta_section_is_the_typed_schedule():
+    config = config_from_dict({"dagger": {"beta": {"schedule": "exponential", "decay": 0.7}}})
+    assert config.dagger.beta == ExponentialBeta(0.7) and config.dagger.beta(2) == pytest.approx(0.49)
+    assert config.to_dict()["dagger"]["beta"] == {"schedule": "exponential", "decay": 0.7}
+    assert config_from_dict({}).dagger.beta == LinearBeta(3)  # the one default: LinearBeta's own
+    assert make_beta_schedule("linear", rampdown_rounds=2) == LinearBeta(2)
+    for bad, message in [
+        ({"schedule": "linear", "params": {"rampdown_rounds": 2}}, r"\['params'\] in dagger.beta"),
+        ({"schedule": "exponential", "decay": 1.5}, r"dagger\.beta\.decay must be >= 0 and <= 1"),
+        ({"schedule": "linear", "rampdown_rounds": -1}, r"dagger\.beta\.rampdown_rounds must be >= 0"),
+        ({"schedule": "constant", "value": "high"}, r"dagger\.beta\.value must be a number"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            config_from_dict({"dagger": {"beta": bad}})
+    with pytest.raises(ValueError, match=r"dagger\.beta\.value must be >= 0 and <= 1"):
+        ConstantBeta(2.0)
+
+
+def test_settable_keys_list_every_schedulers_and_schedules_fields():
+    from mtdagger.training.config import settable_keys
+
+    keys = settable_keys()
+    for key in ("scheduler.name", "scheduler.temperature", "scheduler.eta", "scheduler.samples_per_task",
+                "dagger.beta.schedule", "dagger.beta.rampdown_rounds", "dagger.beta.decay"):  # fmt: skip
+        assert key in keys

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import yaml
@@ -38,7 +39,7 @@ COMMAND_TOPIC = "/servo_node/delta_twist_cmds"
 
 def _node_command(name: str) -> list[str]:
     if name == "sim_bridge":
-        code = "from sim_bridge.ros_bridge_node import main; raise SystemExit(main())"
+        code = "from sim_bridge.ros.bridge_node import main; raise SystemExit(main())"
     else:
         code = f"from policy_node.{name} import main; raise SystemExit(main())"
     return [sys.executable, "-c", code]
@@ -60,7 +61,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _parameters(tmp: Path, checkpoint: Path, task: str, steps: int) -> Path:
-    from sim_bridge.ros_bridge_node import write_sim_calibration
+    from sim_bridge.ros.bridge_node import write_sim_calibration
 
     calibration = write_sim_calibration(tmp / "calibration.yaml", CAMERA_CONFIG, "right_arm_base_link")
     common = {"robot_config": ROBOT, "use_sim_time": True}
@@ -84,6 +85,33 @@ def _parameters(tmp: Path, checkpoint: Path, task: str, steps: int) -> Path:
     return path
 
 
+def _start_nodes(
+    params: Path, domain: int, tmp: Path
+) -> tuple[dict[str, subprocess.Popen], dict[str, IO[str]]]:
+    """Start one process per node (as the launch file would), each logging to `tmp/<node>.log`:
+    the logs are what `run` prints when a node dies, so they must outlive the processes."""
+    logs = {name: (tmp / f"{name}.log").open("w") for name in NODES}
+    processes = {
+        name: subprocess.Popen(
+            [*_node_command(name), "--ros-args", "--params-file", str(params)],
+            env=_node_env(domain), stdout=logs[name], stderr=subprocess.STDOUT,
+        )
+        for name in NODES
+    }
+    return processes, logs
+
+
+def _stop_nodes(processes: dict[str, subprocess.Popen], logs: dict[str, IO[str]]) -> None:
+    """Terminate every node first, then wait for each (so they shut down in parallel), then close
+    the logs: no node may outlive the measurement and keep publishing into the next one."""
+    for process in processes.values():
+        process.terminate()
+    for process in processes.values():
+        process.wait(timeout=30)
+    for log in logs.values():
+        log.close()
+
+
 def measure_graph(checkpoint: Path, task: str, steps: int, tmp: Path, warmup: int) -> dict:
     import rclpy
     from geometry_msgs.msg import TwistStamped
@@ -93,14 +121,7 @@ def measure_graph(checkpoint: Path, task: str, steps: int, tmp: Path, warmup: in
     domain = 1 + os.getpid() % 100
     os.environ.update(ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     params = _parameters(tmp, checkpoint, task, steps + warmup)
-    logs = {name: (tmp / f"{name}.log").open("w") for name in NODES}
-    processes = {
-        name: subprocess.Popen(
-            [*_node_command(name), "--ros-args", "--params-file", str(params)],
-            env=_node_env(domain), stdout=logs[name], stderr=subprocess.STDOUT,
-        )
-        for name in NODES
-    }
+    processes, logs = _start_nodes(params, domain, tmp)
     images: dict[int, float] = {}
     commands: dict[int, float] = {}
 
@@ -131,12 +152,7 @@ def measure_graph(checkpoint: Path, task: str, steps: int, tmp: Path, warmup: in
     finally:
         probe.destroy_node()
         rclpy.try_shutdown()
-        for process in processes.values():
-            process.terminate()
-        for process in processes.values():
-            process.wait(timeout=30)
-        for log in logs.values():
-            log.close()
+        _stop_nodes(processes, logs)
     answered = sorted(s for s in commands if s in images)[warmup:]
     if len(answered) < steps // 2:
         raise RuntimeError(f"only {len(answered)} commands answered an image; see the logs in {tmp}")

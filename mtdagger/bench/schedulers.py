@@ -12,7 +12,7 @@ the paired difference of final mean success to uniform, and whether its interval
 A plot shows mean success against cumulative expert episodes with the bootstrap band.
 
 Cached and resumable: every run lives in `<out>/<suite>/<scheduler>-seed<i>/`; a finished run
-is read back, an interrupted one resumes (DaggerLoop's resume), so re-running the command
+is read back, an interrupted one resumes (DaggerRunner's resume), so re-running the command
 continues where it stopped. Seed-major order: an interruption leaves complete seeds.
 """
 
@@ -25,6 +25,7 @@ from pathlib import Path
 
 from mtdagger.bench.schedulers_stats import beats_baseline, curve_band, fmt_interval, summarise
 from mtdagger.bench.table import print_table
+from mtdagger.scheduling import scheduler_config_like
 from mtdagger.training.config import load_train_config
 
 VARIANTS: dict[str, dict] = {
@@ -52,9 +53,10 @@ def run_dir_name(label: str, seed: int) -> str:
 
 
 def _run_variant(base_config, label: str, seed: int, out: Path) -> list[dict]:
-    from mtdagger.training.dagger import DaggerLoop
+    from mtdagger.training.runner import DaggerRunner
 
-    scheduler = dataclasses.replace(base_config.scheduler, **VARIANTS[label])
+    variant = dict(VARIANTS[label])
+    scheduler = scheduler_config_like(base_config.scheduler, variant.pop("name"), **variant)
     config = dataclasses.replace(
         base_config, scheduler=scheduler, seed=seed, name=f"{base_config.name}-{label}"
     )
@@ -62,7 +64,7 @@ def _run_variant(base_config, label: str, seed: int, out: Path) -> list[dict]:
     metrics_path = run_dir / "metrics.json"
     if (run_dir / "checkpoints" / "final").exists():  # finished earlier: reuse (benchmarks are long)
         return json.loads(metrics_path.read_text())
-    loop = DaggerLoop(config, run_dir, resume=run_dir.exists())
+    loop = DaggerRunner(config, run_dir, resume=run_dir.exists())
     loop.train()
     return loop.metrics
 

@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from mtdagger.bench.table import print_table
-from mtdagger.scheduling import SchedulerConfig, TaskFeedback, make_scheduler
+from mtdagger.scheduling import SchedulerConfig, TaskFeedback, make_scheduler, scheduler_config
 
 VARIANTS: dict[str, dict] = {
     "uniform": {"name": "uniform"},
@@ -38,7 +38,10 @@ TARGET_MS = {1_000: 1.0, 100_000: 100.0}
 
 
 def _config(label: str, num_tasks: int) -> SchedulerConfig:
-    return SchedulerConfig(**VARIANTS[label], drats_min_prob=min(0.025, 0.5 / num_tasks))
+    fields = dict(VARIANTS[label])
+    if fields["name"] == "drats":  # the floor must stay feasible: min_prob · N <= 1
+        fields["min_prob"] = min(0.025, 0.5 / num_tasks)
+    return scheduler_config(**fields)
 
 
 def _round_feedback(rng: np.random.Generator, counts: np.ndarray):

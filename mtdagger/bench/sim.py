@@ -22,9 +22,9 @@ SEED = 0
 def run(args: Any) -> int:
     from mtdagger.bench.table import print_table
     from mtdagger.perception.pointcloud import depth_to_point_cloud
-    from sim_bridge.depth_noise import DepthNoiseConfig
-    from sim_bridge.metaworld_backend import MetaWorldBackendConfig
-    from sim_bridge.sim_camera import SimCameraConfig
+    from sim_bridge.camera.depth_noise import DepthNoiseConfig
+    from sim_bridge.camera.sim_camera import SimCameraConfig
+    from sim_bridge.metaworld.backend import MetaWorldBackendConfig
     from sim_bridge.suites import load_suite_preset, resolve_tasks
 
     try:

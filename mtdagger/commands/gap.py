@@ -94,7 +94,7 @@ def render_training_frames(config, frames):
 
 
 def _noise_sigma_at_1m(config) -> float:
-    from sim_bridge.sim_camera import SimCameraConfig
+    from sim_bridge.camera.sim_camera import SimCameraConfig
 
     return float(SimCameraConfig.from_yaml(config.sim.camera).noise.sigma_at_1m_m)
 

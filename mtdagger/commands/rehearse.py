@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from mtdagger.recording.bag_reader import read_evaluation_bag
     from mtdagger.recording.report import write_report
     from mtdagger.rehearsal.graph import RehearsalSettings, run_rehearsal
-    from sim_bridge.fr3_cell import parse_objects
+    from sim_bridge.fr3.cell import parse_objects
 
     if importlib.util.find_spec("rclpy") is None:
         print(

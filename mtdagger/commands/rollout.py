@@ -32,44 +32,21 @@ EXIT_USAGE = 2
 def run(args: Any) -> int:
     from rich.console import Console
 
-    from mtdagger.training.preflight import camera_config
-    from sim_bridge.backend import UnknownTaskError
-    from sim_bridge.registry import make_backend_config
     from sim_bridge.suites import load_suite_preset, resolve_tasks
 
     console = Console()
-    try:
+    try:  # tasks, policy and counts: each refusal is a ValueError (UnknownTaskError, PathError)
         tasks = resolve_tasks(args.tasks)
-    except (UnknownTaskError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
         student_factory, student_contract, task_index = _policy(args.policy, tasks)
+        _check_counts(args)
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        check_count(args.episodes, "--episodes")
-        check_count(args.workers, "--workers", maximum=MAX_WORKERS)
-        check_count(args.seed, "--seed", minimum=0)
-        check_count(args.max_steps, "--max-steps")
-    except PathError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return _usage_error(error)
 
     preset = load_suite_preset(args.tasks)
     try:
-        camera = camera_config(args.camera_config or preset.camera, "--camera-config")
-        backend_config = make_backend_config(
-            args.sim,
-            tasks=tuple(tasks),
-            camera=camera,
-            render_depth=student_contract is not None,
-            max_episode_steps=args.max_steps or preset.max_episode_steps,
-        )
+        backend_config = _backend_config(args, preset, tasks, render_depth=student_contract is not None)
     except (NotImplementedError, ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return _usage_error(error)
 
     output = None
     if args.out:
@@ -78,9 +55,59 @@ def run(args: Any) -> int:
             if output.open():
                 console.print(f"resume: {args.out} holds this rollout; its finished episodes are kept")
         except PathError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return EXIT_USAGE
+            return _usage_error(error)
 
+    beta = 1.0 if student_factory is None else 0.0
+    jobs, episodes = _jobs_to_run(args, tasks, task_index, beta, output)
+    for episode in collect_episodes(
+        jobs, backend_config, student_factory, student_contract, workers=args.workers, progress=True
+    ):
+        episodes[episode.task_name].append(episode)
+        if output is not None:  # on disk as it finishes: a kill loses no finished episode
+            output.add(episode)
+            pause_point(f"rollout-out:{sum(map(len, episodes.values()))}")
+
+    console.print(success_table(tasks, episodes, title=f"{args.sim} rollout, policy={args.policy}"))
+    if output is not None:
+        _write_clouds(console, output, tasks, episodes, backend_config, preset.point_cloud)
+    return 0
+
+
+def _usage_error(error: Exception) -> int:
+    """Print a usage error the way every refusal of this command is printed; the exit status."""
+    print(f"error: {error}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _check_counts(args: Any) -> None:
+    """Refuse unusable counts (PathError, naming the flag) before any simulator starts."""
+    check_count(args.episodes, "--episodes")
+    check_count(args.workers, "--workers", maximum=MAX_WORKERS)
+    check_count(args.seed, "--seed", minimum=0)
+    check_count(args.max_steps, "--max-steps")
+
+
+def _backend_config(args: Any, preset: Any, tasks: list[str], *, render_depth: bool) -> Any:
+    """The simulator config: the flags win over the suite preset (camera, episode length); depth is
+    rendered only for a point-cloud student, since the expert and state students never look."""
+    from mtdagger.training.preflight import camera_config
+    from sim_bridge.registry import make_backend_config
+
+    camera = camera_config(args.camera_config or preset.camera, "--camera-config")
+    return make_backend_config(
+        args.sim,
+        tasks=tuple(tasks),
+        camera=camera,
+        render_depth=render_depth,
+        max_episode_steps=args.max_steps or preset.max_episode_steps,
+    )
+
+
+def _jobs_to_run(
+    args: Any, tasks: list[str], task_index: dict[str, int], beta: float, output: RolloutOutput | None
+) -> tuple[list[RolloutJob], defaultdict[str, list[Episode]]]:
+    """(jobs still to run, episodes already finished by task): a resumed --out keeps what it holds,
+    so only the missing (task, seed) pairs are run again."""
     jobs, episodes = [], defaultdict(list)
     for task in tasks:
         for j in range(args.episodes):
@@ -93,28 +120,29 @@ def run(args: Any) -> int:
                     task=task,
                     task_index=task_index[task],
                     seed=args.seed + j,
-                    beta=1.0 if student_factory is None else 0.0,
+                    beta=beta,
                     max_steps=args.max_steps,
                 )
             )
-    for episode in collect_episodes(
-        jobs, backend_config, student_factory, student_contract, workers=args.workers, progress=True
-    ):
-        episodes[episode.task_name].append(episode)
-        if output is not None:  # on disk as it finishes: a kill loses no finished episode
-            output.add(episode)
-            pause_point(f"rollout-out:{sum(map(len, episodes.values()))}")
+    return jobs, episodes
 
-    console.print(success_table(tasks, episodes, title=f"{args.sim} rollout, policy={args.policy}"))
-    if output is not None:
-        for task in tasks:
-            if output.cloud_done(task):
-                continue
-            first = min(episodes[task], key=lambda e: e.seed)
-            paths = output.cloud_paths(task)
-            png, npz = save_midepisode_cloud(backend_config, first, preset.point_cloud, paths)
-            console.print(f"{task}: wrote {png} and {npz}", soft_wrap=True)
-    return 0
+
+def _write_clouds(
+    console: Any,
+    output: RolloutOutput,
+    tasks: list[str],
+    episodes: dict[str, list[Episode]],
+    backend_config: Any,
+    contract: Any,
+) -> None:
+    """Each task's mid-episode cloud (PNG + .npz) from its first episode, unless a resumed --out
+    already holds both files."""
+    for task in tasks:
+        if output.cloud_done(task):
+            continue
+        first = min(episodes[task], key=lambda e: e.seed)
+        png, npz = save_midepisode_cloud(backend_config, first, contract, output.cloud_paths(task))
+        console.print(f"{task}: wrote {png} and {npz}", soft_wrap=True)
 
 
 def _spec(args: Any) -> dict[str, Any]:

@@ -36,10 +36,10 @@ def run(args) -> int:
     except (FileNotFoundError, ValueError, PathError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    from mtdagger.training.dagger import DaggerLoop
+    from mtdagger.training.runner import DaggerRunner
 
     try:
-        loop = DaggerLoop(config, args.out, resume=args.resume)
+        loop = DaggerRunner(config, args.out, resume=args.resume)
     except (FileExistsError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 _MOVABLE_JOINT_TYPES = ("revolute", "continuous", "prismatic")
 _SUPPORTED_JOINT_TYPES = (*_MOVABLE_JOINT_TYPES, "fixed")
@@ -97,8 +98,8 @@ class IkSolution:
 
 
 def _rotation_angle_between(R_a: np.ndarray, R_b: np.ndarray) -> float:
-    cos_angle = (np.trace(R_a.T @ R_b) - 1.0) / 2.0
-    return float(np.arccos(np.clip(cos_angle, -1.0, 1.0)))
+    """The angle (rad, in [0, π]) of the rotation taking R_a to R_b."""
+    return float(Rotation.from_matrix(R_a.T @ R_b).magnitude())
 
 
 def _chain_elements(root: ET.Element, base_link: str, tip_link: str) -> list[ET.Element]:
@@ -273,13 +274,7 @@ class ArmKinematics:
         target = np.asarray(target_position, dtype=np.float64).reshape(-1)
         if target.shape != (3,) or not np.all(np.isfinite(target)):
             raise ValueError(f"IK target must be 3 finite numbers, got {target_position!r}")
-        q_seed = self._checked_joints(seed, "IK seed")
-        lo, hi = self.joint_limits[:, 0], self.joint_limits[:, 1]
-        outside = [f"{n} = {v:.4f} not in [{a:.4f}, {b:.4f}]"
-                   for n, v, a, b in zip(self.joint_names, q_seed, lo, hi) if not a <= v <= b]
-        if outside:
-            raise JointLimitMarginError(f"measured joints outside their hard limits: {'; '.join(outside)}")
-
+        q_seed = self._checked_seed(seed)
         rotation = target_rotation
         if rotation is None and self.settings.hold_orientation:
             rotation = self.forward(q_seed)[:3, :3]
@@ -289,49 +284,18 @@ class ArmKinematics:
             frame[:3, :3] = np.asarray(rotation, dtype=np.float64)
         # The solver searches only where an answer is acceptable: inside the margins, or (for a
         # joint already in one) no deeper than the seed. A redundant arm then finds another
-        # configuration instead of being refused; the check below still has the last word.
+        # configuration instead of being refused; the checks below still have the last word.
+        lo, hi = self.joint_limits[:, 0], self.joint_limits[:, 1]
         safe_low = np.minimum(lo + self.joint_margins, q_seed)
         safe_high = np.maximum(hi - self.joint_margins, q_seed)
-        links = [link for link, active in zip(self._chain.links, self._active) if active]
-        hard_bounds = [link.bounds for link in links]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                for link, low, high in zip(links, safe_low, safe_high):
-                    link.bounds = (float(low), float(high))
-                full = self._chain.inverse_kinematics_frame(
-                    frame,
-                    initial_position=self._full(q_seed),
-                    orientation_mode="all" if rotation is not None else None,
-                    optimizer_budget=self.settings.optimizer_budget,
-                )
-            finally:
-                for link, bounds in zip(links, hard_bounds):
-                    link.bounds = bounds
-        q = np.asarray(full, dtype=np.float64)[self._active]
+        q = self._inverse_within(frame, q_seed, safe_low, safe_high, orientation=rotation is not None)
         reached = self.forward(q)
         position_error = float(np.linalg.norm(reached[:3, 3] - target))
         orientation_error = 0.0
         if rotation is not None:
             orientation_error = _rotation_angle_between(reached[:3, :3], frame[:3, :3])
-        jump = float(np.max(np.abs(q - q_seed)))
-        s = self.settings
-        problems = []
-        if position_error > s.position_tolerance_m:
-            problems.append(
-                f"position error {position_error * 1000:.1f} mm > {s.position_tolerance_m * 1000:.1f} mm"
-            )
-        if orientation_error > s.orientation_tolerance_rad:
-            problems.append(
-                f"orientation error {orientation_error:.3f} rad > {s.orientation_tolerance_rad:.3f} rad"
-            )
-        if jump > s.max_joint_step_rad:
-            problems.append(f"joint jump {jump:.3f} rad > {s.max_joint_step_rad:.3f} rad")
-        # Missed because a joint stopped at its margin (not at its hard limit): say so.
-        tol = 1e-6
-        bounds = zip(self.joint_names, q, safe_low, safe_high, lo, hi)
-        pinned = [name for name, value, low, high, a, b in bounds
-                  if (value <= low + tol and low > a + tol) or (value >= high - tol and high < b - tol)]
+        problems = self._answer_problems(position_error, orientation_error, float(np.max(np.abs(q - q_seed))))
+        pinned = self._pinned_at_margin(q, safe_low, safe_high)
         if problems and pinned:
             raise JointLimitMarginError(
                 f"IK for {np.round(target, 4).tolist()}: {'; '.join(problems)} with joint(s) "
@@ -349,3 +313,63 @@ class ArmKinematics:
         if margin:
             raise JointLimitMarginError(f"IK answer for {np.round(target, 4).tolist()}: {'; '.join(margin)}")
         return IkSolution(q, reached[:3, 3].copy(), position_error, orientation_error)
+
+    def _checked_seed(self, seed: Sequence[float] | np.ndarray) -> np.ndarray:
+        """The measured joints, refused when outside their hard limits: the joint state or the
+        URDF is wrong then, and IK from a clipped (fictitious) seed would command a jump."""
+        q_seed = self._checked_joints(seed, "IK seed")
+        lo, hi = self.joint_limits[:, 0], self.joint_limits[:, 1]
+        outside = [f"{n} = {v:.4f} not in [{a:.4f}, {b:.4f}]"
+                   for n, v, a, b in zip(self.joint_names, q_seed, lo, hi) if not a <= v <= b]
+        if outside:
+            raise JointLimitMarginError(f"measured joints outside their hard limits: {'; '.join(outside)}")
+        return q_seed
+
+    def _inverse_within(
+        self, frame: np.ndarray, q_seed: np.ndarray, low: np.ndarray, high: np.ndarray, *, orientation: bool
+    ) -> np.ndarray:
+        """ikpy's answer for `frame` searched only within [low, high] per joint: ikpy takes its
+        search bounds from the chain's links, so they are narrowed for this call and always put
+        back (the hard URDF limits stay what `joint_limits` and later calls see)."""
+        links = [link for link, active in zip(self._chain.links, self._active) if active]
+        hard_bounds = [link.bounds for link in links]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                for link, lower, upper in zip(links, low, high):
+                    link.bounds = (float(lower), float(upper))
+                full = self._chain.inverse_kinematics_frame(
+                    frame,
+                    initial_position=self._full(q_seed),
+                    orientation_mode="all" if orientation else None,
+                    optimizer_budget=self.settings.optimizer_budget,
+                )
+            finally:
+                for link, bounds in zip(links, hard_bounds):
+                    link.bounds = bounds
+        return np.asarray(full, dtype=np.float64)[self._active]
+
+    def _answer_problems(self, position_error: float, orientation_error: float, jump: float) -> list[str]:
+        """Why an IK answer must not be executed (empty: acceptable), per the IkSettings tolerances."""
+        s = self.settings
+        problems = []
+        if position_error > s.position_tolerance_m:
+            problems.append(
+                f"position error {position_error * 1000:.1f} mm > {s.position_tolerance_m * 1000:.1f} mm"
+            )
+        if orientation_error > s.orientation_tolerance_rad:
+            problems.append(
+                f"orientation error {orientation_error:.3f} rad > {s.orientation_tolerance_rad:.3f} rad"
+            )
+        if jump > s.max_joint_step_rad:
+            problems.append(f"joint jump {jump:.3f} rad > {s.max_joint_step_rad:.3f} rad")
+        return problems
+
+    def _pinned_at_margin(self, q: np.ndarray, safe_low: np.ndarray, safe_high: np.ndarray) -> list[str]:
+        """Joints the answer left at a margin-narrowed search bound (not at a hard limit): when the
+        answer misses, these are why, and the error says so rather than "unreachable"."""
+        tol = 1e-6
+        lo, hi = self.joint_limits[:, 0], self.joint_limits[:, 1]
+        bounds = zip(self.joint_names, q, safe_low, safe_high, lo, hi)
+        return [name for name, value, low, high, a, b in bounds
+                if (value <= low + tol and low > a + tol) or (value >= high - tol and high < b - tol)]

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from mtdagger.config_validation import Bounds, validate_fields
-from mtdagger.control.safety import SafetyLimits
+from mtdagger.control.safety_limits import SafetyLimits
 
 COMMAND_INTERFACES = ("joint_trajectory", "cartesian_pose", "twist")
 # configs/robots/ of a source checkout (editable install); bare robot names are looked up here.

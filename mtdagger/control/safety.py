@@ -56,6 +56,9 @@ Rules, in the order they are applied (each produces a reason code in `AppliedCom
    finite request (1e308 / T overflows to inf) along its direction, but nothing downstream
    re-checks, so the last word is a check that cannot be bypassed by arithmetic.
 
+The limits themselves (`SafetyLimits`, with their validation) are in `mtdagger.control.safety_limits`
+and re-exported here.
+
 Joint-limit margins (`joint_limit_margin_rad`, one number for every joint or a mapping joint name
 -> margin) are data of the limits but are enforced where joints are known: by the arm controller
 (`mtdagger.control.arm_command`) and the IK (`mtdagger.control.kinematics`).
@@ -69,13 +72,14 @@ values, i.e. what was really applied. An action that needed no clipping is appli
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import MISSING, dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from mtdagger.control.action import ACTION_DIM
+from mtdagger.control.safety_limits import SafetyLimits
 
 STATUS_OK = "ok"
 STATUS_CLIPPED = "clipped"
@@ -86,100 +90,17 @@ AXES = ("x", "y", "z")
 # Relative slack when deciding whether the anchor is reachable: float rounding only, never policy.
 _REACH_RTOL = 1e-9
 
-
-def _vector3(value: Any, name: str) -> tuple[float, float, float]:
-    array = np.asarray(value, dtype=np.float64)
-    if array.shape != (3,) or not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} must be 3 finite numbers, got {value!r}")
-    return (float(array[0]), float(array[1]), float(array[2]))
-
-
-@dataclass(frozen=True)
-class SafetyLimits:
-    """The numbers the safety filter enforces; loaded from configs/robots/<robot>.yaml."""
-
-    # End-effector position box in the robot base frame (m).
-    workspace_min: tuple[float, float, float]
-    workspace_max: tuple[float, float, float]
-    max_speed_m_s: float
-    max_accel_m_s2: float
-    # Input older than this is stale => hold (MoveIt Servo incoming_command_timeout: 0.1 s).
-    max_observation_age_s: float
-    max_action_age_s: float
-    control_period_s: float
-    gripper_min: float = -1.0
-    gripper_max: float = 1.0
-    # How far a stamp may lie ahead of `now` (clock skew between machines) before it is refused.
-    future_stamp_tolerance_s: float = 0.01
-    # Distance kept from every hard joint limit (rad or m): a number for all joints, or a mapping
-    # joint name -> margin (stored as sorted (name, margin) pairs so the limits stay hashable).
-    joint_limit_margin_rad: float | Mapping[str, float] | tuple[tuple[str, float], ...] = 0.0
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "joint_limit_margin_rad", _margins(self.joint_limit_margin_rad))
-        lo = _vector3(self.workspace_min, "workspace_min")
-        hi = _vector3(self.workspace_max, "workspace_max")
-        if not all(a < b for a, b in zip(lo, hi)):
-            raise ValueError(f"workspace_min must be below workspace_max on every axis, got {lo} .. {hi}")
-        object.__setattr__(self, "workspace_min", lo)
-        object.__setattr__(self, "workspace_max", hi)
-        for name in ("max_speed_m_s", "max_accel_m_s2", "max_observation_age_s", "max_action_age_s",
-                     "control_period_s"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-            object.__setattr__(self, name, float(value))
-        tolerance = self.future_stamp_tolerance_s
-        if not (isinstance(tolerance, (int, float)) and math.isfinite(tolerance) and tolerance >= 0):
-            raise ValueError(f"future_stamp_tolerance_s must be a finite number >= 0, got {tolerance!r}")
-        if not (math.isfinite(self.gripper_min) and math.isfinite(self.gripper_max)
-                and self.gripper_min < self.gripper_max):
-            raise ValueError(f"gripper bounds must be finite with min < max, got "
-                             f"[{self.gripper_min}, {self.gripper_max}]")
-
-    @property
-    def max_delta_v_m_s(self) -> float:
-        """Largest change of velocity between two consecutive applied commands."""
-        return self.max_accel_m_s2 * self.control_period_s
-
-    def margin_for(self, joint_name: str) -> float:
-        """The joint-limit margin of `joint_name` (0 for a joint a per-joint mapping omits)."""
-        margins = self.joint_limit_margin_rad
-        if isinstance(margins, float):
-            return margins
-        return dict(margins).get(joint_name, 0.0)  # type: ignore[arg-type]
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
-        if isinstance(self.joint_limit_margin_rad, tuple):
-            data["joint_limit_margin_rad"] = dict(self.joint_limit_margin_rad)
-        return {name: list(value) if isinstance(value, tuple) else value for name, value in data.items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SafetyLimits:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown safety limit(s) {unknown}; known: {sorted(known)}")
-        missing = sorted(f.name for f in fields(cls)
-                         if f.name not in data and f.default is MISSING and f.default_factory is MISSING)
-        if missing:
-            raise ValueError(f"missing safety limit(s) {missing}")
-        return cls(**data)
-
-
-def _margins(value: Any) -> float | tuple[tuple[str, float], ...]:
-    def one(number: Any, name: str) -> float:
-        if isinstance(number, bool) or not isinstance(number, (int, float)) \
-                or not math.isfinite(number) or not 0 <= number < math.pi:
-            raise ValueError(f"{name} must be a finite number in [0, pi), got {number!r}")
-        return float(number)
-
-    if isinstance(value, Mapping):
-        return tuple(sorted((str(k), one(v, f"joint_limit_margin_rad[{k}]")) for k, v in value.items()))
-    if isinstance(value, tuple) and all(isinstance(p, tuple) and len(p) == 2 for p in value):
-        return _margins(dict(value))
-    return one(value, "joint_limit_margin_rad")
+__all__ = [
+    "AXES",
+    "STATUS_CLIPPED",
+    "STATUS_HELD",
+    "STATUS_OK",
+    "STATUS_STOPPED",
+    "AppliedCommand",
+    "SafetyFilter",
+    "SafetyLimits",  # defined in mtdagger.control.safety_limits, re-exported for the filter's users
+    "braking_speed_limit",
+]
 
 
 @dataclass(frozen=True)
@@ -383,20 +304,9 @@ class SafetyFilter:
         return limits[0], limits[1]
 
     def _move(self, requested: np.ndarray, position: np.ndarray) -> AppliedCommand:
-        reasons: list[str] = []
-        with np.errstate(over="ignore"):
-            velocity = requested[:3] / self._period
-        if not np.all(np.isfinite(velocity)):
-            # A finite request near 1e308 overflows when divided by T: keep its direction only.
-            direction = requested[:3] / np.max(np.abs(requested[:3]))
-            velocity = direction * (self.limits.max_speed_m_s / math.hypot(*direction))
-            reasons.append("speed")
-        speed = math.hypot(*velocity)  # hypot: no overflow for huge requests
-        if speed > self.limits.max_speed_m_s:
-            velocity = velocity * (self.limits.max_speed_m_s / speed)
-            if "speed" not in reasons:
-                reasons.append("speed")
-
+        """Rules 3-7 for a request that passed the input checks: speed, workspace, acceleration,
+        gripper, then the final finite check."""
+        velocity, reasons = self._speed_limited(requested)
         lower, upper = self._velocity_box(position)
         boxed = np.clip(velocity, -lower, upper)
         for axis, name in enumerate(AXES):
@@ -404,23 +314,7 @@ class SafetyFilter:
                 reasons.append(f"workspace_{name}_max")
             elif velocity[axis] < -lower[axis]:
                 reasons.append(f"workspace_{name}_min")
-
-        anchor = np.clip(self._velocity, -lower, upper)
-        offset = anchor - self._velocity
-        if math.hypot(*offset) > self._delta_v * (1.0 + _REACH_RTOL):
-            velocity = anchor
-            reasons.append("accel_overridden_by_workspace")
-        else:
-            direction = boxed - anchor
-            a = float(direction @ direction)
-            b = float(offset @ direction)
-            c = float(offset @ offset) - self._delta_v**2
-            fraction = (-b + math.sqrt(max(b * b - a * c, 0.0))) / a if a > 0.0 else 1.0
-            if fraction < 1.0:
-                velocity = anchor + max(fraction, 0.0) * direction
-                reasons.append("accel")
-            else:
-                velocity = boxed
+        velocity = self._accel_limited(boxed, lower, upper, reasons)
 
         # Nothing changed: apply the request bit for bit rather than (request / T) * T.
         displacement = requested[:3] if not reasons else velocity * self._period
@@ -443,3 +337,46 @@ class SafetyFilter:
         self._velocity = applied_displacement / self._period
         status = STATUS_CLIPPED if reasons else STATUS_OK
         return AppliedCommand(applied, target, status, tuple(reasons))
+
+    def _speed_limited(self, requested: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Rule 3: the requested velocity scaled down to the speed limit, direction kept.
+
+        Its own step because a huge finite request needs care first: dividing by T can overflow
+        to inf, and only the direction of such a request is meaningful.
+        """
+        reasons: list[str] = []
+        with np.errstate(over="ignore"):
+            velocity = requested[:3] / self._period
+        if not np.all(np.isfinite(velocity)):
+            # A finite request near 1e308 overflows when divided by T: keep its direction only.
+            direction = requested[:3] / np.max(np.abs(requested[:3]))
+            velocity = direction * (self.limits.max_speed_m_s / math.hypot(*direction))
+            reasons.append("speed")
+        speed = math.hypot(*velocity)  # hypot: no overflow for huge requests
+        if speed > self.limits.max_speed_m_s:
+            velocity = velocity * (self.limits.max_speed_m_s / speed)
+            if "speed" not in reasons:
+                reasons.append("speed")
+        return velocity, reasons
+
+    def _accel_limited(
+        self, boxed: np.ndarray, lower: np.ndarray, upper: np.ndarray, reasons: list[str]
+    ) -> np.ndarray:
+        """Rule 5: move from the anchor (last velocity clipped to the box) toward `boxed` as far as
+        the acceleration bound allows; appends 'accel' or 'accel_overridden_by_workspace' to
+        `reasons`. Kept apart because its geometry (a segment cut by a sphere) is its own argument,
+        written out in the module doc."""
+        anchor = np.clip(self._velocity, -lower, upper)
+        offset = anchor - self._velocity
+        if math.hypot(*offset) > self._delta_v * (1.0 + _REACH_RTOL):
+            reasons.append("accel_overridden_by_workspace")
+            return anchor
+        direction = boxed - anchor
+        a = float(direction @ direction)
+        b = float(offset @ direction)
+        c = float(offset @ offset) - self._delta_v**2
+        fraction = (-b + math.sqrt(max(b * b - a * c, 0.0))) / a if a > 0.0 else 1.0
+        if fraction < 1.0:
+            reasons.append("accel")
+            return anchor + max(fraction, 0.0) * direction
+        return boxed

@@ -31,6 +31,7 @@ TF_TOPIC = "/tf"
 TF_STATIC_TOPIC = "/tf_static"  # publish and record with depth 1, TRANSIENT_LOCAL (reference §7)
 JOINT_STATES_TOPIC = "/joint_states"
 CLOCK_TOPIC = "/clock"
+ROBOT_DESCRIPTION_TOPIC = "/robot_description"  # URDF XML (std_msgs/String), latched
 
 # --- our own topics (policy graph, evaluation bags)
 POINT_CLOUD_TOPIC = "/mtdagger/point_cloud"  # PointCloud2 in the robot base frame, N points
@@ -43,3 +44,9 @@ SAFETY_TOPIC = "/mtdagger/safety"  # String JSON: status + reasons of the safety
 LATENCY_TOPIC = "/mtdagger/latency"  # String JSON: stage -> milliseconds
 EPISODE_TOPIC = "/mtdagger/episode"  # String JSON episode markers
 METADATA_TOPIC = "/mtdagger/metadata"  # String JSON, latched
+# Policy -> arm controller: one sensor_msgs/JointState carrying the whole action (dx, dy, dz,
+# gripper) with the stamp of the observation it answers (policy_node.ros_support).
+ACTION_COMMAND_TOPIC = "/mtdagger/action/command"
+# Arm controller -> gripper when no GripperCommand action server is used (simulation under PyPI
+# rclpy): JointState, name ['gripper'], position [metres], stamped like the arm command it goes with.
+GRIPPER_COMMAND_TOPIC = "/mtdagger/gripper_command"

@@ -69,3 +69,29 @@ class CameraModel:
             float(data["cy"]),
             np.asarray(data["T_base_camera"], dtype=np.float64),
         )
+
+
+def look_at_rotation(
+    position: np.ndarray, target: np.ndarray, up: np.ndarray = (0.0, 0.0, 1.0)
+) -> np.ndarray:
+    """Rotation whose columns are the optical x (right), y (down), z (forward) axes in the base frame
+    of a camera at `position` looking at `target`; `up` (default base +z) appears as "up" in the image."""
+    forward = np.asarray(target, dtype=np.float64) - np.asarray(position, dtype=np.float64)
+    norm = np.linalg.norm(forward)
+    if norm < 1e-9:
+        raise ValueError("camera look_at target coincides with its position")
+    forward /= norm
+    right = np.cross(forward, np.asarray(up, dtype=np.float64))
+    if np.linalg.norm(right) < 1e-6:
+        raise ValueError("camera 'up' is parallel to the viewing direction; choose another up vector")
+    right /= np.linalg.norm(right)
+    down = np.cross(forward, right)
+    return np.column_stack([right, down, forward])
+
+
+def look_at_pose(position: np.ndarray, target: np.ndarray, up: np.ndarray = (0.0, 0.0, 1.0)) -> np.ndarray:
+    """T_base_camera (4x4) of a REP 103 optical frame at `position` looking at `target`."""
+    transform = np.eye(4)
+    transform[:3, :3] = look_at_rotation(position, target, up)
+    transform[:3, 3] = position
+    return transform

@@ -6,10 +6,10 @@ preset's camera) `frame_stats` measures:
 - how many points survive each stage of the point-cloud contract (valid depth, in the workspace
   box, after the voxel grid, and how many the "repeat" rule would pad);
 - where the voxel survivors lie: their share per cell of a coarse x-y grid over the workspace box;
-- the table plane, fitted with RANSAC + least squares to the points near the box's floor: its
-  height at the box centre and its tilt in the base frame (the calibration puts the table where
-  training had it; a wrong camera pose moves and tilts it), and the residual std of its inliers
-  (depth noise on a planar region).
+- the table plane, fitted with RANSAC (Open3D's `segment_plane`) + least squares to the points
+  near the box's floor: its height at the box centre and its tilt in the base frame (the
+  calibration puts the table where training had it; a wrong camera pose moves and tilts it), and
+  the residual std of its inliers (depth noise on a planar region).
 
 `compare` averages both sides and flags every statistic whose difference exceeds its tolerance
 (`GapTolerances`). Nothing here knows about bags, ROS or simulators: frames come in as
@@ -36,6 +36,10 @@ MAX_PLANE_POINTS = 20_000
 # RANSAC only accepts planes within this angle of horizontal, so a cabinet front or the robot's
 # body cannot be taken for the table.
 MAX_TABLE_TILT_DEG = 30.0
+# A plane (and the table band) needs this many points to count; steeper planes found first are set
+# aside at most this many times before the search gives up (no table in view).
+MIN_PLANE_POINTS = 100
+MAX_PLANE_SEARCHES = 4
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,7 @@ def fit_table_plane(
 ) -> PlaneFit | None:
     """RANSAC for the largest near-horizontal plane near the box floor, refined by least squares.
 
-    None when fewer than 100 points support any plane (no table in view).
+    None when fewer than MIN_PLANE_POINTS points support any such plane (no table in view).
     """
     floor = contract.workspace_min[2]
     low, high = np.asarray(contract.workspace_min[:2]), np.asarray(contract.workspace_max[:2])
@@ -148,33 +152,54 @@ def fit_table_plane(
         & np.all(points[:, :2] >= low, axis=1)
         & np.all(points[:, :2] <= high, axis=1)
     ]
-    if len(near) < 100:
+    if len(near) < MIN_PLANE_POINTS:
         return None
     if len(near) > MAX_PLANE_POINTS:
         near = near[rng.choice(len(near), MAX_PLANE_POINTS, replace=False)]
-    min_up = np.cos(np.radians(MAX_TABLE_TILT_DEG))
-    best, best_count = None, 0
-    for _ in range(iterations):
-        a, b, c = near[rng.choice(len(near), 3, replace=False)]
-        normal = np.cross(b - a, c - a)
-        length = np.linalg.norm(normal)
-        if length < 1e-9:
-            continue
-        normal /= length
-        if abs(normal[2]) < min_up:
-            continue
-        count = int(np.count_nonzero(np.abs((near - a) @ normal) <= PLANE_INLIER_M))
-        if count > best_count:
-            best, best_count = (normal, a), count
-    if best is None or best_count < 100:
+    found = horizontal_ransac_plane(near, rng, iterations)
+    if found is None:
         return None
-    normal, anchor = best
+    normal, anchor = found
     inliers = near[np.abs((near - anchor) @ normal) <= PLANE_INLIER_M]
+    return _least_squares_plane(inliers, (low + high) / 2, camera_position)
+
+
+def horizontal_ransac_plane(
+    points: np.ndarray, rng: np.random.Generator, iterations: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(unit normal, a point on it) of the largest plane within MAX_TABLE_TILT_DEG of horizontal.
+
+    Open3D's RANSAC (`segment_plane`, PLANE_INLIER_M, 3-point samples) finds the largest plane; a
+    steeper one (a cabinet front, the robot's body) is set aside with its inliers and the search
+    repeats on the rest, at most MAX_PLANE_SEARCHES times. Seeded from `rng`, so a given rng state
+    gives a given plane (for a given OpenMP thread count: Open3D's threads draw their own samples).
+    """
+    import open3d as o3d  # imported here: only the gap check needs it
+
+    min_up = np.cos(np.radians(MAX_TABLE_TILT_DEG))
+    remaining = np.asarray(points, dtype=np.float64)
+    for _ in range(MAX_PLANE_SEARCHES):
+        if len(remaining) < MIN_PLANE_POINTS:
+            return None
+        o3d.utility.random.seed(int(rng.integers(2**31)))
+        cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(remaining))
+        model, inliers = cloud.segment_plane(PLANE_INLIER_M, 3, iterations)
+        if len(inliers) < MIN_PLANE_POINTS:
+            return None
+        length = np.linalg.norm(model[:3])
+        normal, offset = np.asarray(model[:3]) / length, model[3] / length  # n·x + offset = 0
+        if abs(normal[2]) >= min_up:
+            return normal, -offset * normal
+        remaining = np.delete(remaining, inliers, axis=0)
+    return None
+
+
+def _least_squares_plane(inliers: np.ndarray, centre: np.ndarray, camera_position: np.ndarray) -> PlaneFit:
+    """The total-least-squares plane through `inliers` (normal up), its height at the x-y `centre`."""
     centroid = inliers.mean(axis=0)
     normal = np.linalg.svd(inliers - centroid, full_matrices=False)[2][2]
     normal = normal if normal[2] > 0 else -normal
     residuals = (inliers - centroid) @ normal
-    centre = (low + high) / 2
     slope = normal[0] * (centre[0] - centroid[0]) + normal[1] * (centre[1] - centroid[1])
     height = centroid[2] - slope / normal[2]
     return PlaneFit(
@@ -212,21 +237,33 @@ def compare(
     """
     if not bag or not training:
         raise ValueError("compare needs at least one frame on each side")
+    return [
+        *_count_rows(bag, training, tol),
+        *_density_rows(bag, training, tol),
+        *_plane_rows(bag, training, tol, noise_sigma_at_1m_m),
+    ]
+
+
+def _counts_mean(frames: list[FrameStats], fn) -> float:
+    """Mean of `fn(counts)` over the frames whose cloud was not empty (0.0 if none was)."""
+    values = [fn(f.counts) for f in frames if f.counts is not None]
+    return float(np.mean(values)) if values else 0.0
+
+
+def _count_rows(bag: list[FrameStats], training: list[FrameStats], tol: GapTolerances) -> list[GapRow]:
+    """The contract's stage counts: valid depth, in the box, after the voxel grid, padding, empty
+    clouds. These say whether the sensor and the crop give the policy as many points as training."""
     rows: list[GapRow] = []
 
-    def counts_mean(frames: list[FrameStats], fn) -> float:
-        values = [fn(f.counts) for f in frames if f.counts is not None]
-        return float(np.mean(values)) if values else 0.0
-
     def fraction_row(name: str, fn, limit: float) -> None:
-        b, t = counts_mean(bag, fn), counts_mean(training, fn)
+        b, t = _counts_mean(bag, fn), _counts_mean(training, fn)
         rows.append(GapRow(name, b, t, f"±{limit:g}", abs(b - t) > limit))
 
     fraction_row("valid depth / pixels", lambda c: c.valid_depth / c.pixels, tol.valid_fraction)
     fraction_row(
         "in box / valid depth", lambda c: c.in_workspace / max(c.valid_depth, 1), tol.in_box_fraction
     )
-    b, t = counts_mean(bag, lambda c: c.after_voxel), counts_mean(training, lambda c: c.after_voxel)
+    b, t = _counts_mean(bag, lambda c: c.after_voxel), _counts_mean(training, lambda c: c.after_voxel)
     rows.append(
         GapRow(
             "points after voxel grid (before padding)",
@@ -250,38 +287,38 @@ def compare(
             next((f.empty_reason for f in bag if f.empty_reason), ""),
         )
     )
+    return rows
 
+
+def _density_rows(bag: list[FrameStats], training: list[FrameStats], tol: GapTolerances) -> list[GapRow]:
+    """Where the points lie: the total variation between the region shares, and the worst cell."""
     bag_density, training_density = mean_density(bag), mean_density(training)
     tv = 0.5 * float(np.abs(bag_density - training_density).sum())
-    rows.append(
-        GapRow("region shares: total variation", tv, 0.0, f"≤{tol.density_tv:g}", tv > tol.density_tv)
-    )
     worst = np.unravel_index(np.argmax(np.abs(bag_density - training_density)), bag_density.shape)
-    rows.append(
+    return [
+        GapRow("region shares: total variation", tv, 0.0, f"≤{tol.density_tv:g}", tv > tol.density_tv),
         GapRow(
             f"region share, worst cell {tuple(int(i) for i in worst)}",
             float(bag_density[worst]),
             float(training_density[worst]),
             f"±{tol.density_cell:g}",
             abs(bag_density[worst] - training_density[worst]) > tol.density_cell,
-        )
-    )
+        ),
+    ]
 
+
+def _plane_rows(
+    bag: list[FrameStats], training: list[FrameStats], tol: GapTolerances, noise_sigma_at_1m_m: float
+) -> list[GapRow]:
+    """The table plane: depth noise (residual std), then the calibration checks (height, normal).
+    One flagged "table plane found" row instead when either side has no plane to compare."""
     bag_planes = [f.plane for f in bag if f.plane is not None]
     training_planes = [f.plane for f in training if f.plane is not None]
     if not bag_planes or not training_planes:
         side = "bag" if not bag_planes else "training"
-        rows.append(
-            GapRow(
-                "table plane found",
-                len(bag_planes),
-                len(training_planes),
-                "in both",
-                True,
-                f"no table plane near the box floor in the {side} frames",
-            )
-        )
-        return rows
+        note = f"no table plane near the box floor in the {side} frames"
+        return [GapRow("table plane found", len(bag_planes), len(training_planes), "in both", True, note)]
+    rows: list[GapRow] = []
     b = float(np.median([p.residual_std_m for p in bag_planes]))
     t = float(np.median([p.residual_std_m for p in training_planes]))
     allowed = max(tol.noise_std_m, tol.noise_ratio * t)

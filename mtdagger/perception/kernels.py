@@ -28,8 +28,11 @@ KEYS_ONLY = 2  # emit every in-box point with its int64 voxel key; the caller de
 MAX_BITSET_CELLS = 1 << 28
 
 
+# Longer than the house's 60 lines on purpose: one fused numba pass over the data. Split into
+# helpers it would pay a call boundary inside the JIT loop (or take extra passes), and it is
+# the hot path of every control step; tests pin its output bit for bit.
 @numba.njit(cache=True, nogil=True, boundscheck=False)
-def fused_front_end(
+def fused_front_end(  # house-rules: one fused numba pass; helpers cost a call boundary in the JIT loop
     depth, rays, origin, box_min, box_max, min_depth, max_depth, drop_zero,
     grid_min, inverse_size, dims, mode, occupied, out, keys, keep,
 ):  # fmt: skip

@@ -17,31 +17,31 @@ rather than a pair that silently disagrees.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import safetensors.torch
-import torch
 from torch import nn
 
 from mtdagger.control.action import ActionConvention
 from mtdagger.data.durable_write import atomic_write_bytes
 from mtdagger.data.normalization import NormalizationStats
 from mtdagger.perception.contract import PointCloudContract
+from mtdagger.policy.checkpoint_checks import (
+    WEIGHTS_FILE,
+    CheckpointError,
+    check_expectations,
+    check_finite,
+    check_tensors,
+)
 from mtdagger.policy.networks import STUDENT_REGISTRY, build_student
 from mtdagger.provenance import sha256_bytes
 
 SCHEMA_VERSION = 1
-WEIGHTS_FILE = "model.safetensors"
 META_FILE = "checkpoint.json"
 _CHECKPOINT_ID_LENGTH = 12
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, corrupt, or does not match what the caller expects."""
 
 
 @dataclass(frozen=True)
@@ -163,23 +163,6 @@ def _json_roundtrip(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
-def _values_equal(a: Any, b: Any) -> bool:
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
-        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_values_equal(x, y) for x, y in zip(a, b))
-    return a == b
-
-
-def _field_mismatches(prefix: str, stored: Mapping[str, Any], expected: Mapping[str, Any]) -> list[str]:
-    problems = []
-    for key in sorted(set(stored) | set(expected)):
-        have, want = stored.get(key, "<absent>"), expected.get(key, "<absent>")
-        if not _values_equal(have, want):
-            problems.append(f"checkpoint {prefix}.{key}={have!r} but this run expects {want!r}")
-    return problems
-
-
 def _read_files(directory: Path) -> tuple[bytes, Any]:
     if not directory.is_dir():
         raise CheckpointError(f"checkpoint directory {directory} does not exist")
@@ -206,10 +189,11 @@ def _validate_meta(meta: CheckpointMeta) -> NormalizationStats:
             f"checkpoint tasks has {len(meta.tasks)} entries but architecture_config.num_tasks="
             f"{config.get('num_tasks')}"
         )
-    if meta.architecture == "pointnet":
+    config_cls = STUDENT_REGISTRY[meta.architecture][0]
+    if config_cls.uses_point_cloud:
         if meta.point_cloud_contract is None:
             raise CheckpointError(
-                "checkpoint point_cloud_contract=None but architecture='pointnet' needs one"
+                f"checkpoint point_cloud_contract=None but architecture={meta.architecture!r} needs one"
             )
         try:
             contract = PointCloudContract.from_dict(meta.point_cloud_contract)
@@ -228,11 +212,10 @@ def _validate_meta(meta: CheckpointMeta) -> NormalizationStats:
         stats = NormalizationStats.from_dict(meta.normalization)
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"checkpoint normalization is invalid: {error}") from error
-    wanted_dims = {"action": config.get("action_dim", 4)}
-    if meta.architecture == "pointnet":
-        wanted_dims["state"] = config.get("state_dim", 4)
-    else:
-        wanted_dims["privileged"] = config.get("privileged_dim")
+    try:
+        wanted_dims = config_cls.from_dict(config).normalized_dims()
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"checkpoint architecture_config is invalid: {error}") from error
     for key, dim in wanted_dims.items():
         have = stats.dim(key) if key in stats.mean else None
         if have != dim:
@@ -240,77 +223,6 @@ def _validate_meta(meta: CheckpointMeta) -> NormalizationStats:
                 f"checkpoint normalization.{key} has {have} dims but architecture_config says {dim}"
             )
     return stats
-
-
-def _check_expectations(
-    meta: CheckpointMeta,
-    expect_tasks: Sequence[str] | None,
-    expect_contract: PointCloudContract | None,
-    expect_action: ActionConvention | None,
-    expect_architecture: str | None,
-) -> None:
-    problems: list[str] = []
-    if expect_architecture is not None and meta.architecture != expect_architecture:
-        problems.append(
-            f"checkpoint architecture={meta.architecture!r} but this run expects {expect_architecture!r}"
-        )
-    if expect_tasks is not None and list(meta.tasks) != list(expect_tasks):
-        hint = (
-            " (same tasks, different order: task indices would be wrong)"
-            if sorted(meta.tasks) == sorted(expect_tasks)
-            else ""
-        )
-        problems.append(
-            f"checkpoint tasks={list(meta.tasks)} but this run expects {list(expect_tasks)}{hint}"
-        )
-    if expect_contract is not None:
-        if meta.point_cloud_contract is None:
-            problems.append(
-                "checkpoint point_cloud_contract=None (a state student) but this run expects a point-cloud "
-                f"policy with {expect_contract.to_dict()}"
-            )
-        else:
-            stored = PointCloudContract.from_dict(meta.point_cloud_contract).to_dict()
-            problems += _field_mismatches("point_cloud_contract", stored, expect_contract.to_dict())
-    if expect_action is not None:
-        stored = ActionConvention.from_dict(meta.action_convention).to_dict()
-        problems += _field_mismatches("action_convention", stored, expect_action.to_dict())
-    if problems:
-        raise CheckpointError("; ".join(problems))
-
-
-def _check_tensors(model: nn.Module, tensors: Mapping[str, torch.Tensor], architecture: str) -> None:
-    wanted = {name: tuple(t.shape) for name, t in model.state_dict().items()}
-    have = {name: tuple(t.shape) for name, t in tensors.items()}
-    problems = []
-    missing = sorted(set(wanted) - set(have))
-    extra = sorted(set(have) - set(wanted))
-    if missing:
-        problems.append(f"tensors missing for architecture {architecture!r}: {missing}")
-    if extra:
-        problems.append(f"unexpected tensors for architecture {architecture!r}: {extra}")
-    for name in sorted(set(wanted) & set(have)):
-        if wanted[name] != have[name]:
-            problems.append(
-                f"tensor {name!r} has shape {have[name]} but architecture_config gives {wanted[name]}"
-            )
-    if problems:
-        raise CheckpointError(
-            f"checkpoint {WEIGHTS_FILE} does not fit its architecture: " + "; ".join(problems)
-        )
-
-
-def _check_finite(tensors: Mapping[str, torch.Tensor]) -> None:
-    """NaN/inf weights make every action non-finite: the safety filter then holds every step and a
-    deployment "runs" doing nothing. Refuse them at load, naming the first bad tensor."""
-    for name in sorted(tensors):
-        tensor = tensors[name]
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            bad = int((~torch.isfinite(tensor)).sum())
-            raise CheckpointError(
-                f"checkpoint tensor {name!r} holds {bad} non-finite value(s) (NaN/inf): the weights are "
-                "unusable (diverged training or a corrupt save)"
-            )
 
 
 def is_complete_checkpoint(directory: str | Path) -> bool:
@@ -400,7 +312,7 @@ def load_checkpoint(
     weights, raw_meta = _read_files(directory)
     meta = CheckpointMeta.from_dict(raw_meta)
     _validate_meta(meta)
-    _check_expectations(meta, expect_tasks, expect_contract, expect_action, expect_architecture)
+    check_expectations(meta, expect_tasks, expect_contract, expect_action, expect_architecture)
 
     actual_hash = sha256_bytes(weights)
     if actual_hash != meta.weights_sha256:
@@ -416,8 +328,8 @@ def load_checkpoint(
         model = build_student(meta.architecture, meta.architecture_config)
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"checkpoint architecture_config is invalid: {error}") from error
-    _check_tensors(model, tensors, meta.architecture)
-    _check_finite(tensors)
+    check_tensors(model, tensors, meta.architecture)
+    check_finite(tensors)
     model.load_state_dict(tensors, strict=True)
     model.eval()
     return model, meta

@@ -14,49 +14,62 @@ Two read paths, chosen per bag:
   rewrites such a bag into one `ros2 bag` and rosbags' `AnyReader` open.
 
 Messages are decoded only for the topics a summary needs (never the depth images or clouds), and
-fields are read by attribute, so rosbags and mcap-ros2 message objects are handled alike.
+fields are read by attribute, so rosbags and mcap-ros2 message objects are handled alike. Finding the
+files and streaming their records is `mtdagger.recording.bag_files`; this module assembles episodes.
 """
 
 from __future__ import annotations
 
 import json
-import struct
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
+from mtdagger.messages import topics
 from mtdagger.messages.convert import joint_state_from_msg, pose_from_msg, transform_from_msg, twist_from_msg
 from mtdagger.recording import layout
+from mtdagger.recording.bag_files import (
+    MCAP_MAGIC,
+    BagError,
+    has_footer,
+    iter_anyreader,
+    iter_mcap_messages,
+    iter_mcap_stream,
+    locate_bag,
+    read_custom_data,
+)
 from mtdagger.recording.layout import BagMetadata, position_or_none
 
-MCAP_MAGIC = b"\x89MCAP0\r\n"
-_FOOTER_OPCODE = b"\x02"
-_FOOTER_RECORD_SIZE = 1 + 8 + 20  # opcode + length + (summary_start, summary_offset_start, crc)
+# BagError, MCAP_MAGIC and iter_mcap_messages are defined in `bag_files` and kept importable from here.
+__all__ = [
+    "MCAP_MAGIC",
+    "BagError",
+    "EpisodeSummary",
+    "EvaluationBag",
+    "iter_mcap_messages",
+    "read_evaluation_bag",
+]
+
 
 # Per-step topics. `EvaluationBagWriter` writes each once per control step; in a bag recorded from
 # the ROS graph they come at their publishers' rates, so each is kept as its own series.
 _STEP_TOPICS = (
-    layout.EE_STATE_TOPIC,
-    layout.JOINT_STATES_TOPIC,
-    layout.ACTION_TOPIC,
-    layout.ACTION_GRIPPER_TOPIC,
-    layout.APPLIED_TOPIC,
-    layout.APPLIED_GRIPPER_TOPIC,
-    layout.SAFETY_TOPIC,
-    layout.LATENCY_TOPIC,
+    topics.EE_STATE_TOPIC,
+    topics.JOINT_STATES_TOPIC,
+    topics.ACTION_TOPIC,
+    topics.ACTION_GRIPPER_TOPIC,
+    topics.APPLIED_COMMAND_TOPIC,
+    topics.APPLIED_GRIPPER_TOPIC,
+    topics.SAFETY_TOPIC,
+    topics.LATENCY_TOPIC,
 )
 _DECODED_TOPICS = frozenset(
-    (*_STEP_TOPICS, layout.EPISODE_TOPIC, layout.METADATA_TOPIC, layout.TF_STATIC_TOPIC)
+    (*_STEP_TOPICS, topics.EPISODE_TOPIC, topics.METADATA_TOPIC, topics.TF_STATIC_TOPIC)
 )
-
-
-class BagError(ValueError):
-    """A bag directory is missing, empty or unreadable; the message names the path."""
 
 
 @dataclass(frozen=True)
@@ -111,16 +124,16 @@ class EvaluationBag:
 def read_evaluation_bag(path: str | Path) -> EvaluationBag:
     """Read a bag directory (or one .mcap file). Raises `BagError` naming the path when there is
     nothing readable; a killed recording is read as far as it was written, not an error."""
-    bag_dir, mcap_files = _locate(Path(path))
-    complete = (bag_dir / "metadata.yaml").is_file() and all(_has_footer(f) for f in mcap_files)
+    bag_dir, mcap_files = locate_bag(Path(path))
+    complete = (bag_dir / "metadata.yaml").is_file() and all(has_footer(f) for f in mcap_files)
     warnings: list[str] = []
     if complete:
         reader = "rosbags"
-        messages = _iter_anyreader(bag_dir)
-        custom_data = _custom_data(bag_dir / "metadata.yaml")
+        messages = iter_anyreader(bag_dir)
+        custom_data = read_custom_data(bag_dir / "metadata.yaml")
     else:
         reader = "mcap-stream"
-        messages = _iter_mcap_stream(mcap_files, warnings)
+        messages = iter_mcap_stream(mcap_files, warnings)
         custom_data = {}
         warnings.append(f"{bag_dir}: recording was not closed (no index/metadata.yaml); read by streaming")
     assembler = _Assembler()
@@ -137,104 +150,6 @@ def read_evaluation_bag(path: str | Path) -> EvaluationBag:
         bag_dir, complete=complete, reader=reader, custom_data=custom_data, warnings=warnings
     )
 
-
-# --------------------------------------------------------------------------- locating + raw reads
-
-
-def _locate(path: Path) -> tuple[Path, list[Path]]:
-    if not path.exists():
-        raise BagError(f"{path}: no such bag directory")
-    if path.is_file():
-        if path.suffix != ".mcap":
-            raise BagError(f"{path}: not a bag directory or .mcap file")
-        return path.parent, [path]
-    files = sorted(path.glob("*.mcap"))
-    if not files:
-        raise BagError(f"{path}: no .mcap file in this directory (not a rosbag2 MCAP bag)")
-    return path, files
-
-
-def _has_footer(mcap_file: Path) -> bool:
-    """Whether the file ends in an MCAP footer record + magic, i.e. it was closed."""
-    size = mcap_file.stat().st_size
-    tail_size = _FOOTER_RECORD_SIZE + len(MCAP_MAGIC)
-    if size < len(MCAP_MAGIC) + tail_size:
-        return False
-    with mcap_file.open("rb") as handle:
-        handle.seek(size - tail_size)
-        tail = handle.read(tail_size)
-    return tail.endswith(MCAP_MAGIC) and tail[:1] == _FOOTER_OPCODE
-
-
-def _custom_data(metadata_yaml: Path) -> dict[str, str]:
-    try:
-        info = yaml.safe_load(metadata_yaml.read_text()) or {}
-        data = info.get("rosbag2_bagfile_information", {}).get("custom_data") or {}
-    except (yaml.YAMLError, AttributeError) as error:
-        raise BagError(f"{metadata_yaml}: unreadable rosbag2 metadata ({error})") from error
-    return {str(k): str(v) for k, v in data.items()}
-
-
-RawMessage = tuple[str, int, Callable[[], Any]]
-
-
-def _iter_anyreader(bag_dir: Path) -> Iterator[RawMessage]:
-    from rosbags.highlevel import AnyReader
-
-    try:
-        reader = AnyReader([bag_dir])
-        reader.open()
-    except Exception as error:
-        raise BagError(f"{bag_dir}: rosbags cannot open the bag: {error}") from error
-    try:
-        for connection, stamp, raw in reader.messages():
-            yield connection.topic, stamp, _lazy(reader.deserialize, raw, connection.msgtype)
-    finally:
-        reader.close()
-
-
-def iter_mcap_messages(
-    mcap_file: str | Path, warnings: list[str] | None = None
-) -> Iterator[tuple[Any, Any, Any]]:
-    """(schema, channel, message) records of one .mcap in file order, tolerating a truncated tail.
-
-    Works on complete and killed files alike: it never looks for the footer. A truncated or
-    damaged tail ends the iteration (with a note in `warnings`) instead of raising.
-    """
-    from mcap.exceptions import EndOfFile, InvalidMagic, McapError
-    from mcap.reader import NonSeekingReader
-
-    path = Path(mcap_file)
-    with path.open("rb") as handle:
-        try:
-            records = NonSeekingReader(handle).iter_messages(log_time_order=False)
-            yield from records
-        except InvalidMagic as error:
-            raise BagError(f"{path}: not an MCAP file ({error})") from error
-        except EndOfFile:
-            if warnings is not None:
-                warnings.append(
-                    f"{path}: truncated at byte {handle.tell()}; kept the complete chunks before it"
-                )
-        except (McapError, struct.error) as error:
-            if warnings is not None:
-                warnings.append(f"{path}: stopped at a damaged record ({type(error).__name__}: {error})")
-
-
-def _iter_mcap_stream(mcap_files: list[Path], warnings: list[str]) -> Iterator[RawMessage]:
-    from mcap_ros2.decoder import DecoderFactory
-
-    factory = DecoderFactory()
-    for mcap_file in mcap_files:
-        for schema, channel, message in iter_mcap_messages(mcap_file, warnings):
-            decoder = factory.decoder_for(channel.message_encoding, schema)
-            if decoder is None:
-                continue
-            yield channel.topic, message.log_time, _lazy(decoder, message.data)
-
-
-def _lazy(function: Callable[..., Any], *args: Any) -> Callable[[], Any]:
-    return lambda: function(*args)
 
 
 # --------------------------------------------------------------------------- episode assembly
@@ -264,25 +179,25 @@ class _Assembler:
         if topic not in _DECODED_TOPICS:
             return
         msg = decode()
-        if topic == layout.METADATA_TOPIC:
+        if topic == topics.METADATA_TOPIC:
             if self.metadata is None:
                 self._read_metadata(msg.data)
-        elif topic == layout.TF_STATIC_TOPIC:
+        elif topic == topics.TF_STATIC_TOPIC:
             for transform in msg.transforms:
                 reading = transform_from_msg(transform)
                 self.static_transforms[(reading.parent_frame, reading.child_frame)] = reading.T
-        elif topic == layout.EPISODE_TOPIC:
+        elif topic == topics.EPISODE_TOPIC:
             self._marker(stamp, msg.data)
         elif self.open is not None:
             self.open.per_topic[topic].append(_step_value(topic, msg))
-        elif topic == layout.EE_STATE_TOPIC:
+        elif topic == topics.EE_STATE_TOPIC:
             self.steps_outside += 1
 
     def _read_metadata(self, text: str) -> None:
         try:
             self.metadata = BagMetadata.from_json(text)
         except (ValueError, TypeError) as error:
-            self.warnings.append(f"unreadable {layout.METADATA_TOPIC}: {error}")
+            self.warnings.append(f"unreadable {topics.METADATA_TOPIC}: {error}")
 
     def _marker(self, stamp: int, text: str) -> None:
         try:
@@ -316,9 +231,9 @@ class _Assembler:
         complete = end_ns is not None
         series = episode.per_topic
         period = self.metadata.control_period_s if self.metadata is not None else float("nan")
-        latencies = series[layout.LATENCY_TOPIC]
+        latencies = series[topics.LATENCY_TOPIC]
         stages = sorted({stage for step in latencies for stage in step})
-        safety = series[layout.SAFETY_TOPIC]
+        safety = series[topics.SAFETY_TOPIC]
         marker = episode.marker
         seed = marker.get("seed")
         return EpisodeSummary(
@@ -330,13 +245,15 @@ class _Assembler:
             success=success if complete else None,
             complete=complete,
             # A control step is a command that reached the robot: one applied command each.
-            num_steps=len(series[layout.APPLIED_TOPIC]),
-            ee_positions=np.asarray(series[layout.EE_STATE_TOPIC], dtype=np.float64).reshape(-1, 3),
+            num_steps=len(series[topics.APPLIED_COMMAND_TOPIC]),
+            ee_positions=np.asarray(series[topics.EE_STATE_TOPIC], dtype=np.float64).reshape(-1, 3),
             gripper=np.asarray(
-                [g for g in series[layout.JOINT_STATES_TOPIC] if g is not None], dtype=np.float64
+                [g for g in series[topics.JOINT_STATES_TOPIC] if g is not None], dtype=np.float64
             ),
-            actions=_commands(series[layout.ACTION_TOPIC], series[layout.ACTION_GRIPPER_TOPIC], period),
-            applied=_commands(series[layout.APPLIED_TOPIC], series[layout.APPLIED_GRIPPER_TOPIC], period),
+            actions=_commands(series[topics.ACTION_TOPIC], series[topics.ACTION_GRIPPER_TOPIC], period),
+            applied=_commands(
+                series[topics.APPLIED_COMMAND_TOPIC], series[topics.APPLIED_GRIPPER_TOPIC], period
+            ),
             latencies_ms={
                 stage: np.array([_nan_if_none(step.get(stage)) for step in latencies], dtype=np.float64)
                 for stage in stages
@@ -372,22 +289,22 @@ class _Assembler:
 
 def _step_value(topic: str, msg: Any) -> Any:
     """The part of a per-step message the summary keeps."""
-    if topic == layout.EE_STATE_TOPIC:
+    if topic == topics.EE_STATE_TOPIC:
         return pose_from_msg(msg)[0]
-    if topic == layout.JOINT_STATES_TOPIC:
+    if topic == topics.JOINT_STATES_TOPIC:
         # A real arm's /joint_states has its own joint names; only our gripper joint is kept.
         reading = joint_state_from_msg(msg)
         if layout.GRIPPER_JOINT_NAME in reading.names and reading.positions.size == len(reading.names):
             return float(reading.positions[reading.names.index(layout.GRIPPER_JOINT_NAME)])
         return None
-    if topic in (layout.ACTION_TOPIC, layout.APPLIED_TOPIC):
+    if topic in (topics.ACTION_TOPIC, topics.APPLIED_COMMAND_TOPIC):
         return twist_from_msg(msg)[0]
-    if topic in (layout.ACTION_GRIPPER_TOPIC, layout.APPLIED_GRIPPER_TOPIC):
+    if topic in (topics.ACTION_GRIPPER_TOPIC, topics.APPLIED_GRIPPER_TOPIC):
         return float(msg.data)
-    if topic == layout.SAFETY_TOPIC:
+    if topic == topics.SAFETY_TOPIC:
         record = _json_object(msg.data)
         return str(record.get("status", "unknown")), tuple(str(r) for r in record.get("reasons", ()))
-    if topic == layout.LATENCY_TOPIC:
+    if topic == topics.LATENCY_TOPIC:
         return _json_object(msg.data)
     raise AssertionError(f"not a per-step topic: {topic}")
 

@@ -19,12 +19,12 @@ safety filter applied, typically a hold), and a depth frame that cannot be an im
 shape, non-numeric) is left out of that step rather than stopping the deployment (the step's
 safety reasons say why the arm held). Only programming errors (wrong vector sizes, stamps
 running backwards, episode markers out of order) raise, before anything of that call is written.
+What a step's messages are is `step_messages`; this module writes them.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -33,22 +33,13 @@ from typing import Any
 import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from mtdagger.messages.convert import (
-    camera_info_msg,
-    depth_image_msg,
-    float64_msg,
-    joint_state_msg,
-    point_cloud2_msg,
-    pose_stamped_msg,
-    string_msg,
-    tf_message,
-    transform_stamped_msg,
-    twist_stamped_msg,
-)
+from mtdagger.messages import topics
+from mtdagger.messages.convert import string_msg, tf_message, transform_stamped_msg
 from mtdagger.messages.factory import RosbagsFactory
 from mtdagger.perception.camera_model import CameraModel
 from mtdagger.recording import layout
 from mtdagger.recording.layout import BagMetadata, EpisodeInfo
+from mtdagger.recording.step_messages import step_messages
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "BagMetadata", "EpisodeInfo", "EvaluationBagWriter"]
 
@@ -56,7 +47,6 @@ __all__ = ["DEFAULT_CHUNK_SIZE", "BagMetadata", "EpisodeInfo", "EvaluationBagWri
 # 1024-point cloud (~14 KB per step) a chunk holds ~5 steps. A kill loses at most that, while the
 # per-chunk overhead (chunk + message-index records, chunk index: < 1 KB) stays around 1%.
 DEFAULT_CHUNK_SIZE = 64 * 1024
-_IDENTITY_QUATERNION = (0.0, 0.0, 0.0, 1.0)  # x, y, z, w
 
 
 class EvaluationBagWriter:
@@ -121,8 +111,8 @@ class EvaluationBagWriter:
     def write_static(
         self,
         T_base_camera: np.ndarray,
-        camera_frame: str = layout.CAMERA_OPTICAL_FRAME,
-        base_frame: str = layout.BASE_FRAME,
+        camera_frame: str = topics.COLOR_OPTICAL_FRAME,
+        base_frame: str = topics.BASE_FRAME,
         *,
         stamp_ns: int | None = None,
     ) -> None:
@@ -154,9 +144,9 @@ class EvaluationBagWriter:
                 f"episode {self._episode.index} ({self._episode.task}) is still open; call end_episode first"
             )
         stamp = self._check_stamp(stamp_ns)
-        data = self._serialize(layout.EPISODE_TOPIC, self._string(json.dumps(episode.start_marker())))
+        data = self._serialize(topics.EPISODE_TOPIC, self._string(json.dumps(episode.start_marker())))
         self._begin(stamp)
-        self._writer.write(self._connections[layout.EPISODE_TOPIC], stamp, data)
+        self._writer.write(self._connections[topics.EPISODE_TOPIC], stamp, data)
         self._last_stamp_ns = stamp
         self._episode = episode
         self._episode_steps = 0
@@ -170,8 +160,8 @@ class EvaluationBagWriter:
         stamp = self._check_stamp(stamp_ns)
         marker = self._episode.start_marker()
         marker.update(event="end", success=bool(success), notes=str(notes), num_steps=self._episode_steps)
-        data = self._serialize(layout.EPISODE_TOPIC, self._string(json.dumps(marker)))
-        self._writer.write(self._connections[layout.EPISODE_TOPIC], stamp, data)
+        data = self._serialize(topics.EPISODE_TOPIC, self._string(json.dumps(marker)))
+        self._writer.write(self._connections[topics.EPISODE_TOPIC], stamp, data)
         self._last_stamp_ns = stamp
         self._episode = None
         self._flush_chunk()
@@ -200,39 +190,23 @@ class EvaluationBagWriter:
         """
         self._check_open()
         stamp = self._check_stamp(stamp_ns)
-        action_v = _vector(action, 4, "action")
-        applied_v = _vector(applied, 4, "applied")
-        ee_v = _vector(ee_position, 3, "ee_position")
-        period = self.metadata.control_period_s
-        camera_frame = self._camera_frame()
-        base_frame = self._base_frame()
-
-        messages: list[tuple[str, Any]] = []
-        if depth_m is not None:
-            try:
-                messages.append(
-                    (layout.DEPTH_TOPIC, depth_image_msg(self._factory, depth_m, stamp, camera_frame))
-                )
-            except (ValueError, TypeError):
-                pass  # not an image (see the module doc): the rest of the step is still recorded
-        if camera is not None:
-            messages.append(
-                (layout.CAMERA_INFO_TOPIC, camera_info_msg(self._factory, camera, stamp, camera_frame))
-            )
-        if points is not None:
-            messages.append(
-                (layout.POINT_CLOUD_TOPIC, point_cloud2_msg(self._factory, points, stamp, base_frame))
-            )
-        messages += [
-            (layout.EE_STATE_TOPIC, self._pose(ee_v, stamp, base_frame)),
-            (layout.JOINT_STATES_TOPIC, self._joint_state(_float(gripper), stamp)),
-            (layout.ACTION_TOPIC, self._twist(action_v[:3] / period, stamp, base_frame)),
-            (layout.ACTION_GRIPPER_TOPIC, self._float64(action_v[3])),
-            (layout.APPLIED_TOPIC, self._twist(applied_v[:3] / period, stamp, base_frame)),
-            (layout.APPLIED_GRIPPER_TOPIC, self._float64(applied_v[3])),
-            (layout.SAFETY_TOPIC, self._string(_safety_json(safety_status, safety_reasons))),
-            (layout.LATENCY_TOPIC, self._string(_latency_json(latencies_ms or {}))),
-        ]
+        messages = step_messages(
+            self._factory,
+            stamp,
+            depth_m=depth_m,
+            camera=camera,
+            points=points,
+            ee_position=ee_position,
+            gripper=gripper,
+            action=action,
+            applied=applied,
+            safety_status=safety_status,
+            safety_reasons=safety_reasons,
+            latencies_ms=latencies_ms,
+            period_s=self.metadata.control_period_s,
+            camera_frame=self._camera_frame(),
+            base_frame=self._base_frame(),
+        )
         # Serialise everything before writing anything: a step is recorded whole or not at all.
         serialized = [(topic, self._serialize(topic, msg)) for topic, msg in messages]
         self._begin(stamp)
@@ -290,8 +264,8 @@ class EvaluationBagWriter:
         if self._started:
             return
         self._started = True
-        data = self._serialize(layout.METADATA_TOPIC, self._string(self.metadata.to_json()))
-        self._writer.write(self._connections[layout.METADATA_TOPIC], stamp, data)
+        data = self._serialize(topics.METADATA_TOPIC, self._string(self.metadata.to_json()))
+        self._writer.write(self._connections[topics.METADATA_TOPIC], stamp, data)
         if self._static is not None:
             self._write_static(stamp, self._static)
         self._last_stamp_ns = max(self._last_stamp_ns, stamp)
@@ -302,15 +276,15 @@ class EvaluationBagWriter:
         transform = transform_stamped_msg(self._factory, T, base_frame, camera_frame, stamp)
         msg = tf_message(self._factory, [transform])
         self._writer.write(
-            self._connections[layout.TF_STATIC_TOPIC], stamp, self._serialize(layout.TF_STATIC_TOPIC, msg)
+            self._connections[topics.TF_STATIC_TOPIC], stamp, self._serialize(topics.TF_STATIC_TOPIC, msg)
         )
         self._static = static
 
     def _camera_frame(self) -> str:
-        return self._static[1] if self._static is not None else layout.CAMERA_OPTICAL_FRAME
+        return self._static[1] if self._static is not None else topics.COLOR_OPTICAL_FRAME
 
     def _base_frame(self) -> str:
-        return self._static[2] if self._static is not None else layout.BASE_FRAME
+        return self._static[2] if self._static is not None else topics.BASE_FRAME
 
     def _serialize(self, topic: str, msg: Any) -> bytes:
         return bytes(self._typestore.serialize_cdr(msg, layout.TOPIC_TYPES[topic]))
@@ -328,19 +302,6 @@ class EvaluationBagWriter:
     def _string(self, text: str) -> Any:
         return string_msg(self._factory, text)
 
-    def _float64(self, value: float) -> Any:
-        return float64_msg(self._factory, value)
-
-    def _twist(self, linear_m_s: np.ndarray, stamp: int, frame_id: str) -> Any:
-        return twist_stamped_msg(self._factory, linear_m_s, np.zeros(3), stamp, frame_id)
-
-    def _pose(self, position: np.ndarray, stamp: int, frame_id: str) -> Any:
-        # The action convention has no rotation, so the orientation is not tracked: identity.
-        return pose_stamped_msg(self._factory, position, _IDENTITY_QUATERNION, stamp, frame_id)
-
-    def _joint_state(self, gripper: float, stamp: int) -> Any:
-        return joint_state_msg(self._factory, [layout.GRIPPER_JOINT_NAME], [gripper], stamp)
-
 
 def _check_storage_internals(storage: Any) -> None:
     """Early chunk closing uses rosbags' MCAP writer's `chunk`, `close_chunk` and `bio`; fail
@@ -357,39 +318,3 @@ def _check_storage_internals(storage: Any) -> None:
             f"rosbags {getattr(rosbags, '__version__', '?')}: its MCAP writer no longer exposes "
             "chunk/close_chunk/bio, which EvaluationBagWriter needs to flush chunks early"
         )
-
-
-def _vector(value: Any, size: int, name: str) -> np.ndarray:
-    try:
-        array = np.asarray(value, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{name} must be {size} numbers, got {value!r}") from error
-    if array.shape != (size,):
-        raise ValueError(f"{name} must have {size} elements, got {array.size}")
-    return array
-
-
-def _float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"gripper must be a number, got {value!r}") from error
-
-
-def _finite_or_none(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _safety_json(status: str, reasons: Iterable[str] | str) -> str:
-    if isinstance(reasons, str):  # one reason given bare: not a sequence of characters
-        reasons = (reasons,)
-    return json.dumps({"status": str(status), "reasons": [str(r) for r in reasons]})
-
-
-def _latency_json(latencies_ms: Mapping[str, float]) -> str:
-    # Strict JSON has no NaN: a non-finite or missing latency (a stage that never ran) is null.
-    return json.dumps({str(stage): _finite_or_none(ms) for stage, ms in latencies_ms.items()})

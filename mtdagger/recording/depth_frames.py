@@ -13,22 +13,24 @@ from pathlib import Path
 
 import numpy as np
 
+from mtdagger.messages import topics
 from mtdagger.messages.convert import (
     camera_model_from_camera_info,
     depth_m_from_image_msg,
     transform_from_msg,
 )
 from mtdagger.perception.camera_model import CameraModel
-from mtdagger.recording import layout
-from mtdagger.recording.bag_reader import (
+from mtdagger.recording.bag_files import (
     BagError,
-    _has_footer,
-    _iter_anyreader,
-    _iter_mcap_stream,
-    _locate,
+    has_footer,
+    iter_anyreader,
+    iter_mcap_stream,
+    locate_bag,
 )
 
-_TOPICS = {layout.TF_STATIC_TOPIC, layout.EPISODE_TOPIC, layout.DEPTH_TOPIC, layout.CAMERA_INFO_TOPIC}
+_TOPICS = {
+    topics.TF_STATIC_TOPIC, topics.EPISODE_TOPIC, topics.ALIGNED_DEPTH_TOPIC, topics.ALIGNED_DEPTH_INFO_TOPIC
+}
 
 
 @dataclass(frozen=True)
@@ -50,9 +52,9 @@ def first_depth_frames(path: str | Path, max_episodes: int) -> list[BagDepthFram
     seed shows, which makes bag and simulator frames comparable one for one. Raises `BagError`
     (naming the bag) when the bag is unreadable, has no depth, or lacks the camera transform.
     """
-    bag_dir, mcap_files = _locate(Path(path))
-    complete = (bag_dir / "metadata.yaml").is_file() and all(_has_footer(f) for f in mcap_files)
-    messages = _iter_anyreader(bag_dir) if complete else _iter_mcap_stream(mcap_files, [])
+    bag_dir, mcap_files = locate_bag(Path(path))
+    complete = (bag_dir / "metadata.yaml").is_file() and all(has_footer(f) for f in mcap_files)
+    messages = iter_anyreader(bag_dir) if complete else iter_mcap_stream(mcap_files, [])
     transforms: dict[str, tuple[str, np.ndarray]] = {}  # child frame -> (parent, T)
     frames: list[BagDepthFrame] = []
     marker: dict | None = None
@@ -62,16 +64,16 @@ def first_depth_frames(path: str | Path, max_episodes: int) -> list[BagDepthFram
             if topic not in _TOPICS:
                 continue
             msg = decode()
-            if topic == layout.TF_STATIC_TOPIC:
+            if topic == topics.TF_STATIC_TOPIC:
                 for transform in msg.transforms:
                     reading = transform_from_msg(transform)
                     transforms[reading.child_frame] = (reading.parent_frame, reading.T)
-            elif topic == layout.EPISODE_TOPIC:
+            elif topic == topics.EPISODE_TOPIC:
                 event = json.loads(msg.data)
                 marker = event if event.get("event") == "start" else None
                 info = depth = None
             elif marker is not None:
-                if topic == layout.CAMERA_INFO_TOPIC:
+                if topic == topics.ALIGNED_DEPTH_INFO_TOPIC:
                     info = info or msg
                 else:
                     depth = depth or msg
@@ -87,7 +89,8 @@ def first_depth_frames(path: str | Path, max_episodes: int) -> list[BagDepthFram
     if not frames:
         raise BagError(
             f"{bag_dir}: no episode with a depth image and camera info "
-            f"({layout.DEPTH_TOPIC}, {layout.CAMERA_INFO_TOPIC}); record with depth to check the gap"
+            f"({topics.ALIGNED_DEPTH_TOPIC}, {topics.ALIGNED_DEPTH_INFO_TOPIC}); "
+            "record with depth to check the gap"
         )
     return frames
 
@@ -97,7 +100,7 @@ def _frame(bag_dir: Path, marker: dict, depth_msg, info_msg, transforms) -> BagD
     if camera_frame not in transforms:
         known = ", ".join(sorted(transforms)) or "none"
         raise BagError(
-            f"{bag_dir}: no {layout.TF_STATIC_TOPIC} transform to the depth frame {camera_frame!r} "
+            f"{bag_dir}: no {topics.TF_STATIC_TOPIC} transform to the depth frame {camera_frame!r} "
             f"(frames with one: {known})"
         )
     parent, T = transforms[camera_frame]

@@ -32,9 +32,22 @@ def write_gap_report(
     _density_png(out / "density.png", config.point_cloud, bag_stats, training_stats)
     _plane_png(out / "table_plane.png", bag_stats, training_stats)
     _clouds_png(out / "clouds.png", config.point_cloud, frames[0], training_frames[0])
-    flagged = [row for row in rows if row.flagged]
-    contract = config.point_cloud
     lines = [
+        *_intro_lines(bag, preset, config),
+        *_flag_lines(rows),
+        *_statistics_lines(rows),
+        *_per_frame_lines(frames, bag_stats, training_stats),
+        *_figure_lines(),
+    ]
+    path = out / "gap.md"
+    _atomic_write_text(path, "\n".join(lines))
+    return path
+
+
+def _intro_lines(bag: Path, preset: str, config) -> list[str]:
+    """Title and what was compared: the training view, the bag view, and the contract's numbers."""
+    contract = config.point_cloud
+    return [
         f"# Sim-to-real gap: `{bag}`",
         "",
         f"Training view: preset `{preset}` (sim backend `{config.sim.backend}`, camera "
@@ -44,9 +57,13 @@ def write_gap_report(
         f"{list(contract.workspace_max)}, voxel {contract.voxel_size_m * 1e3:g} mm, depth "
         f"{contract.min_depth_m}-{contract.max_depth_m} m.",
         "",
-        "## Flags",
-        "",
     ]
+
+
+def _flag_lines(rows: list[GapRow]) -> list[str]:
+    """The flags section: first, because a reader acts on the flags and only then reads the rest."""
+    flagged = [row for row in rows if row.flagged]
+    lines = ["## Flags", ""]
     if flagged:
         lines += [
             f"- **{row.statistic}**: bag {row.bag:.4g} vs training {row.training:.4g} "
@@ -55,7 +72,12 @@ def write_gap_report(
         ]
     else:
         lines.append("None: every statistic is within tolerance.")
-    lines += [
+    return lines
+
+
+def _statistics_lines(rows: list[GapRow]) -> list[str]:
+    """Every statistic of `compare` as a table row, flagged or not."""
+    lines = [
         "",
         "## Statistics (means over frames; table plane: medians)",
         "",
@@ -64,7 +86,12 @@ def write_gap_report(
     ]
     lines += [f"| {r.statistic} | {r.bag:.4g} | {r.training:.4g} | {r.tolerance} | "
               f"{'FLAG' if r.flagged else 'ok'} | {r.note} |" for r in rows]  # fmt: skip
-    lines += [
+    return lines
+
+
+def _per_frame_lines(frames, bag_stats: list[FrameStats], training_stats: list[FrameStats]) -> list[str]:
+    """One bag row and one training row per episode's frame: the evidence behind the means."""
+    lines = [
         "",
         "## Per frame",
         "",
@@ -77,7 +104,12 @@ def write_gap_report(
             lines.append(
                 f"| {frame.episode} | {frame.task} | {frame.seed} | {side} | {_frame_cells(stats)} |"
             )
-    lines += [
+    return lines
+
+
+def _figure_lines() -> list[str]:
+    """How the figures were made, and the figures themselves."""
+    return [
         "",
         f"Region shares use a {DENSITY_GRID[0]}×{DENSITY_GRID[1]} x-y grid over the box (`density.png`); the "
         "table plane is fitted by RANSAC + least squares to points within 15 cm of the box floor "
@@ -89,9 +121,6 @@ def write_gap_report(
         "![clouds](clouds.png)",
         "",
     ]
-    path = out / "gap.md"
-    _atomic_write_text(path, "\n".join(lines))
-    return path
 
 
 def _frame_cells(stats: FrameStats) -> str:

@@ -49,25 +49,6 @@ from rosbags.interfaces import (
 
 from mtdagger.messages import topics
 
-# Names shared with the ROS nodes (mtdagger.messages.topics), so a bag recorded from the ROS graph
-# with `ros2 bag record` has the same layout as one written in-process.
-DEPTH_TOPIC = topics.ALIGNED_DEPTH_TOPIC
-CAMERA_INFO_TOPIC = topics.ALIGNED_DEPTH_INFO_TOPIC
-TF_STATIC_TOPIC = topics.TF_STATIC_TOPIC
-POINT_CLOUD_TOPIC = topics.POINT_CLOUD_TOPIC
-EE_STATE_TOPIC = topics.EE_STATE_TOPIC
-JOINT_STATES_TOPIC = topics.JOINT_STATES_TOPIC
-ACTION_TOPIC = topics.ACTION_TOPIC
-ACTION_GRIPPER_TOPIC = topics.ACTION_GRIPPER_TOPIC
-APPLIED_TOPIC = topics.APPLIED_COMMAND_TOPIC
-APPLIED_GRIPPER_TOPIC = topics.APPLIED_GRIPPER_TOPIC
-SAFETY_TOPIC = topics.SAFETY_TOPIC
-LATENCY_TOPIC = topics.LATENCY_TOPIC
-EPISODE_TOPIC = topics.EPISODE_TOPIC
-METADATA_TOPIC = topics.METADATA_TOPIC
-
-BASE_FRAME = topics.BASE_FRAME  # default only: `write_static` takes the robot's own base frame
-CAMERA_OPTICAL_FRAME = topics.COLOR_OPTICAL_FRAME  # the aligned depth image's frame
 GRIPPER_JOINT_NAME = "gripper"
 
 # Key under which the metadata JSON is also stored in rosbag2's `custom_data` (metadata.yaml),
@@ -111,20 +92,20 @@ class TopicSpec:
 
 
 TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec(METADATA_TOPIC, "std_msgs/msg/String", LATCHED_QOS),
-    TopicSpec(TF_STATIC_TOPIC, "tf2_msgs/msg/TFMessage", LATCHED_QOS),
-    TopicSpec(EPISODE_TOPIC, "std_msgs/msg/String"),
-    TopicSpec(DEPTH_TOPIC, "sensor_msgs/msg/Image"),
-    TopicSpec(CAMERA_INFO_TOPIC, "sensor_msgs/msg/CameraInfo"),
-    TopicSpec(POINT_CLOUD_TOPIC, "sensor_msgs/msg/PointCloud2"),
-    TopicSpec(EE_STATE_TOPIC, "geometry_msgs/msg/PoseStamped"),
-    TopicSpec(JOINT_STATES_TOPIC, "sensor_msgs/msg/JointState"),
-    TopicSpec(ACTION_TOPIC, "geometry_msgs/msg/TwistStamped"),
-    TopicSpec(ACTION_GRIPPER_TOPIC, "std_msgs/msg/Float64"),
-    TopicSpec(APPLIED_TOPIC, "geometry_msgs/msg/TwistStamped"),
-    TopicSpec(APPLIED_GRIPPER_TOPIC, "std_msgs/msg/Float64"),
-    TopicSpec(SAFETY_TOPIC, "std_msgs/msg/String"),
-    TopicSpec(LATENCY_TOPIC, "std_msgs/msg/String"),
+    TopicSpec(topics.METADATA_TOPIC, "std_msgs/msg/String", LATCHED_QOS),
+    TopicSpec(topics.TF_STATIC_TOPIC, "tf2_msgs/msg/TFMessage", LATCHED_QOS),
+    TopicSpec(topics.EPISODE_TOPIC, "std_msgs/msg/String"),
+    TopicSpec(topics.ALIGNED_DEPTH_TOPIC, "sensor_msgs/msg/Image"),
+    TopicSpec(topics.ALIGNED_DEPTH_INFO_TOPIC, "sensor_msgs/msg/CameraInfo"),
+    TopicSpec(topics.POINT_CLOUD_TOPIC, "sensor_msgs/msg/PointCloud2"),
+    TopicSpec(topics.EE_STATE_TOPIC, "geometry_msgs/msg/PoseStamped"),
+    TopicSpec(topics.JOINT_STATES_TOPIC, "sensor_msgs/msg/JointState"),
+    TopicSpec(topics.ACTION_TOPIC, "geometry_msgs/msg/TwistStamped"),
+    TopicSpec(topics.ACTION_GRIPPER_TOPIC, "std_msgs/msg/Float64"),
+    TopicSpec(topics.APPLIED_COMMAND_TOPIC, "geometry_msgs/msg/TwistStamped"),
+    TopicSpec(topics.APPLIED_GRIPPER_TOPIC, "std_msgs/msg/Float64"),
+    TopicSpec(topics.SAFETY_TOPIC, "std_msgs/msg/String"),
+    TopicSpec(topics.LATENCY_TOPIC, "std_msgs/msg/String"),
 )
 TOPIC_TYPES: dict[str, str] = {spec.name: spec.msgtype for spec in TOPICS}
 

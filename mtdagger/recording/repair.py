@@ -5,7 +5,7 @@ footer) and without `metadata.yaml`, which rosbag2 writes only on close. Our own
 such a file (`bag_reader`), but every ROS tool needs the metadata. `ros2 bag reindex` rebuilds
 `metadata.yaml` from the storage file; on a truncated MCAP that is not enough (the file has no
 summary and ends mid-chunk), so this module does what reindex would do on a healthy file and more:
-it streams every complete record of the killed file (`bag_reader.iter_mcap_messages`, which
+it streams every complete record of the killed file (`bag_files.iter_mcap_messages`, which
 stops at the truncated tail) and re-records them, byte for byte and with their channels' QoS,
 into a new rosbag2 bag written by rosbags (MCAP with summary + `metadata.yaml` with
 per-topic counts, the `custom_data` metadata our writer stores, and the rosbag2 version of the
@@ -26,8 +26,9 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mtdagger.messages import topics
 from mtdagger.recording import layout
-from mtdagger.recording.bag_reader import BagError, _has_footer, iter_mcap_messages
+from mtdagger.recording.bag_files import BagError, has_footer, iter_mcap_messages
 
 BACKUP_SUFFIX = ".unrepaired"
 
@@ -44,7 +45,7 @@ class RepairResult:
 
 def needs_repair(bag_dir: Path) -> bool:
     files = sorted(bag_dir.glob("*.mcap"))
-    return not (bag_dir / "metadata.yaml").is_file() or not files or not all(_has_footer(f) for f in files)
+    return not (bag_dir / "metadata.yaml").is_file() or not files or not all(has_footer(f) for f in files)
 
 
 def repair_bag(path: str | Path, out: str | Path | None = None, *, distro: str = "jazzy") -> RepairResult:
@@ -108,7 +109,7 @@ def _rewrite(sources: list[Path], target: Path, distro: str, warnings: list[str]
     try:
         for source in sources:
             for schema, channel, message in iter_mcap_messages(source, warnings):
-                if channel.topic == layout.METADATA_TOPIC and layout.METADATA_TOPIC not in counts:
+                if channel.topic == topics.METADATA_TOPIC and topics.METADATA_TOPIC not in counts:
                     # Our writer also keeps the metadata JSON in rosbag2's custom_data.
                     writer.set_custom_data(layout.CUSTOM_DATA_KEY, _string_payload(message.data, typestore))
                 key = (channel.topic, schema.name if schema is not None else "")

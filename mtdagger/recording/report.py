@@ -193,8 +193,19 @@ def _markdown(bags: Sequence[EvaluationBag], episodes: list[EpisodeSummary], rep
         lines += ["## Results", "", "No episodes were recorded in these bags.", ""]
         lines += _warnings_section(report.warnings)
         return "\n".join(lines)
+    lines += _success_section(report)
+    lines += _latency_section(report)
+    lines += _safety_section(report)
+    lines += ["## End-effector trajectories", "", "Green: success, red: failure, grey: incomplete.", ""]
+    lines += ["![end-effector trajectories](trajectories.png)", ""]
+    lines += _episodes_section(bags)
+    lines += _warnings_section(report.warnings)
+    return "\n".join(lines)
 
-    lines += ["## Success per task", ""]
+
+def _success_section(report: Report) -> list[str]:
+    """Success per task (and per object split when the markers carry one), how it is scored."""
+    lines = ["## Success per task", ""]
     lines += [
         "Success is the end marker's label; 95% Wilson score intervals. Incomplete episodes (no end "
         "marker: the recording stopped mid-episode) are not scored.",
@@ -205,30 +216,38 @@ def _markdown(bags: Sequence[EvaluationBag], episodes: list[EpisodeSummary], rep
         lines += ["", "### By object split", ""]
         lines += _success_table(report.success_by_split, with_split=True)
     lines += ["", "![success per task](success.png)", ""]
+    return lines
 
-    lines += ["## Control-loop latency (ms per step)", ""]
-    if report.latency:
-        lines += ["| stage | steps | p50 | p90 | p99 | mean | max |", "|---|---:|---:|---:|---:|---:|---:|"]
-        for row in report.latency:
-            lines.append(
-                f"| {_cell(row.stage)} | {row.count} | {row.p50:.2f} | {row.p90:.2f} | {row.p99:.2f} "
-                f"| {row.mean:.2f} | {row.max:.2f} |"
-            )
-        lines += ["", "![latency](latency.png)", ""]
-    else:
-        lines += ["No latencies were recorded.", ""]
 
-    lines += ["## Safety events", "", "| status | steps |", "|---|---:|"]
+def _latency_section(report: Report) -> list[str]:
+    """Control-loop latency percentiles per stage (or a note that none were recorded)."""
+    lines = ["## Control-loop latency (ms per step)", ""]
+    if not report.latency:
+        return [*lines, "No latencies were recorded.", ""]
+    lines += ["| stage | steps | p50 | p90 | p99 | mean | max |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for row in report.latency:
+        lines.append(
+            f"| {_cell(row.stage)} | {row.count} | {row.p50:.2f} | {row.p90:.2f} | {row.p99:.2f} "
+            f"| {row.mean:.2f} | {row.max:.2f} |"
+        )
+    lines += ["", "![latency](latency.png)", ""]
+    return lines
+
+
+def _safety_section(report: Report) -> list[str]:
+    """Steps per safety status, then per (status, reason): which reasons made holds and clips."""
+    lines = ["## Safety events", "", "| status | steps |", "|---|---:|"]
     lines += [f"| {_cell(s)} | {n} |" for s, n in report.safety_status.items()]
     lines += ["", "| status | reason | steps |", "|---|---|---:|"]
     reason_rows = [f"| {_cell(s)} | {_cell(r)} | {n} |" for (s, r), n in report.safety_reasons.items()]
     lines += reason_rows or ["| | (none) | 0 |"]
     lines += [""]
+    return lines
 
-    lines += ["## End-effector trajectories", "", "Green: success, red: failure, grey: incomplete.", ""]
-    lines += ["![end-effector trajectories](trajectories.png)", ""]
 
-    lines += [
+def _episodes_section(bags: Sequence[EvaluationBag]) -> list[str]:
+    """One row per episode of every bag, in bag order: the audit trail behind the rates."""
+    lines = [
         "## Episodes",
         "",
         "| bag | # | task | object | split | seed | steps | result | holds | notes |",
@@ -243,8 +262,7 @@ def _markdown(bags: Sequence[EvaluationBag], episodes: list[EpisodeSummary], rep
                 f"| {result} | {e.safety_status.get('held', 0)} | {_cell(e.notes)} |"
             )
     lines += [""]
-    lines += _warnings_section(report.warnings)
-    return "\n".join(lines)
+    return lines
 
 
 def _success_table(rows: list[TaskSuccess], *, with_split: bool) -> list[str]:

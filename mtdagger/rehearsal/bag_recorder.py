@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 
+from mtdagger.messages import topics
 from mtdagger.messages.convert import tf_message, transform_stamped_msg
 from mtdagger.messages.factory import RosbagsFactory
 from mtdagger.recording import layout
 
-_CAMERA_TOPICS = (layout.DEPTH_TOPIC, layout.CAMERA_INFO_TOPIC)
+_CAMERA_TOPICS = (topics.ALIGNED_DEPTH_TOPIC, topics.ALIGNED_DEPTH_INFO_TOPIC)
 
 
 def _message_class(msgtype: str) -> Any:
@@ -55,7 +56,7 @@ class BagRecorder:
             self._connections[spec.name] = self._writer.add_connection(
                 spec.name, spec.msgtype, typestore=self._factory.typestore, offered_qos_profiles=[spec.qos]
             )
-            if spec.name == layout.TF_STATIC_TOPIC:
+            if spec.name == topics.TF_STATIC_TOPIC:
                 continue  # see the module doc
             qos = qos_profile_sensor_data if spec.name in _CAMERA_TOPICS else (
                 latched if spec.qos == layout.LATCHED_QOS else 100)  # fmt: skip
@@ -79,7 +80,7 @@ class BagRecorder:
             self._factory, [transform_stamped_msg(self._factory, T_base_camera, base_frame, camera_frame, 0)]
         )
         data = self._factory.typestore.serialize_cdr(msg, "tf2_msgs/msg/TFMessage")
-        self._write(layout.TF_STATIC_TOPIC, data)
+        self._write(topics.TF_STATIC_TOPIC, data)
 
     def close(self) -> None:
         if self._writer is not None:

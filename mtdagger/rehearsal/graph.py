@@ -1,11 +1,14 @@
 """The rehearsal graph: the real FR3 trial's nodes, in their real configuration, over real rclpy.
 
 Nodes (each the real class, one process, one executor; messages still go through rclpy and DDS):
-`pointcloud_preprocess`, `policy`, `arm_controller` with the parameters `real.launch.py
-robot:=franka_fr3` gives them (the node config policy_node/config/franka_fr3.yaml as the first
-`--params-file`, then the launch's own per-node values: checkpoint, task, calibration id,
-`command_interface:=joint_trajectory`), the FR3 cell (`sim_bridge/fr3_cell_node.py`: franka_ros2,
-the camera driver and `ee_state` in one), and a bag recorder standing in for `ros2 bag record`.
+`pointcloud_preprocess`, `policy`, `arm_controller` with the parameters real.launch.py gives them
+when rehearse.launch.py includes it (robot franka_fr3, joint_trajectory, no camera driver, sim
+time), the FR3 cell (`sim_bridge/ros/fr3_cell_node.py`: franka_ros2, the camera driver and
+`ee_state` in one) with rehearse.launch.py's, and a bag recorder standing in for `ros2 bag record`.
+Both sets come from the ONE function the launch files call,
+`mtdagger.deployment.plan.deployment_plan` ('rehearse', then 'real' with its include arguments),
+so the rehearsal cannot drift from the launch; only the seams below are changed, by name
+(`pypi_seams`, checked key by key by tests/test_launch_plan.py).
 
 Where the PyPI wheels force a seam (each also stated in the bag's notes and the docs):
 - no tf2_ros: the calibration reaches `pointcloud_preprocess` as `calibration_file` (the same
@@ -27,9 +30,16 @@ from typing import Any
 
 import yaml
 
+from mtdagger.deployment.plan import REHEARSAL_ROBOT, SOURCE_SHARE, DeploymentPlan, deployment_plan
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-NODE_CONFIG = REPO_ROOT / "policy_node" / "config" / "franka_fr3.yaml"
-ROBOT = "franka_fr3"
+ROBOT = REHEARSAL_ROBOT
+NODE_CONFIG = SOURCE_SHARE / "config" / f"{ROBOT}.yaml"
+# The real graph's nodes the rehearsal runs; real.launch.py's others are played by the FR3 cell
+# (ee_state) or replaced by a seam (camera_calibration_tf: the calibration file, no tf2_ros).
+REAL_NODES = ("pointcloud_preprocess", "policy", "arm_controller")
+CELL = "fr3_cell"
+RECORDER = "rehearsal_recorder"
 
 
 @dataclass(frozen=True)
@@ -49,28 +59,61 @@ class RehearsalSettings:
     timeout_s: float = 3600.0
 
 
-def overrides_file(settings: RehearsalSettings, calibration_id: str) -> dict[str, dict]:
-    """The second --params-file: what real.launch.py sets per node, plus the PyPI seams."""
-    blocks: dict[str, dict[str, Any]] = {
-        "/**": {"use_sim_time": True, "robot_config": ROBOT},
-        "pointcloud_preprocess": {
-            "checkpoint": settings.checkpoint, "calibration_file": settings.calibration_file,
+def launch_plans(settings: RehearsalSettings) -> tuple[DeploymentPlan, DeploymentPlan]:
+    """(rehearse.launch.py's plan, real.launch.py's plan as rehearse.launch.py includes it) for
+    these settings: the launch arguments `ros2 launch policy_node rehearse.launch.py` would get."""
+    rehearse = deployment_plan("rehearse", {
+        "checkpoint": settings.checkpoint, "task": settings.tasks[0], "objects": settings.objects,
+        "episodes_per_task": str(settings.episodes_per_task), "seed": str(settings.seed),
+        "max_episode_steps": str(settings.max_episode_steps),
+        "calibration_file": settings.calibration_file, "sim_camera_config": settings.camera_config,
+        "record": "false",  # the recorder below stands in for the launch's `ros2 bag record`
+    })  # fmt: skip
+    (include,) = rehearse.includes
+    real = deployment_plan(include.launch, {**include.arguments, "node_config": settings.node_config})
+    return rehearse, real
+
+
+def pypi_seams(settings: RehearsalSettings, calibration_file: str) -> dict[str, dict[str, Any]]:
+    """What the PyPI wheels change in the launch's parameters (see the module docstring), by node.
+    `calibration_file`: the one the launch publishes as the static transform."""
+    return {
+        "pointcloud_preprocess": {"calibration_file": calibration_file},  # no tf2_ros: no static TF
+        "policy": {"follow_episode_task": True},  # one graph, several tasks
+        "arm_controller": {"gripper_interface": "topic"},  # no control_msgs: no GripperCommand
+        CELL: {
+            "tasks": ",".join(settings.tasks), "gripper_interface": "topic",
+            # no ee_state or robot_state_publisher node here (no tf2_ros): the cell publishes both
+            "publish_ee_state": True, "publish_robot_description": True,
+            "use_sim_time": True,  # as every node of this one-process graph
+            "exit_when_done": False,  # the recorder drains the last messages first
         },
-        "policy": {
-            "checkpoint": settings.checkpoint, "task": settings.tasks[0], "calibration_id": calibration_id,
-            "follow_episode_task": True,
-        },
-        "arm_controller": {"command_interface": "joint_trajectory", "gripper_interface": "topic"},
-        "fr3_cell": {
-            "tasks": ",".join(settings.tasks), "objects": settings.objects,
-            "episodes_per_task": settings.episodes_per_task, "seed": settings.seed,
-            "max_episode_steps": settings.max_episode_steps, "camera_config": settings.camera_config,
-            "calibration_file": settings.calibration_file, "exit_when_done": False,
-        },
+        RECORDER: {"use_sim_time": True},
     }  # fmt: skip
-    for node, values in settings.overrides.items():
-        blocks.setdefault(node, {}).update(values)
-    return {name: {"ros__parameters": values} for name, values in blocks.items()}
+
+
+def rehearsal_parameters(settings: RehearsalSettings) -> dict[str, dict[str, Any]]:
+    """Node name -> parameters: the launch plans' dicts, the PyPI seams, then `settings.overrides`."""
+    rehearse, real = launch_plans(settings)
+    blocks = {name: dict(real.node(name).parameters) for name in REAL_NODES}
+    blocks[CELL] = dict(rehearse.node(CELL).parameters)
+    calibration = rehearse.includes[0].arguments["calibration_file"]
+    for source in (pypi_seams(settings, calibration), settings.overrides):
+        for node, values in source.items():
+            blocks.setdefault(node, {}).update(values)
+    return blocks
+
+
+def parameter_file(blocks: dict[str, dict[str, Any]]) -> str:
+    """The `--params-file` YAML text: one section per node name. Written without YAML anchors: a
+    value shared by two nodes (the contract's box) would become an alias, which rcl refuses."""
+
+    class Dumper(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    sections = {name: {"ros__parameters": values} for name, values in blocks.items()}
+    return yaml.dump(sections, Dumper=Dumper, sort_keys=False)
 
 
 @dataclass
@@ -107,20 +150,20 @@ def run_rehearsal(settings: RehearsalSettings, params_dir: Path, log=print) -> R
 
     from calibration.extrinsics import load_extrinsics
     from mtdagger.rehearsal.bag_recorder import BagRecorder
-    from sim_bridge.fr3_cell_node import FR3CellNode
+    from sim_bridge.ros.fr3_cell_node import FR3CellNode
 
     extrinsics = load_extrinsics(settings.calibration_file)
     params_dir.mkdir(parents=True, exist_ok=True)
-    overrides = params_dir / "rehearsal_overrides.yaml"
-    overrides.write_text(yaml.safe_dump(overrides_file(settings, extrinsics.calibration_id), sort_keys=False))
-    args = ["--ros-args", "--params-file", settings.node_config, "--params-file", str(overrides)]
+    params = params_dir / "rehearsal_parameters.yaml"
+    params.write_text(parameter_file(rehearsal_parameters(settings)))
+    args = ["--ros-args", "--params-file", str(params)]
     started = time.monotonic()
     rclpy.init(args=args)
     cell = recorder = None
     nodes: list[Any] = []
     try:
         cell = FR3CellNode(rclpy.create_node)
-        probe = rclpy.create_node("rehearsal_recorder")
+        probe = rclpy.create_node(RECORDER)
         recorder = BagRecorder(probe, settings.bag)
         recorder.write_static_transform(
             extrinsics.T_base_camera, extrinsics.base_frame, extrinsics.camera_frame
@@ -135,11 +178,7 @@ def run_rehearsal(settings: RehearsalSettings, params_dir: Path, log=print) -> R
         while not cell.done and time.monotonic() < deadline and rclpy.ok():
             executor.spin_once(timeout_sec=0.01)
             for end in cell.core.results[reported:]:
-                log(
-                    f"episode {end['episode']}: {end['task']} {end['object']} ({end['object_split']}) "
-                    f"{'success' if end['success'] else 'failure'} in {end['num_steps']} steps, "
-                    f"drawer at {end['drawer_opening_m']:.3f} m"
-                )
+                log(_episode_line(end))
             reported = len(cell.core.results)
         drain = time.monotonic() + 1.0  # the last markers and commands reach the recorder
         while time.monotonic() < drain:
@@ -160,6 +199,15 @@ def run_rehearsal(settings: RehearsalSettings, params_dir: Path, log=print) -> R
         if cell is not None:
             cell.close()
         rclpy.try_shutdown()
+
+
+def _episode_line(end: dict[str, Any]) -> str:
+    """One line per finished episode, as the cell's end marker reports it."""
+    outcome = "success" if end["success"] else "failure"
+    return (
+        f"episode {end['episode']}: {end['task']} {end['object']} ({end['object_split']}) {outcome} "
+        f"in {end['num_steps']} steps, drawer at {end['drawer_opening_m']:.3f} m"
+    )
 
 
 def _count(probe, cell) -> list[int]:

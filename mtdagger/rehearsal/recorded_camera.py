@@ -65,9 +65,9 @@ def render_cell_view(
     from mtdagger.messages.convert import depth_image_msg
     from mtdagger.messages.factory import RosbagsFactory
     from mtdagger.perception.pointcloud import depth_from_16uc1
-    from sim_bridge.fr3_backend import FR3Backend
-    from sim_bridge.fr3_backend_config import OBJECT_SPLIT, FR3BackendConfig
-    from sim_bridge.sim_camera import SimCameraConfig
+    from sim_bridge.camera.sim_camera import SimCameraConfig
+    from sim_bridge.fr3.backend import FR3Backend
+    from sim_bridge.fr3.config import OBJECT_SPLIT, FR3BackendConfig
 
     camera = SimCameraConfig.from_yaml(camera_config)
     frames = []
@@ -90,7 +90,7 @@ def render_cell_view(
 
 def write_cell_recording(path: str | Path, view: CellView, frames: int = 6, fps: int = 30) -> Path:
     """`frames` copies of the native view as a librealsense `.db3` (depth + black colour)."""
-    from mtdagger.runtime.realsense_recording import SyntheticStream, write_synthetic_depth_recording
+    from mtdagger.camera.recording import SyntheticStream, write_synthetic_depth_recording
 
     cam = view.native_camera
     stream = SyntheticStream(cam.width, cam.height, cam.fx, cam.fy, cam.cx, cam.cy)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim_bridge.backend import DepthFrame
+from mtdagger.perception.frames import DepthFrame
 
 
 @dataclass(frozen=True)

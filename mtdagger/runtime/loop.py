@@ -78,12 +78,7 @@ class DeploymentLoop:
         outcome = EpisodeOutcome(task=task, seed=seed, success=False, steps=0)
         self.clock.now_s = self._episode_start_s
         if self.recorder is not None:
-            marker = {"episode": episode_index, "task": task, "seed": seed, "object": object_label or task}
-            for name, key in (("goal_position", keys.GOAL_POSITION),
-                              ("object_position", keys.OBJECT_POSITION)):
-                if key in observation:  # for the report's trajectory plot
-                    marker[name] = [float(v) for v in observation[key]]
-            self.recorder.start_episode(self._stamp_ns(), marker)
+            self._record_start(task, seed, observation, episode_index, object_label)
         for step in range(max_steps):
             wall_start = time.perf_counter()
             now_s = self.clock.now_s = self._episode_start_s + (step + 1) * self.period_s
@@ -119,41 +114,69 @@ class DeploymentLoop:
             latencies["robot"] = _ms(t)
 
             if self.recorder is not None:
-                self.recorder.write_step(
-                    self._stamp_ns(),
-                    depth_m=None if frame is None else frame.depth_m,
-                    camera=None if frame is None else frame.camera,
-                    points=cloud.value,
-                    ee_position=state[:3],
-                    gripper=float(state[3]),
-                    action=action,
-                    applied=applied.action,
-                    safety_status=applied.status,
-                    safety_reasons=reasons,
-                    latencies_ms=latencies,
-                )
-            outcome.status_counts[applied.status] += 1
-            # Count reason codes; the bag keeps the full text ("empty_point_cloud: 0 of 19200 ...").
-            outcome.reason_counts.update(r.split(":", 1)[0] for r in reasons)
-            for stage, value in latencies.items():
-                outcome.latencies_ms[stage].append(value)
-            outcome.ee_positions.append(state[:3].copy())
-            outcome.success |= bool(result.success)
+                self._record_step(frame, cloud.value, state, action, applied, reasons, latencies)
+            _tally(outcome, applied.status, reasons, latencies, state, bool(result.success))
             outcome.steps = step + 1
             state = np.asarray(result.observation[keys.STATE], dtype=np.float32)
             if self.realtime:
                 time.sleep(max(0.0, self.period_s - (time.perf_counter() - wall_start)))
             if result.done:
                 break
+        self._finish_episode(outcome.success)
+        return outcome
+
+    def _record_start(
+        self, task: str, seed: int, observation: dict, episode_index: int, object_label: str | None
+    ) -> None:
+        """The bag's start marker, with the goal and object positions when the simulator knows
+        them (the report draws them on the trajectory plot)."""
+        marker = {"episode": episode_index, "task": task, "seed": seed, "object": object_label or task}
+        for name, key in (("goal_position", keys.GOAL_POSITION), ("object_position", keys.OBJECT_POSITION)):
+            if key in observation:
+                marker[name] = [float(v) for v in observation[key]]
+        self.recorder.start_episode(self._stamp_ns(), marker)
+
+    def _record_step(self, frame, points, state, action, applied, reasons, latencies) -> None:
+        """One step into the bag: what the camera saw, what was proposed and what was applied.
+        Called after the robot stage, so its latency is in the record but the write is not timed."""
+        self.recorder.write_step(
+            self._stamp_ns(),
+            depth_m=None if frame is None else frame.depth_m,
+            camera=None if frame is None else frame.camera,
+            points=points,
+            ee_position=state[:3],
+            gripper=float(state[3]),
+            action=action,
+            applied=applied.action,
+            safety_status=applied.status,
+            safety_reasons=reasons,
+            latencies_ms=latencies,
+        )
+
+    def _finish_episode(self, success: bool) -> None:
+        """The end marker, one period after the last step; the next episode starts a period later
+        on the same clock, so bag stamps stay monotonic across episodes."""
         self.clock.now_s += self.period_s
         if self.recorder is not None:
-            self.recorder.end_episode(self._stamp_ns(), success=outcome.success)
-        # The next episode starts a period later on the same clock: bag stamps stay monotonic.
+            self.recorder.end_episode(self._stamp_ns(), success=success)
         self._episode_start_s = self.clock.now_s + self.period_s
-        return outcome
 
     def _stamp_ns(self) -> int:
         return round(self.clock.now_s * 1e9)
+
+
+def _tally(
+    outcome: EpisodeOutcome, status: str, reasons: tuple[str, ...], latencies: dict[str, float],
+    state: np.ndarray, success: bool,
+) -> None:
+    """Add one step to the episode's counts, latencies and trajectory (what the bag would also say)."""
+    outcome.status_counts[status] += 1
+    # Count reason codes; the bag keeps the full text ("empty_point_cloud: 0 of 19200 ...").
+    outcome.reason_counts.update(r.split(":", 1)[0] for r in reasons)
+    for stage, value in latencies.items():
+        outcome.latencies_ms[stage].append(value)
+    outcome.ee_positions.append(state[:3].copy())
+    outcome.success |= success
 
 
 def _ms(start: float) -> float:

@@ -7,20 +7,18 @@ with the loader's message: nothing is started on a mismatch.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 from mtdagger.control.safety import SafetyFilter
+from mtdagger.deployment.plan import SIMULATORS, sim_calibration_id
 from mtdagger.perception.contract import PointCloudContract
 from mtdagger.runtime.loop import DeploymentLoop
 from mtdagger.runtime.stages import PointCloudStage, PolicyStage, SimCameraSource, SimClock
 
-# Simulator -> (camera config, robot config) used when the caller names none.
-SIM_DEFAULTS = {
-    "metaworld": ("configs/cameras/metaworld_d435.yaml", "configs/robots/metaworld_sawyer.yaml"),
-    "fr3": ("configs/cameras/fr3_d435.yaml", "configs/robots/franka_fr3.yaml"),
-}
+# Simulator -> (camera config, robot config) used when the caller names none: the deployment
+# plan's, which sim.launch.py's defaults come from too.
+SIM_DEFAULTS = {name: (sim.camera_config, sim.robot_config) for name, sim in SIMULATORS.items()}
 
 
 class DeploymentError(RuntimeError):
@@ -45,20 +43,6 @@ class SimDeployment:
         self.backend.close()
 
 
-def sim_camera_config(path: str, *, noise: str = "none", randomize: bool = False, seed: int = 0):
-    from sim_bridge.depth_noise import CameraRandomizationConfig, DepthNoiseConfig
-    from sim_bridge.sim_camera import SimCameraConfig
-
-    camera = SimCameraConfig.from_yaml(path)
-    if noise == "realsense":
-        camera = dataclasses.replace(camera, noise=DepthNoiseConfig.realsense())
-    elif noise != "none":
-        raise ValueError(f"unknown noise model {noise!r}; valid: none, realsense")
-    if randomize:
-        camera = dataclasses.replace(camera, randomization=CameraRandomizationConfig.default())
-    return dataclasses.replace(camera, seed=seed)
-
-
 def build_sim_deployment(
     *,
     checkpoint: str,
@@ -75,11 +59,8 @@ def build_sim_deployment(
     calibration_error: tuple[float, ...] | None = None,
 ) -> SimDeployment:
     from mtdagger.control.robot_config import load_robot_config
-    from mtdagger.policy.checkpoint import CheckpointError, read_checkpoint_meta
-    from mtdagger.policy.student import StudentPolicy
-    from mtdagger.provenance import git_commit
-    from mtdagger.training.config import SimConfig
-    from mtdagger.training.sim_setup import backend_config_for, resolve_run_tasks
+    from sim_bridge.camera.sim_camera import sim_camera_config
+    from sim_bridge.registry import run_backend_config
 
     if sim not in SIM_DEFAULTS:
         raise DeploymentError(f"simulator {sim!r} is not available here; valid: {', '.join(SIM_DEFAULTS)}")
@@ -89,6 +70,64 @@ def build_sim_deployment(
     robot_config = robot_config or SIM_DEFAULTS[sim][1]
     # The robot file first: a bad safety number is refused before a checkpoint or simulator loads.
     robot = load_robot_config(robot_config)
+    meta, requested = _deployable_meta(checkpoint, sim, tasks)
+    max_steps = int(meta.provenance.get("max_episode_steps", 200))
+    backend_config = run_backend_config(
+        sim,
+        list(meta.tasks),
+        camera=sim_camera_config(camera_config, noise=noise, randomize=randomize, seed=seed),
+        render_depth=True,
+        max_episode_steps=max_steps,
+    )
+    # One backend, built first: its action convention is what the checkpoint must match. Any refusal
+    # below closes it again, so nothing is left running.
+    backend = backend_config.build()
+    try:
+        convention = backend.action_convention
+        contract = expected_contract or PointCloudContract.from_dict(meta.point_cloud_contract)
+        policy = _matching_policy(checkpoint, contract, convention, robot, robot_config)
+        recorder = None
+        if record:
+            config = dict(sim=sim, tasks=requested, noise=noise, randomize=randomize)
+            config.update(camera_config=camera_config, robot_config=robot_config)
+            recorder = _open_recorder(
+                Path(record), policy, backend_config, robot, convention, contract, calibration_error, config
+            )
+    except BaseException:
+        backend.close()
+        raise
+    clock = SimClock()
+    stages = (PointCloudStage(contract), PolicyStage(policy, requested[0]), SafetyFilter(robot.safety))
+    loop = DeploymentLoop(
+        backend, SimCameraSource(backend, clock), *stages, clock=clock, recorder=recorder, realtime=realtime
+    )
+    return SimDeployment(loop, requested, max_steps, policy.checkpoint_id, backend, recorder)
+
+
+def _matching_policy(checkpoint: str, contract, convention, robot, robot_config: str):
+    """The student, refused unless its contract and action convention are the simulator's and
+    the robot config steps at the simulator's period."""
+    from mtdagger.policy.checkpoint import CheckpointError
+    from mtdagger.policy.student import StudentPolicy
+
+    try:
+        policy = StudentPolicy.from_checkpoint(checkpoint, expect_contract=contract, expect_action=convention)
+    except CheckpointError as error:
+        raise DeploymentError(str(error)) from error
+    if abs(robot.safety.control_period_s - convention.control_period_s) > 1e-9:
+        raise DeploymentError(
+            f"robot config {robot_config} control_period_s={robot.safety.control_period_s} "
+            f"but the simulator steps every {convention.control_period_s} s"
+        )
+    return policy
+
+
+def _deployable_meta(checkpoint: str, sim: str, tasks: str | None):
+    """The checkpoint's sidecar, refused unless it is a point-cloud student trained on the
+    requested tasks; returns (meta, requested task list)."""
+    from mtdagger.policy.checkpoint import CheckpointError, read_checkpoint_meta
+    from sim_bridge.registry import resolve_tasks
+
     try:
         meta = read_checkpoint_meta(checkpoint)
     except CheckpointError as error:
@@ -99,92 +138,51 @@ def build_sim_deployment(
             "deployment needs a point-cloud student"
         )
     run_tasks = list(meta.tasks)
-    requested = resolve_run_tasks(SimConfig(backend=sim, tasks=tasks)) if tasks else run_tasks
+    requested = resolve_tasks(sim, tasks) if tasks else run_tasks
     unknown = [t for t in requested if t not in run_tasks]
     if unknown:
         raise DeploymentError(f"checkpoint was not trained on {unknown}; its tasks: {', '.join(run_tasks)}")
+    return meta, requested
 
-    max_steps = int(meta.provenance.get("max_episode_steps", 200))
-    backend_config = dataclasses.replace(
-        backend_config_for(SimConfig(backend=sim, max_episode_steps=max_steps), run_tasks, render_depth=True),
-        camera=sim_camera_config(camera_config, noise=noise, randomize=randomize, seed=seed),
+
+def _open_recorder(
+    path: Path, policy, backend_config, robot, convention, contract, calibration_error, config: dict
+):
+    """The evaluation bag, with /tf_static at the nominal mounting as a calibration file would
+    state it (a randomised camera deviates from it the way a real camera deviates from its
+    calibration; `calibration_error` rehearses a miscalibrated cell)."""
+    from mtdagger.provenance import git_commit
+    from mtdagger.recording.bag_writer import BagMetadata, EvaluationBagWriter
+
+    config = {
+        **config,
+        "safety_limits": robot.safety.to_dict(),  # the report draws the box
+        "point_cloud_contract": contract.to_dict(),
+        # Set only to rehearse a miscalibrated cell: /tf_static is off by this much.
+        "calibration_error": calibration_error,
+    }
+
+    recorder = EvaluationBagWriter(
+        path,
+        metadata=BagMetadata(
+            checkpoint_id=policy.checkpoint_id,
+            calibration_id=_sim_calibration_id(backend_config, config["camera_config"]),
+            git_commit=git_commit(),
+            robot=robot.name,
+            control_period_s=convention.control_period_s,
+            config=config,
+        ),
     )
-    # One backend, built first: its action convention is what the checkpoint must match. Any refusal
-    # below closes it again, so nothing is left running.
-    backend = backend_config.build()
-    try:
-        convention = backend.action_convention
-        contract = expected_contract or PointCloudContract.from_dict(meta.point_cloud_contract)
-        try:
-            policy = StudentPolicy.from_checkpoint(
-                checkpoint, expect_contract=contract, expect_action=convention
-            )
-        except CheckpointError as error:
-            raise DeploymentError(str(error)) from error
+    nominal = backend_config.camera.camera_model().T_base_camera
+    if config["calibration_error"] is not None:
+        from mtdagger.perception.gap import perturbed_pose
 
-        if abs(robot.safety.control_period_s - convention.control_period_s) > 1e-9:
-            raise DeploymentError(
-                f"robot config {robot_config} control_period_s={robot.safety.control_period_s} "
-                f"but the simulator steps every {convention.control_period_s} s"
-            )
-        recorder = None
-        if record:
-            from mtdagger.recording.bag_writer import BagMetadata, EvaluationBagWriter
-
-            recorder = EvaluationBagWriter(
-                Path(record),
-                metadata=BagMetadata(
-                    checkpoint_id=policy.checkpoint_id,
-                    calibration_id=_sim_calibration_id(backend_config, camera_config),
-                    git_commit=git_commit(),
-                    robot=robot.name,
-                    control_period_s=convention.control_period_s,
-                    config={
-                        "sim": sim,
-                        "tasks": requested,
-                        "noise": noise,
-                        "randomize": randomize,
-                        "camera_config": camera_config,
-                        "robot_config": robot_config,
-                        "safety_limits": robot.safety.to_dict(),  # the report draws the box
-                        "point_cloud_contract": contract.to_dict(),
-                        # Set only to rehearse a miscalibrated cell: /tf_static is off by this much.
-                        "calibration_error": calibration_error,
-                    },
-                ),
-            )
-    except BaseException:
-        backend.close()
-        raise
-    if recorder is not None:
-        # The nominal mounting, as a calibration file would state it; a randomised camera deviates
-        # from it the way a real camera deviates from its calibration.
-        nominal = backend_config.camera.camera_model().T_base_camera
-        if calibration_error is not None:
-            from mtdagger.perception.gap import perturbed_pose
-
-            nominal = perturbed_pose(nominal, calibration_error)
-        recorder.write_static(nominal, base_frame=robot.base_frame)
-    clock = SimClock()
-    loop = DeploymentLoop(
-        backend,
-        SimCameraSource(backend, clock),
-        PointCloudStage(contract),
-        PolicyStage(policy, requested[0]),
-        SafetyFilter(robot.safety),
-        clock=clock,
-        recorder=recorder,
-        realtime=realtime,
-    )
-    return SimDeployment(loop, requested, max_steps, policy.checkpoint_id, backend, recorder)
+        nominal = perturbed_pose(nominal, config["calibration_error"])
+    recorder.write_static(nominal, base_frame=robot.base_frame)
+    return recorder
 
 
 def _sim_calibration_id(backend_config, camera_config: str) -> str:
-    """The FR3 cell's camera comes from a calibration file: record its id, as a real trial would."""
-    calibration = getattr(backend_config, "calibration", None)
-    if calibration:
-        from calibration.extrinsics import load_extrinsics
-        from sim_bridge.sim_camera import resolve_config_path
-
-        return f"sim:{load_extrinsics(resolve_config_path(calibration)).calibration_id}"
-    return f"sim:{Path(camera_config).stem}"
+    """The id sim.launch.py's policy node records (the plan's): the FR3 cell's camera comes from a
+    calibration file, whose id a real trial would record too."""
+    return sim_calibration_id(camera_config, getattr(backend_config, "calibration", None))

@@ -16,8 +16,9 @@ import numpy as np
 
 from mtdagger import keys
 from mtdagger.perception.contract import PointCloudContract
+from mtdagger.perception.frames import DepthFrame
 from mtdagger.perception.pointcloud import EmptyPointCloudError, depth_to_point_cloud, warm_up
-from sim_bridge.backend import DepthFrame, SimBackend
+from sim_bridge.backend import SimBackend
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ With a single task (or all scores tied) every r_i is 0.5: the average rank of a 
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import rankdata
 
 # Fractional parts closer than this count as tied, so float noise (1/3 computed two ways) never
 # decides who gets the extra episode: the deterministic tie rule does.
@@ -26,31 +27,9 @@ _TIE_DECIMALS = 9
 
 
 def average_ranks(scores: np.ndarray) -> np.ndarray:
-    """1-based ranks of `scores` (smallest = 1), ties given the average of the ranks they span.
-
-    Same result as scipy.stats.rankdata(method="average"). The sort need not be stable: every
-    member of a tied group gets the group's mean rank, so the order inside a group cannot change
-    the result, and numpy's default sort is ~20x faster than the stable one at 100,000 tasks.
-    """
-    values = _finite_vector(scores, "scores")
-    n = values.size
-    if n == 0:
-        return np.zeros(0, dtype=np.float64)
-    order = np.argsort(values)
-    ordered = values[order]
-    starts_group = np.empty(n, dtype=bool)
-    starts_group[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=starts_group[1:])
-    ranks = np.empty(n, dtype=np.float64)
-    if starts_group.all():  # no ties: the rank is the sorted position
-        ranks[order] = np.arange(1.0, n + 1.0)
-        return ranks
-    group_of_sorted = np.cumsum(starts_group) - 1
-    starts = np.flatnonzero(starts_group)  # group g spans sorted positions [starts_g, ends_g)
-    ends = np.append(starts[1:], n)
-    group_mean_rank = (starts + ends - 1) / 2.0 + 1.0
-    ranks[order] = group_mean_rank[group_of_sorted]
-    return ranks
+    """1-based ranks of `scores` (smallest = 1), ties given the average of the ranks they span:
+    scipy.stats.rankdata(method="average"), after the finite-vector check."""
+    return rankdata(_finite_vector(scores, "scores"), method="average").astype(np.float64, copy=False)
 
 
 def rank_normalise(scores: np.ndarray) -> np.ndarray:

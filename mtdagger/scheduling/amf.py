@@ -21,7 +21,7 @@ task show diminishing returns, and a task whose states the data already covers g
 
 Approximations (stated, on purpose):
 - State distributions d_c: the states the *current* student visits in its β = 0 evaluation
-  rollouts of task c, subsampled to `amf_samples` evenly spaced states. The paper estimates
+  rollouts of task c, subsampled to `samples_per_task` evenly spaced states. The paper estimates
   the expert's occupancy by importance-weighting collected trajectories; in DAgger the new
   episodes of task c are β-mixed rollouts of this same student, so its own state distribution
   is the natural (and far cheaper) estimate of both where demonstrations will land and where
@@ -40,13 +40,31 @@ kept in `state_dict()`, so a resumed run allocates exactly as the uninterrupted 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
+from mtdagger.config_validation import bounds
 from mtdagger.scheduling.allocation import effective_floor, rank_normalise
 from mtdagger.scheduling.base import FeedbackBatch, SchedulerConfig, StudentEmbeddings, TaskScheduler
+
+
+@dataclass(frozen=True)
+class AmfConfig(SchedulerConfig):
+    """AMF's model of the expert (module doc) and the floor `min_per_task` (SchedulerConfig).
+
+    label_noise: σ² > 0, the noise of the expert's action labels in the linear-Gaussian model.
+    prior_precision: λ > 0, the prior precision of the model's weights (larger: trust the data less).
+    samples_per_task: visited states kept per task to stand for its state distribution, >= 1; the
+      allocation costs O(P³) in P = Σ samples, so keep N·samples_per_task in the hundreds.
+    """
+
+    name: ClassVar[str] = "amf"
+    label_noise: float = field(default=1.0, metadata=bounds(gt=0))
+    prior_precision: float = field(default=1.0, metadata=bounds(gt=0))
+    samples_per_task: int = field(default=16, metadata=bounds(ge=1))
 
 
 def even_subsample(rows: np.ndarray, m: int) -> np.ndarray:
@@ -57,10 +75,11 @@ def even_subsample(rows: np.ndarray, m: int) -> np.ndarray:
 
 
 class AmfScheduler(TaskScheduler):
-    name = "amf"
+    config_class = AmfConfig
+    name = AmfConfig.name
     wants_embeddings: ClassVar[bool] = True
 
-    def __init__(self, tasks: Sequence[str], config: SchedulerConfig) -> None:
+    def __init__(self, tasks: Sequence[str], config: AmfConfig) -> None:
         super().__init__(tasks, config)
         n = len(self.tasks)
         self.covariance = np.zeros((0, 0))  # posterior covariance of the sample states
@@ -82,9 +101,11 @@ class AmfScheduler(TaskScheduler):
         emb, self._pending = self._pending, None
         cfg = self.config
         d = emb.train_gram.shape[0]
-        precision = cfg.amf_prior * np.eye(d) + emb.train_gram / cfg.amf_noise
+        precision = cfg.prior_precision * np.eye(d) + emb.train_gram / cfg.label_noise
         empty = np.zeros((0, d))
-        blocks = [even_subsample(np.asarray(emb.visited.get(t, empty)), cfg.amf_samples) for t in self.tasks]
+        blocks = [
+            even_subsample(np.asarray(emb.visited.get(t, empty)), cfg.samples_per_task) for t in self.tasks
+        ]
         samples = np.concatenate(blocks).astype(np.float64) if blocks else np.zeros((0, d))
         self.sizes = np.array([len(b) for b in blocks], dtype=np.int64)
         self.steps = np.array([float(emb.episode_steps.get(t, 1.0)) for t in self.tasks])
@@ -119,7 +140,7 @@ class AmfScheduler(TaskScheduler):
         return slice(start, start + int(self.sizes[c]))
 
     def _noise(self, c: int) -> float:
-        return self.config.amf_noise * self.sizes[c] / max(self.steps[c], 1.0)
+        return self.config.label_noise * self.sizes[c] / max(self.steps[c], 1.0)
 
     def _condition(self, cov: np.ndarray, c: int) -> np.ndarray:
         """Posterior covariance after one more episode of task c (rank-m_c Gaussian update)."""
@@ -138,7 +159,7 @@ class AmfScheduler(TaskScheduler):
 
     def _gains(self, cov: np.ndarray) -> np.ndarray:
         """Information gain of one more episode of each task, given covariance `cov`."""
-        sigma2 = self.config.amf_noise
+        sigma2 = self.config.label_noise
         variance = np.clip(np.diag(cov), 0.0, None)
         weights = self._target_weights()
         gains = np.zeros(len(self.tasks))

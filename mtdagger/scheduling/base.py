@@ -26,6 +26,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from mtdagger.config_choice import check_fields
+from mtdagger.config_validation import bounds
 from mtdagger.scheduling.allocation import allocate_counts
 
 
@@ -71,78 +73,31 @@ class TaskFeedback:
 
 @dataclass(frozen=True)
 class SchedulerConfig:
-    """Hyperparameters of every scheduler (each reads the ones it needs).
+    """What every scheduler's config has; each scheduler declares a subclass next to itself.
 
-    DRATS values default to the MT10 settings of the DRATS code (η=8, step 0.5, floor 0.025);
-    its MT50 runs used drats_min_prob=0.005, and the floor must satisfy drats_min_prob·N <= 1.
-    drats_targets overrides drats_target (success in (0, 1]) for the named tasks.
+    `name` is a class constant, the scheduling registry's key: the YAML section
+    `scheduler: {name: task_need, temperature: 0.5}` picks the class by it and the other keys are
+    that class's fields (registry.scheduler_config). Fields are checked from their annotation and
+    `bounds(...)` metadata however the config is built (YAML or code); a subclass adds cross-field
+    rules in `_check`. Every error is one line naming the field.
+
+    min_per_task: the per-task floor f, episodes every task gets each round before the rest is
+      shared out (prevents "cascading neglect"); lowered to B // N when B < f·N (allocation.py).
     """
 
-    name: str = "task_need"  # uniform | task_need | perf_gain | hybrid | drats | amf
-    temperature: float = 0.5  # softmax temperature τ over rank-normalised scores
-    min_per_task: int = 1  # per-task floor (prevents "cascading neglect")
-    kalman: bool = True  # task_need/hybrid: Kalman-filtered success (False: raw last-round rate)
-    process_noise: float = 0.01  # Q
-    measurement_eps: float = 1e-3  # ε in R
-    prior_mean: float = 0.5
-    prior_var: float = 0.25
-    hybrid_weight: float = 0.5  # weight of the task-need rank in hybrid (1 - w on the perf-gain rank)
-    drats_eta: float = 8.0
-    drats_step: float = 0.5
-    drats_min_prob: float = 0.025
-    drats_target: float = 1.0
-    drats_targets: dict[str, float] = field(default_factory=dict)
-    amf_noise: float = 1.0  # σ²: label noise of the linear-Gaussian expert model (amf.py)
-    amf_prior: float = 1.0  # λ: prior precision of its weights
-    amf_samples: int = 16  # visited states kept per task to represent its state distribution
+    name: ClassVar[str] = ""
+    min_per_task: int = field(default=1, metadata=bounds(ge=0))
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"scheduler name must be a non-empty string, got {self.name!r}")
-        _check(self.temperature > 0, "temperature", self.temperature, "> 0")
-        if isinstance(self.min_per_task, bool) or not isinstance(self.min_per_task, int):
-            raise ValueError(f"min_per_task must be an integer, got {self.min_per_task!r}")
-        _check(self.min_per_task >= 0, "min_per_task", self.min_per_task, ">= 0")
-        if not isinstance(self.kalman, bool):
-            raise ValueError(f"kalman must be true or false, got {self.kalman!r}")
-        _check(self.process_noise >= 0, "process_noise", self.process_noise, ">= 0")
-        _check(self.measurement_eps >= 0, "measurement_eps", self.measurement_eps, ">= 0")
-        _check(0 <= self.prior_mean <= 1, "prior_mean", self.prior_mean, "in [0, 1]")
-        _check(self.prior_var >= 0, "prior_var", self.prior_var, ">= 0")
-        _check(0 <= self.hybrid_weight <= 1, "hybrid_weight", self.hybrid_weight, "in [0, 1]")
-        _check(self.drats_eta > 0, "drats_eta", self.drats_eta, "> 0")
-        _check(0 < self.drats_step <= self.drats_eta, "drats_step", self.drats_step, "in (0, drats_eta]")
-        _check(0 <= self.drats_min_prob < 1, "drats_min_prob", self.drats_min_prob, "in [0, 1)")
-        _check(0 < self.drats_target <= 1, "drats_target", self.drats_target, "in (0, 1]")
-        if not isinstance(self.drats_targets, Mapping):
-            raise ValueError(f"drats_targets must be a mapping task -> target, got {self.drats_targets!r}")
-        for task, target in self.drats_targets.items():
-            _check(0 < target <= 1, f"drats_targets[{task!r}]", target, "in (0, 1]")
-        _check(self.amf_noise > 0, "amf_noise", self.amf_noise, "> 0")
-        _check(self.amf_prior > 0, "amf_prior", self.amf_prior, "> 0")
-        samples = self.amf_samples
-        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-            raise ValueError(f"amf_samples must be an integer >= 1, got {self.amf_samples!r}")
-        object.__setattr__(self, "drats_targets", {str(k): float(v) for k, v in self.drats_targets.items()})
+        check_fields(self, "scheduler")
+        self._check()
+
+    def _check(self) -> None:
+        """Rules between fields (each field's own type and range are already checked)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SchedulerConfig:
-        """Build from plain (YAML/JSON) data; unknown keys are errors, not silently dropped."""
-        valid = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(data) - set(valid))
-        if unknown:
-            raise ValueError(f"unknown scheduler config key(s) {unknown}; valid: {valid}")
-        return cls(**dict(data))
-
-
-def _check(ok: bool, name: str, value: Any, rule: str) -> None:
-    is_number = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
-    finite = is_number and math.isfinite(value)
-    if not (finite and ok):
-        raise ValueError(f"scheduler config {name} must be {rule}, got {value!r}")
+        """Plain data, `name` first: `registry.scheduler_config_from_dict` rebuilds an equal config."""
+        return {"name": self.name, **dataclasses.asdict(self)}
 
 
 @dataclass(frozen=True)
@@ -197,9 +152,13 @@ class StudentEmbeddings:
 
 
 class TaskScheduler(ABC):
-    """Splits each round's expert budget across tasks and learns from the round's outcome."""
+    """Splits each round's expert budget across tasks and learns from the round's outcome.
+
+    A subclass names its config class (`config_class`, a SchedulerConfig subclass) and takes its
+    registry name from it, so the YAML `name` and the scheduler cannot disagree."""
 
     name: ClassVar[str]
+    config_class: ClassVar[type[SchedulerConfig]]
     wants_embeddings: ClassVar[bool] = False  # True: the loop calls observe_embeddings each round
 
     def __init__(self, tasks: Sequence[str], config: SchedulerConfig) -> None:
@@ -214,8 +173,10 @@ class TaskScheduler(ABC):
         duplicates = sorted(t for t, count in Counter(tasks).items() if count > 1)  # O(N), not O(N²)
         if duplicates:
             raise ValueError(f"duplicate task names {duplicates}")
-        if not isinstance(config, SchedulerConfig):
-            raise ValueError(f"config must be a SchedulerConfig, got {type(config).__name__}")
+        if type(config) is not self.config_class:
+            raise ValueError(
+                f"the {self.name} scheduler needs a {self.config_class.__name__}, got {type(config).__name__}"
+            )
         self.tasks: tuple[str, ...] = tasks
         self.config = config
         self.rounds = 0  # completed update() calls

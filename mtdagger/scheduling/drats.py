@@ -14,19 +14,49 @@ One mirror step per `update()`. q starts at p0. The fixed point for a constant g
 q ∝ p0 · exp(η g): η sets how sharply the worst task is preferred, s how fast q gets there.
 p̂_i is the raw last-measured rate (carried through rounds without rollouts; the prior mean before
 the first), as DRATS uses recent rollout statistics and smooths through the α-averaging of q
-rather than a filter; `kalman` does not apply here.
+rather than a filter (so DratsConfig has no Kalman settings).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
+from mtdagger.config_validation import Bounds, ConfigError, bounds
 from mtdagger.scheduling.allocation import rank_normalise
 from mtdagger.scheduling.base import FeedbackBatch, SchedulerConfig, TaskScheduler, vector_from_state
 from mtdagger.scheduling.success import SuccessTracker
+
+
+@dataclass(frozen=True)
+class DratsConfig(SchedulerConfig):
+    """DRATS's knobs; the defaults are the MT10 settings of the DRATS code (η = 8, step 0.5, ε 0.025).
+
+    eta: η > 0, how sharply the fixed point prefers the task with the largest gap.
+    step: s in (0, η], the mirror step (α = s/η: how far q moves toward its fixed point per round).
+    min_prob: ε in [0, 1), the floor on every task's probability; ε·N must be <= 1 (the DRATS
+      code's MT50 runs used 0.005).
+    target: the success target in (0, 1] of every task not named in `targets`.
+    targets: task -> its own target in (0, 1] (the tasks must be the run's).
+    prior_mean: the success assumed for a task until it is first measured, in [0, 1].
+    """
+
+    name: ClassVar[str] = "drats"
+    eta: float = field(default=8.0, metadata=bounds(gt=0))
+    step: float = field(default=0.5, metadata=bounds(gt=0))
+    min_prob: float = field(default=0.025, metadata=bounds(ge=0, lt=1))
+    target: float = field(default=1.0, metadata=bounds(gt=0, le=1))
+    targets: dict[str, float] = field(default_factory=dict)
+    prior_mean: float = field(default=0.5, metadata=bounds(ge=0, le=1))
+
+    def _check(self) -> None:
+        if self.step > self.eta:
+            raise ConfigError(f"scheduler.step must be in (0, eta={self.eta}], got {self.step!r}")
+        for task, target in self.targets.items():
+            Bounds(gt=0, le=1).check(target, f"scheduler.targets[{task!r}]")
 
 
 def kl_project_with_floor(weights: np.ndarray, floor: float) -> np.ndarray:
@@ -63,24 +93,25 @@ def mirror_ascent_step(
 
 
 class DratsScheduler(TaskScheduler):
-    name = "drats"
+    config_class = DratsConfig
+    name = DratsConfig.name
 
-    def __init__(self, tasks: Sequence[str], config: SchedulerConfig) -> None:
+    def __init__(self, tasks: Sequence[str], config: DratsConfig) -> None:
         super().__init__(tasks, config)
-        unknown = sorted(set(config.drats_targets) - set(self.tasks))
+        unknown = sorted(set(config.targets) - set(self.tasks))
         if unknown:
-            raise ValueError(f"drats_targets names unknown task(s) {unknown}; tasks: {list(self.tasks)}")
+            raise ValueError(f"scheduler.targets names unknown task(s) {unknown}; tasks: {list(self.tasks)}")
         n = len(self.tasks)
-        if config.drats_min_prob * n > 1.0 + 1e-12:
+        if config.min_prob * n > 1.0 + 1e-12:
             raise ValueError(
-                f"drats_min_prob={config.drats_min_prob} × {n} tasks > 1 is infeasible; "
+                f"scheduler.min_prob={config.min_prob} × {n} tasks > 1 is infeasible; "
                 f"use at most {1.0 / n:.4g} "
                 "(the DRATS code used 0.025 for MT10 and 0.005 for MT50)"
             )
-        self.targets = np.array([config.drats_targets.get(t, config.drats_target) for t in self.tasks])
+        self.targets = np.array([config.targets.get(t, config.target) for t in self.tasks])
         self.prior = np.full(n, 1.0 / n)
         self.q = self.prior.copy()
-        self.success = SuccessTracker(n, config)
+        self.success = SuccessTracker(n, prior_mean=config.prior_mean)
 
     def gaps(self) -> np.ndarray:
         return (self.targets - self.success.estimate(filtered=False)) / self.targets
@@ -91,9 +122,7 @@ class DratsScheduler(TaskScheduler):
     def _observe(self, batch: FeedbackBatch) -> None:
         self.success.observe(batch)
         cfg = self.config
-        self.q = mirror_ascent_step(
-            self.q, self.gaps(), self.prior, cfg.drats_eta, cfg.drats_step, cfg.drats_min_prob
-        )
+        self.q = mirror_ascent_step(self.q, self.gaps(), self.prior, cfg.eta, cfg.step, cfg.min_prob)
 
     def _diagnostic_columns(self) -> dict[str, np.ndarray]:
         gaps = self.gaps()
@@ -109,9 +138,9 @@ class DratsScheduler(TaskScheduler):
 
     def _load_state(self, state: Mapping[str, Any]) -> None:
         q = vector_from_state(state, "q", len(self.tasks))
-        if abs(q.sum() - 1.0) > 1e-9 or np.any(q < self.config.drats_min_prob - 1e-9):
+        if abs(q.sum() - 1.0) > 1e-9 or np.any(q < self.config.min_prob - 1e-9):
             raise ValueError(
-                f"drats state 'q' must be a distribution with every entry >= {self.config.drats_min_prob}, "
+                f"drats state 'q' must be a distribution with every entry >= {self.config.min_prob}, "
                 f"got {q.tolist()}"
             )
         if "success" not in state:

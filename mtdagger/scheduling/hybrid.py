@@ -1,7 +1,7 @@
 """Hybrid: a weighted mix of the task-need and performance-gain ranks.
 
     r_i = w · rank_normalise(1 - p̂)_i + (1 - w) · rank_normalise(max(0, L_before - L_after))_i
-    weights = softmax(r / τ)
+    weights = softmax(r / τ)                (w = `need_weight`)
 
 r is already in [0, 1], so it goes to the softmax as is (no second ranking): w = 1 reproduces the
 task-need weights exactly and w = 0 the perf-gain weights, and a w in between interpolates the
@@ -12,23 +12,37 @@ commensurable. Per the method notes, hybrid TN+PG was not explored in the paper:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
+from mtdagger.config_validation import bounds
 from mtdagger.scheduling.allocation import rank_normalise
-from mtdagger.scheduling.base import FeedbackBatch, SchedulerConfig
+from mtdagger.scheduling.base import FeedbackBatch
 from mtdagger.scheduling.perf_gain import LossGainTracker
 from mtdagger.scheduling.ranked import RankedScheduler
-from mtdagger.scheduling.success import SuccessTracker
+from mtdagger.scheduling.task_need import TaskNeedConfig
+
+
+@dataclass(frozen=True)
+class HybridConfig(TaskNeedConfig):
+    """Every task-need knob (its success filter included) plus the mix of the two ranks.
+
+    need_weight: w in [0, 1], the weight of the task-need rank; 1 - w goes to the perf-gain rank.
+    """
+
+    name: ClassVar[str] = "hybrid"
+    need_weight: float = field(default=0.5, metadata=bounds(ge=0, le=1))
 
 
 class HybridScheduler(RankedScheduler):
-    name = "hybrid"
+    config_class = HybridConfig
+    name = HybridConfig.name
 
-    def __init__(self, tasks: Sequence[str], config: SchedulerConfig) -> None:
+    def __init__(self, tasks: Sequence[str], config: HybridConfig) -> None:
         super().__init__(tasks, config)
-        self.success = SuccessTracker(len(self.tasks), config)
+        self.success = config.success_tracker(len(self.tasks))
         self.loss_gain = LossGainTracker(len(self.tasks))
 
     def need_scores(self) -> np.ndarray:
@@ -39,7 +53,7 @@ class HybridScheduler(RankedScheduler):
 
     def scores(self) -> np.ndarray:
         """The mixed rank r (see module doc); it is also what the softmax sees."""
-        w = self.config.hybrid_weight
+        w = self.config.need_weight
         return w * rank_normalise(self.need_scores()) + (1.0 - w) * rank_normalise(self.gain_scores())
 
     def normalised_scores(self) -> np.ndarray:

@@ -11,12 +11,20 @@ the hybrid scheduler exists to hedge that.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 
-from mtdagger.scheduling.base import FeedbackBatch, SchedulerConfig, vector_from_state
-from mtdagger.scheduling.ranked import RankedScheduler
+from mtdagger.scheduling.base import FeedbackBatch, vector_from_state
+from mtdagger.scheduling.ranked import RankedConfig, RankedScheduler
+
+
+@dataclass(frozen=True)
+class PerfGainConfig(RankedConfig):
+    """Performance gain has only the ranked knobs: `temperature` and `min_per_task` (RankedConfig)."""
+
+    name: ClassVar[str] = "perf_gain"
 
 
 class LossGainTracker:
@@ -44,9 +52,10 @@ class LossGainTracker:
 
 
 class PerfGainScheduler(RankedScheduler):
-    name = "perf_gain"
+    config_class = PerfGainConfig
+    name = PerfGainConfig.name
 
-    def __init__(self, tasks: Sequence[str], config: SchedulerConfig) -> None:
+    def __init__(self, tasks: Sequence[str], config: PerfGainConfig) -> None:
         super().__init__(tasks, config)
         self.loss_gain = LossGainTracker(len(self.tasks))
 

@@ -8,11 +8,25 @@ A subclass only says what a task's score s is (higher = give it more episodes).
 from __future__ import annotations
 
 from abc import abstractmethod
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from mtdagger.config_validation import bounds
 from mtdagger.scheduling.allocation import rank_normalise, softmax_weights
-from mtdagger.scheduling.base import TaskScheduler
+from mtdagger.scheduling.base import SchedulerConfig, TaskScheduler
+
+
+@dataclass(frozen=True)
+class RankedConfig(SchedulerConfig):
+    """The knobs every rank + softmax scheduler has (not a scheduler of its own: no `name`).
+
+    temperature: τ of the softmax over rank-normalised scores, > 0. Small τ sends the steered
+      episodes to the top-ranked task; large τ approaches uniform. 0.5 puts e^2 ≈ 7.4x the weight
+      on the top task as on the bottom one.
+    """
+
+    temperature: float = field(default=0.5, metadata=bounds(gt=0))
 
 
 class RankedScheduler(TaskScheduler):

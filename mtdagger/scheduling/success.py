@@ -13,16 +13,23 @@ from typing import Any
 
 import numpy as np
 
-from mtdagger.scheduling.base import FeedbackBatch, SchedulerConfig, vector_from_state
+from mtdagger.scheduling.base import FeedbackBatch, vector_from_state
 from mtdagger.scheduling.kalman import SuccessKalmanFilter
 
 
 class SuccessTracker:
-    def __init__(self, num_tasks: int, config: SchedulerConfig) -> None:
-        self.filter = SuccessKalmanFilter(
-            num_tasks, config.prior_mean, config.prior_var, config.process_noise, config.measurement_eps
-        )
-        self.last_rate = np.full(num_tasks, float(config.prior_mean))
+    """Both success views per task; the filter's parameters are kalman.py's (same defaults)."""
+
+    def __init__(
+        self,
+        num_tasks: int,
+        prior_mean: float = 0.5,
+        prior_var: float = 0.25,
+        process_noise: float = 0.01,
+        measurement_eps: float = 1e-3,
+    ) -> None:
+        self.filter = SuccessKalmanFilter(num_tasks, prior_mean, prior_var, process_noise, measurement_eps)
+        self.last_rate = np.full(num_tasks, float(prior_mean))
         self.rollouts_total = np.zeros(num_tasks, dtype=np.int64)
         self.successes_total = np.zeros(num_tasks, dtype=np.int64)
 

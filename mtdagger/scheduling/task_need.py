@@ -10,21 +10,49 @@ Before any feedback every task has the prior estimate, so all scores tie and the
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
-from mtdagger.scheduling.base import FeedbackBatch, SchedulerConfig
-from mtdagger.scheduling.ranked import RankedScheduler
+from mtdagger.config_validation import bounds
+from mtdagger.scheduling.base import FeedbackBatch
+from mtdagger.scheduling.ranked import RankedConfig, RankedScheduler
 from mtdagger.scheduling.success import SuccessTracker
 
 
-class TaskNeedScheduler(RankedScheduler):
-    name = "task_need"
+@dataclass(frozen=True)
+class TaskNeedConfig(RankedConfig):
+    """Task need's knobs: the softmax temperature and floor (RankedConfig) and the success filter.
 
-    def __init__(self, tasks: Sequence[str], config: SchedulerConfig) -> None:
+    kalman: score the Kalman-filtered success (true) or the raw last-round rate (false, the ablation).
+    process_noise: Q, the variance the success may drift by per round (random walk), >= 0.
+    measurement_eps: ε added to the measurement noise R = p̃(1 - p̃)/n + ε, >= 0 (kalman.py).
+    prior_mean: p̂ before a task's first measurement, in [0, 1].
+    prior_var: the variance of that prior, >= 0 (0.25 is the largest a rate in [0, 1] can have).
+    """
+
+    name: ClassVar[str] = "task_need"
+    kalman: bool = True
+    process_noise: float = field(default=0.01, metadata=bounds(ge=0))
+    measurement_eps: float = field(default=1e-3, metadata=bounds(ge=0))
+    prior_mean: float = field(default=0.5, metadata=bounds(ge=0, le=1))
+    prior_var: float = field(default=0.25, metadata=bounds(ge=0))
+
+    def success_tracker(self, num_tasks: int) -> SuccessTracker:
+        """The per-task success estimates these settings describe."""
+        return SuccessTracker(
+            num_tasks, self.prior_mean, self.prior_var, self.process_noise, self.measurement_eps
+        )
+
+
+class TaskNeedScheduler(RankedScheduler):
+    config_class = TaskNeedConfig
+    name = TaskNeedConfig.name
+
+    def __init__(self, tasks: Sequence[str], config: TaskNeedConfig) -> None:
         super().__init__(tasks, config)
-        self.success = SuccessTracker(len(self.tasks), config)
+        self.success = config.success_tracker(len(self.tasks))
 
     def scores(self) -> np.ndarray:
         return 1.0 - self.success.estimate(self.config.kalman)

@@ -8,13 +8,24 @@ round number (base.py's tie rule), so over N rounds each task receives them equa
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 
-from mtdagger.scheduling.base import FeedbackBatch, TaskScheduler
+from mtdagger.scheduling.base import FeedbackBatch, SchedulerConfig, TaskScheduler
+
+
+@dataclass(frozen=True)
+class UniformConfig(SchedulerConfig):
+    """Uniform has no knob of its own: only the per-task floor `min_per_task` (SchedulerConfig)."""
+
+    name: ClassVar[str] = "uniform"
 
 
 class UniformScheduler(TaskScheduler):
-    name = "uniform"
+    config_class = UniformConfig
+    name = UniformConfig.name
 
     def _weights(self) -> np.ndarray:
         return np.full(len(self.tasks), 1.0 / len(self.tasks))

@@ -2,6 +2,9 @@
 
 Presets live in `configs/<name>.yaml`; `mtdagger train --set dagger.rounds=3` overrides one
 value. Unknown keys are errors, so a typo in a preset cannot silently fall back to a default.
+Two sections pick their dataclass by name, and the other keys are that class's own fields:
+`scheduler: {name: task_need, temperature: 0.5}` and `dagger.beta: {schedule: linear,
+rampdown_rounds: 3}` (a field of another scheduler or schedule is refused, naming the valid ones).
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from typing import Any
 
 import yaml
 
+from mtdagger.config_choice import choice_fields
 from mtdagger.config_validation import Bounds, ConfigError, build_dataclass
 from mtdagger.perception.contract import PointCloudContract
-from mtdagger.scheduling import SchedulerConfig
+from mtdagger.scheduling import SCHEDULER_CONFIGS, SchedulerConfig, TaskNeedConfig, scheduler_config_from_dict
+from mtdagger.training.beta import BETA_SCHEDULES, BetaSchedule, LinearBeta, beta_schedule_from_dict
 
 
 @dataclass(frozen=True)
@@ -24,14 +29,14 @@ class SimConfig:
     tasks: str = "mt10"  # suite name or comma-separated task names
     max_episode_steps: int = 200
     camera: str = "configs/cameras/metaworld_d435.yaml"
-    # Training-time perception robustness (sim_bridge/depth_noise.py): 'none', the preset name
+    # Training-time perception robustness (sim_bridge/camera/depth_noise.py): 'none', the preset name
     # ('realsense' / 'default') or a mapping of the config's fields. Used for every rollout of
     # the run, student evaluation included.
     depth_noise: Any = "none"
     randomize_camera: Any = "none"
 
     def __post_init__(self) -> None:
-        from sim_bridge.depth_noise import CameraRandomizationConfig, DepthNoiseConfig
+        from sim_bridge.camera.depth_noise import CameraRandomizationConfig, DepthNoiseConfig
 
         for name, cls in (("depth_noise", DepthNoiseConfig), ("randomize_camera", CameraRandomizationConfig)):
             try:
@@ -47,12 +52,6 @@ class StudentConfig:
 
 
 @dataclass(frozen=True)
-class BetaConfig:
-    schedule: str = "linear"
-    params: dict = field(default_factory=lambda: {"rampdown_rounds": 3})
-
-
-@dataclass(frozen=True)
 class DaggerConfig:
     rounds: int = 6  # rounds after round 0
     initial_episodes_per_task: int = 2  # round 0: expert demonstrations per task
@@ -60,7 +59,8 @@ class DaggerConfig:
     retrain: str = "finetune"  # 'finetune' the previous student or train 'scratch' each round
     holdout_fraction: float = 0.2
     eval_episodes_per_task: int = 3  # student-only (β=0) episodes per task per round, not stored
-    beta: BetaConfig = field(default_factory=BetaConfig)
+    # The β schedule, itself the config: `beta: {schedule: linear, rampdown_rounds: 3}` (beta.py).
+    beta: BetaSchedule = field(default_factory=LinearBeta)
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,11 @@ class BCConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
+    # Point-cloud augmentation (training only; docs/results/student.md): Gaussian jitter per
+    # point, and one random translation per cloud (the gripper's position from the state is
+    # not moved), which stands for the depth noise and the calibration error of a real camera.
+    point_jitter_m: float = 0.0
+    point_shift_m: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -81,22 +86,31 @@ class TrainConfig:
     student: StudentConfig = field(default_factory=StudentConfig)
     point_cloud: PointCloudContract | None = None  # required for point-cloud students
     dagger: DaggerConfig = field(default_factory=DaggerConfig)
-    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    # The scheduler's own config, picked by name: `scheduler: {name: task_need, temperature: 0.5}`
+    # (mtdagger/scheduling/registry.py; each scheduler module declares its fields).
+    scheduler: SchedulerConfig = field(default_factory=TaskNeedConfig)
     bc: BCConfig = field(default_factory=BCConfig)
 
     def __post_init__(self) -> None:
-        if self.student.architecture == "pointnet" and self.point_cloud is None:
-            raise ValueError("a 'pointnet' student needs a point_cloud section (the contract)")
+        if self.uses_point_clouds and self.point_cloud is None:
+            raise ValueError(
+                f"a {self.student.architecture!r} student needs a point_cloud section (the contract)"
+            )
         if self.dagger.retrain not in ("finetune", "scratch"):
             raise ValueError(f"dagger.retrain must be 'finetune' or 'scratch', got {self.dagger.retrain!r}")
 
     @property
     def uses_point_clouds(self) -> bool:
-        return self.student.architecture == "pointnet"
+        from mtdagger.policy.networks import STUDENT_REGISTRY
+
+        known = STUDENT_REGISTRY.get(self.student.architecture)
+        return known is not None and known[0].uses_point_cloud
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["point_cloud"] = None if self.point_cloud is None else self.point_cloud.to_dict()
+        data["scheduler"] = self.scheduler.to_dict()
+        data["dagger"]["beta"] = self.dagger.beta.to_dict()
         return data
 
 
@@ -122,6 +136,8 @@ FIELD_BOUNDS: dict[tuple[type, str], Bounds] = {
     (BCConfig, "lr"): Bounds(gt=0, le=10),
     (BCConfig, "weight_decay"): Bounds(ge=0),
     (BCConfig, "grad_clip"): Bounds(ge=0),
+    (BCConfig, "point_jitter_m"): Bounds(ge=0, le=0.1),
+    (BCConfig, "point_shift_m"): Bounds(ge=0, le=0.1),
 }
 
 
@@ -183,7 +199,36 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
 
 
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
-    return _build(TrainConfig, data, "")
+    return _build(TrainConfig, _with_choices_built(data), "")
+
+
+# Sections whose dataclass is picked by a key (mtdagger/config_choice.py): path -> builder. The
+# generic validator takes a built dataclass as is, so these are built first, by name.
+_CHOICE_SECTIONS = {
+    ("scheduler",): scheduler_config_from_dict,
+    ("dagger", "beta"): beta_schedule_from_dict,
+}
+# The same sections for `settable_keys`: base class -> (the choosing key, the choices).
+_CHOICE_TYPES = {SchedulerConfig: ("name", SCHEDULER_CONFIGS), BetaSchedule: ("schedule", BETA_SCHEDULES)}
+
+
+def _with_choices_built(data: Any) -> Any:
+    """A copy of `data` with every choice section present built into its dataclass (sections that
+    are not mappings are left for the generic validator to refuse, naming them)."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for path, build in _CHOICE_SECTIONS.items():
+        parent = out
+        for key in path[:-1]:
+            if not isinstance(parent.get(key), dict):
+                break
+            parent[key] = dict(parent[key])
+            parent = parent[key]
+        else:
+            if path[-1] in parent:
+                parent[path[-1]] = build(parent[path[-1]], ".".join(path))
+    return out
 
 
 def settable_keys() -> list[str]:
@@ -197,7 +242,10 @@ def settable_keys() -> list[str]:
         for f in dataclasses.fields(cls):
             hint = hints.get(f.name)
             inner = [a for a in typing.get_args(hint) if dataclasses.is_dataclass(a)] or [hint]
-            if dataclasses.is_dataclass(inner[0]) and isinstance(inner[0], type):
+            if inner[0] in _CHOICE_TYPES:  # the choosing key, then every choice's fields
+                key, choices = _CHOICE_TYPES[inner[0]]
+                out.extend(f"{prefix}{f.name}.{name}" for name in [key, *choice_fields(choices)])
+            elif dataclasses.is_dataclass(inner[0]) and isinstance(inner[0], type):
                 walk(inner[0], f"{prefix}{f.name}.")
             else:
                 out.append(f"{prefix}{f.name}")

@@ -26,7 +26,6 @@ def preflight(config: TrainConfig) -> list[str]:
     """Raise ConfigError for the first problem; returns the resolved task list."""
     tasks = _tasks(config)
     _student(config, len(tasks))
-    _beta(config)
     _scheduler(config)
     camera_config(config.sim.camera, "sim.camera")
     return tasks
@@ -58,25 +57,10 @@ def _student(config: TrainConfig, num_tasks: int) -> None:
     for key, source in _DERIVED_STUDENT_KEYS.items():
         if key in given:
             raise ConfigError(f"student.config.{key} is set from {source}; remove it from the preset")
-    derived = {"num_tasks": num_tasks}
-    if architecture == "pointnet":
-        derived["num_points"] = config.point_cloud.num_points
-    else:
-        derived["privileged_dim"] = 1  # a placeholder: only the other fields are being checked
+    num_points = None if config.point_cloud is None else config.point_cloud.num_points
+    # privileged_dim=1 is a placeholder: only the preset's own fields are being checked here.
+    derived = config_cls.derived_fields(num_tasks=num_tasks, num_points=num_points, privileged_dim=1)
     build_dataclass(config_cls, {**given, **derived}, "student.config")
-
-
-def _beta(config: TrainConfig) -> None:
-    from mtdagger.training.beta import BETA_SCHEDULES
-
-    name = config.dagger.beta.schedule
-    if name not in BETA_SCHEDULES:
-        raise ConfigError(f"dagger.beta.schedule={name!r} is unknown; valid: {sorted(BETA_SCHEDULES)}")
-    schedule = build_dataclass(BETA_SCHEDULES[name], config.dagger.beta.params, "dagger.beta.params")
-    for k in range(config.dagger.rounds + 1):
-        beta = schedule(k)
-        if not 0.0 <= beta <= 1.0:
-            raise ConfigError(f"dagger.beta.params give beta={beta!r} in round {k}; beta must be in [0, 1]")
 
 
 def _scheduler(config: TrainConfig) -> None:
@@ -88,8 +72,8 @@ def _scheduler(config: TrainConfig) -> None:
 
 def camera_config(path: str, flag: str) -> Any:
     """Load and validate a simulated-camera YAML: every key and type, then the class's own checks."""
-    from sim_bridge.depth_noise import CameraRandomizationConfig, DepthNoiseConfig
-    from sim_bridge.sim_camera import SimCameraConfig, resolve_config_path
+    from sim_bridge.camera.depth_noise import CameraRandomizationConfig, DepthNoiseConfig
+    from sim_bridge.camera.sim_camera import SimCameraConfig, resolve_config_path
 
     try:
         resolved = resolve_config_path(path)

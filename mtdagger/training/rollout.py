@@ -99,15 +99,7 @@ def run_episode(
     for step in range(limit):
         student_obs = {**observation, keys.TASK_INDEX: job.task_index, keys.TASK_NAME: job.task}
         if needs_clouds:
-            frame = backend.render_depth()
-            try:
-                cloud = depth_to_point_cloud(frame.depth_m, frame.camera, contract)
-            except EmptyPointCloudError:
-                # Nothing in the crop box this frame (heavy noise, occlusion): keep the last cloud,
-                # as a held sensor frame would; an episode whose first frame is empty is an error.
-                if not clouds:
-                    raise
-                cloud = clouds[-1]
+            cloud = _next_cloud(backend, contract, clouds)
             student_obs[keys.POINT_CLOUD] = cloud
             clouds.append(cloud)
         label = np.asarray(expert.act(observation[keys.PRIVILEGED]), dtype=np.float32)
@@ -142,6 +134,21 @@ def run_episode(
         point_clouds=np.asarray(clouds, dtype=np.float32) if job.record_clouds else None,
         metadata={"first_success_step": first_success, "step_limit": int(limit)},
     )
+
+
+def _next_cloud(backend: Any, contract: PointCloudContract, clouds: list[np.ndarray]) -> np.ndarray:
+    """This step's cloud from the backend's depth camera under `contract`.
+
+    When nothing is in the crop box this frame (heavy noise, occlusion), the last cloud is kept,
+    as a held sensor frame would be; an episode whose first frame is empty is an error (raised).
+    """
+    frame = backend.render_depth()
+    try:
+        return depth_to_point_cloud(frame.depth_m, frame.camera, contract)
+    except EmptyPointCloudError:
+        if not clouds:
+            raise
+        return clouds[-1]
 
 
 def collect_episodes(

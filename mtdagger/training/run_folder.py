@@ -3,7 +3,7 @@
 RUN_DIR/
   config.yaml          resolved configuration (after --set overrides)
   state.json           resume point: last completed round + scheduler state
-  metrics.json         one entry per completed round (see DaggerLoop._round_metrics)
+  metrics.json         one entry per completed round (see runner.metrics_entry)
   data/                episode store (npz files + manifest.sqlite)
   checkpoints/round_XXX/, checkpoints/final/
   tensorboard/         TensorBoard event files

@@ -1,4 +1,6 @@
-"""From a training config's `sim` section to a picklable backend config for rollout workers."""
+"""From a training config's `sim` section to a picklable backend config for rollout workers.
+
+The backend itself is chosen by `sim_bridge.registry`; this module only translates the config."""
 
 from __future__ import annotations
 
@@ -17,46 +19,34 @@ class BackendDescription:
 
 
 def resolve_run_tasks(sim: SimConfig) -> list[str]:
-    if sim.backend == "fr3":
-        from sim_bridge.drawer_suite import resolve_fr3_tasks
+    from sim_bridge.registry import resolve_tasks
 
-        return resolve_fr3_tasks(sim.tasks)
-    if sim.backend != "metaworld":
-        raise ValueError(f"training supports the 'metaworld' and 'fr3' backends here, got {sim.backend!r}")
-    from sim_bridge.suites import resolve_tasks
-
-    return resolve_tasks(sim.tasks)
+    return resolve_tasks(sim.backend, sim.tasks)
 
 
 def backend_config_for(sim: SimConfig, tasks: list[str], *, render_depth: bool, objects: str = "seen"):
     """`objects` (FR3 drawer suite only): the split episodes draw their cabinets from."""
-    if sim.backend == "fr3":
-        from sim_bridge.fr3_backend_config import DEFAULT_CAMERA, FR3BackendConfig
+    from sim_bridge.registry import DEFAULT_CAMERAS, run_backend_config
 
-        # A SimConfig that names no camera carries MetaWorld's: the FR3 cell has its own.
-        camera = DEFAULT_CAMERA if sim.camera == SimConfig.camera else sim.camera
-        return FR3BackendConfig(
-            tasks=tuple(tasks),
-            objects=objects,
-            camera=_camera(sim, camera),
-            render_depth=render_depth,
-            max_episode_steps=sim.max_episode_steps,
-        )
-    from sim_bridge.metaworld_backend import MetaWorldBackendConfig
-
-    return MetaWorldBackendConfig(
-        tasks=tuple(tasks),
-        camera=_camera(sim, sim.camera),
+    # A SimConfig that names no camera carries MetaWorld's: another backend uses its own.
+    camera = sim.camera
+    if sim.camera == SimConfig.camera:
+        camera = DEFAULT_CAMERAS.get(sim.backend, sim.camera)
+    return run_backend_config(
+        sim.backend,
+        tasks,
+        camera=_camera(sim, camera),
         render_depth=render_depth,
         max_episode_steps=sim.max_episode_steps,
+        objects=objects,
     )
 
 
 def _camera(sim: SimConfig, path: str):
     """The camera YAML with the run's depth noise and camera randomisation (sim.depth_noise,
     sim.randomize_camera) applied."""
-    from sim_bridge.depth_noise import CameraRandomizationConfig, DepthNoiseConfig
-    from sim_bridge.sim_camera import SimCameraConfig
+    from sim_bridge.camera.depth_noise import CameraRandomizationConfig, DepthNoiseConfig
+    from sim_bridge.camera.sim_camera import SimCameraConfig
 
     return (
         SimCameraConfig.from_yaml(path)

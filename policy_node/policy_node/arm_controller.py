@@ -39,6 +39,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from mtdagger.control.arm_command import ArmCommand, ArmControlCore, ArmControlSettings
 from mtdagger.control.kinematics import ArmKinematics, IkSettings, KinematicsError
+from mtdagger.messages import topics
 from mtdagger.messages.convert import (
     NANOSECONDS,
     float64_msg,
@@ -51,10 +52,7 @@ from mtdagger.messages.convert import (
     twist_stamped_msg,
 )
 from mtdagger.messages.factory import RclpyFactory
-from mtdagger.recording import layout
 from policy_node.ros_support import (
-    ACTION_COMMAND_TOPIC,
-    GRIPPER_COMMAND_TOPIC,
     LATCHED_QOS,
     RELIABLE_QOS,
     StartupError,
@@ -75,17 +73,40 @@ class ArmControllerNode(Node):
         # node_options (rclpy Node kwargs: parameter_overrides, context, ...): for tests and
         # composition; `ros2 run` / launch pass parameters through the command line as usual.
         super().__init__("arm_controller", **node_options)
+        self._declare_parameters()
+        robot = load_robot(self)
+        interface = text_parameter(self, "command_interface") or robot.default_command_interface
+        self._core = self._make_core(robot, interface)
+        self._robot = robot
+        self._interface = interface
+        self._ik_settings = self._read_ik_settings()
+        self._factory = RclpyFactory()
+        self._make_command_output(interface)
+        gripper_interface = self._make_gripper_output()
+        self._make_record_publishers()
+        self._make_subscriptions()
+        self.create_service(Trigger, "~/stop", self._stop)
+        self.create_service(Trigger, "~/reset", self._reset)
+        self.create_timer(robot.safety.control_period_s, self._tick)
+        self.get_logger().info(
+            f"{robot.name}: command_interface {interface}, gripper {gripper_interface}, "
+            f"period {robot.safety.control_period_s} s"
+        )
+
+    # ------------------------------------------------------------------ construction
+    def _declare_parameters(self) -> None:
+        """Every parameter of the node with its default (the launch files set them)."""
         self.declare_parameter("robot_config", "")
         self.declare_parameter("command_interface", "")  # '' = the robot config's default
-        self.declare_parameter("action_command_topic", ACTION_COMMAND_TOPIC)
+        self.declare_parameter("action_command_topic", topics.ACTION_COMMAND_TOPIC)
         # '' = 'action' when the robot config names a gripper action server, else 'none'.
         self.declare_parameter("gripper_interface", "")
-        self.declare_parameter("gripper_command_topic", GRIPPER_COMMAND_TOPIC)
-        self.declare_parameter("ee_state_topic", layout.EE_STATE_TOPIC)
-        self.declare_parameter("episode_topic", layout.EPISODE_TOPIC)
-        self.declare_parameter("applied_command_topic", layout.APPLIED_TOPIC)
-        self.declare_parameter("safety_topic", layout.SAFETY_TOPIC)
-        self.declare_parameter("latency_topic", layout.LATENCY_TOPIC)
+        self.declare_parameter("gripper_command_topic", topics.GRIPPER_COMMAND_TOPIC)
+        self.declare_parameter("ee_state_topic", topics.EE_STATE_TOPIC)
+        self.declare_parameter("episode_topic", topics.EPISODE_TOPIC)
+        self.declare_parameter("applied_command_topic", topics.APPLIED_COMMAND_TOPIC)
+        self.declare_parameter("safety_topic", topics.SAFETY_TOPIC)
+        self.declare_parameter("latency_topic", topics.LATENCY_TOPIC)
         self.declare_parameter("robot_description", "")
         self.declare_parameter("robot_description_topic", "/robot_description")
         self.declare_parameter("gripper_change_threshold", 0.1)
@@ -95,10 +116,10 @@ class ArmControllerNode(Node):
         self.declare_parameter("ik_orientation_tolerance_rad", IkSettings.orientation_tolerance_rad)
         self.declare_parameter("ik_max_joint_step_rad", IkSettings.max_joint_step_rad)
 
-        robot = load_robot(self)
-        interface = text_parameter(self, "command_interface") or robot.default_command_interface
+    def _make_core(self, robot, interface: str) -> ArmControlCore:
+        """The ROS-free core that makes every decision; a bad setting is a StartupError."""
         try:
-            self._core = ArmControlCore(
+            return ArmControlCore(
                 robot,
                 ArmControlSettings(
                     command_interface=interface,
@@ -110,22 +131,25 @@ class ArmControllerNode(Node):
             )
         except ValueError as error:
             raise StartupError(str(error)) from error
-        self._robot = robot
-        self._interface = interface
+
+    def _read_ik_settings(self) -> IkSettings:
+        """When an IK answer is good enough to send (joint_trajectory); bad values: StartupError."""
         try:
-            self._ik_settings = IkSettings(
+            return IkSettings(
                 position_tolerance_m=float(self.get_parameter("ik_position_tolerance_m").value),
                 orientation_tolerance_rad=float(self.get_parameter("ik_orientation_tolerance_rad").value),
                 max_joint_step_rad=float(self.get_parameter("ik_max_joint_step_rad").value),
             )
         except ValueError as error:
             raise StartupError(str(error)) from error
-        self._factory = RclpyFactory()
-        topics = robot.controllers
 
+    def _make_command_output(self, interface: str) -> None:
+        """The publisher of `command_interface`; joint_trajectory also needs the robot description
+        (the parameter, else the latched topic) before IK can answer: until then the node holds."""
+        controllers = self._robot.controllers
         if interface == "joint_trajectory":
             self._command_pub = self.create_publisher(
-                JointTrajectory, topics.joint_trajectory_topic, RELIABLE_QOS
+                JointTrajectory, controllers.joint_trajectory_topic, RELIABLE_QOS
             )
             description = text_parameter(self, "robot_description")
             if description is not None:
@@ -138,12 +162,21 @@ class ArmControllerNode(Node):
                     LATCHED_QOS,
                 )
         elif interface == "cartesian_pose":
-            self._command_pub = self.create_publisher(PoseStamped, topics.cartesian_pose_topic, RELIABLE_QOS)
+            self._command_pub = self.create_publisher(
+                PoseStamped, controllers.cartesian_pose_topic, RELIABLE_QOS
+            )
         else:
-            self._command_pub = self.create_publisher(TwistStamped, topics.servo_twist_topic, RELIABLE_QOS)
+            self._command_pub = self.create_publisher(
+                TwistStamped, controllers.servo_twist_topic, RELIABLE_QOS
+            )
+
+    def _make_gripper_output(self) -> str:
+        """The gripper's way out (action client, stamped topic, or none), checked against the robot
+        config before anything is sent; returns the interface chosen."""
+        robot, controllers = self._robot, self._robot.controllers
         self._gripper_client = self._gripper_topic_pub = None
         gripper_interface = text_parameter(self, "gripper_interface") or (
-            "action" if topics.gripper_action and robot.gripper else "none"
+            "action" if controllers.gripper_action and robot.gripper else "none"
         )
         if gripper_interface not in GRIPPER_INTERFACES:
             raise StartupError(
@@ -154,7 +187,7 @@ class ArmControllerNode(Node):
                 f"gripper_interface {gripper_interface!r} but robot {robot.name!r} has no gripper"
             )
         if gripper_interface == "action":
-            if not topics.gripper_action:
+            if not controllers.gripper_action:
                 raise StartupError(
                     f"gripper_interface 'action' but robot {robot.name!r} names no gripper_action"
                 )
@@ -162,13 +195,16 @@ class ArmControllerNode(Node):
             from rclpy.action import ActionClient
 
             self._gripper_client = ActionClient(
-                self, self._gripper_action.GripperCommand, topics.gripper_action
+                self, self._gripper_action.GripperCommand, controllers.gripper_action
             )
         elif gripper_interface == "topic":
             self._gripper_topic_pub = self.create_publisher(
                 JointState, str(self.get_parameter("gripper_command_topic").value), RELIABLE_QOS
             )
+        return gripper_interface
 
+    def _make_record_publishers(self) -> None:
+        """What the evaluation bag records beside the command: applied command, verdict, latency."""
         applied_topic = str(self.get_parameter("applied_command_topic").value)
         self._applied_pub = self.create_publisher(TwistStamped, applied_topic, RELIABLE_QOS)
         self._applied_gripper_pub = self.create_publisher(Float64, f"{applied_topic}/gripper", RELIABLE_QOS)
@@ -179,10 +215,14 @@ class ArmControllerNode(Node):
             String, str(self.get_parameter("latency_topic").value), RELIABLE_QOS
         )
 
+    def _make_subscriptions(self) -> None:
+        """The inputs: EE pose, joint states (IK seed), episode markers, and the action, last."""
         self.create_subscription(
             PoseStamped, str(self.get_parameter("ee_state_topic").value), self._on_ee, RELIABLE_QOS
         )
-        self.create_subscription(JointState, topics.joint_states_topic, self._on_joints, RELIABLE_QOS)
+        self.create_subscription(
+            JointState, self._robot.controllers.joint_states_topic, self._on_joints, RELIABLE_QOS
+        )
         self.create_subscription(
             String, str(self.get_parameter("episode_topic").value), self._on_episode, RELIABLE_QOS
         )
@@ -190,13 +230,6 @@ class ArmControllerNode(Node):
         # executor serves them in creation order, so the filter resets before the episode's first action.
         self.create_subscription(
             JointState, str(self.get_parameter("action_command_topic").value), self._on_action, RELIABLE_QOS
-        )
-        self.create_service(Trigger, "~/stop", self._stop)
-        self.create_service(Trigger, "~/reset", self._reset)
-        self.create_timer(robot.safety.control_period_s, self._tick)
-        self.get_logger().info(
-            f"{robot.name}: command_interface {interface}, gripper {gripper_interface}, "
-            f"period {robot.safety.control_period_s} s"
         )
 
     # ------------------------------------------------------------------ inputs

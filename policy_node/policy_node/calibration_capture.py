@@ -47,21 +47,7 @@ def _pose_matrix(position: np.ndarray, quaternion_xyzw: np.ndarray) -> np.ndarra
 class CalibrationCaptureNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("calibration_capture", **kwargs)
-        self.declare_parameter("capture_dir", Parameter.Type.STRING)  # required: the output folder
-        self.declare_parameter("board_file", Parameter.Type.STRING)  # required: board.yaml
-        self.declare_parameter("image_topic", "/camera/camera/color/image_raw")
-        self.declare_parameter("camera_info_topic", "/camera/camera/color/camera_info")
-        self.declare_parameter("base_frame", "base_link")
-        self.declare_parameter("gripper_frame", "tool0")
-        self.declare_parameter("camera_frame", "camera_link")
-        self.declare_parameter("setup", "eye_to_hand")
-        self.declare_parameter("camera_serial", "")
-        self.declare_parameter("gripper_pose_source", "tf")
-        self.declare_parameter("gripper_pose_topic", "/gripper_pose")
-        self.declare_parameter("joint_states_topic", "/joint_states")
-        self.declare_parameter("robot_description", "")  # URDF XML, for gripper_pose_source:=joint_states
-        self.declare_parameter("max_stamp_skew_s", 0.05)
-        self.declare_parameter("tf_timeout_s", 0.5)
+        self._declare_parameters()
         capture_dir = text_parameter(self, "capture_dir")
         board_file = text_parameter(self, "board_file")
         if capture_dir is None or board_file is None:
@@ -85,6 +71,38 @@ class CalibrationCaptureNode(Node):
         self._joints: JointState | None = None
         self._kinematics = None
         self._tf_buffer = None
+        self._make_pose_source()
+        self.create_subscription(
+            Image, str(self.get_parameter("image_topic").value), self._on_image, SENSOR_QOS
+        )
+        self.create_subscription(
+            CameraInfo, str(self.get_parameter("camera_info_topic").value), self._on_info, SENSOR_QOS
+        )
+        self.create_service(Trigger, "~/capture", self._on_capture)
+        self.get_logger().info(f"capturing into {capture_dir}; call ~/capture at each arm pose")
+
+    def _declare_parameters(self) -> None:
+        """Every parameter of the node with its default; capture_dir and board_file are required."""
+        self.declare_parameter("capture_dir", Parameter.Type.STRING)  # required: the output folder
+        self.declare_parameter("board_file", Parameter.Type.STRING)  # required: board.yaml
+        self.declare_parameter("image_topic", "/camera/camera/color/image_raw")
+        self.declare_parameter("camera_info_topic", "/camera/camera/color/camera_info")
+        self.declare_parameter("base_frame", "base_link")
+        self.declare_parameter("gripper_frame", "tool0")
+        self.declare_parameter("camera_frame", "camera_link")
+        self.declare_parameter("setup", "eye_to_hand")
+        self.declare_parameter("camera_serial", "")
+        self.declare_parameter("gripper_pose_source", "tf")
+        self.declare_parameter("gripper_pose_topic", "/gripper_pose")
+        self.declare_parameter("joint_states_topic", "/joint_states")
+        self.declare_parameter("robot_description", "")  # URDF XML, for gripper_pose_source:=joint_states
+        self.declare_parameter("max_stamp_skew_s", 0.05)
+        self.declare_parameter("tf_timeout_s", 0.5)
+
+    def _make_pose_source(self) -> None:
+        """Wire the chosen `gripper_pose_source` (module doc): a tf2 listener, joint states + the
+        URDF's forward kinematics, or a PoseStamped topic. What each needs is refused at startup
+        (StartupError) rather than at the first capture."""
         if self._source == "tf":
             try:
                 from tf2_ros import Buffer, TransformListener
@@ -113,14 +131,6 @@ class CalibrationCaptureNode(Node):
         else:
             topic = str(self.get_parameter("gripper_pose_topic").value)
             self.create_subscription(PoseStamped, topic, self._on_pose, 10)
-        self.create_subscription(
-            Image, str(self.get_parameter("image_topic").value), self._on_image, SENSOR_QOS
-        )
-        self.create_subscription(
-            CameraInfo, str(self.get_parameter("camera_info_topic").value), self._on_info, SENSOR_QOS
-        )
-        self.create_service(Trigger, "~/capture", self._on_capture)
-        self.get_logger().info(f"capturing into {capture_dir}; call ~/capture at each arm pose")
 
     def _on_image(self, msg: Image) -> None:
         self._image = msg

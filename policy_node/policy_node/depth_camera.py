@@ -4,7 +4,7 @@ Publishes under realsense-ros names and frame ids (`/<camera_namespace>/<camera_
 aligned_depth_to_color/image_raw` and `.../camera_info`, frame `<camera_name>_color_optical_frame`,
 16UC1 millimetres), so the official `realsense2_camera` driver is a drop-in alternative
 (`camera_driver:=realsense2_camera` in real.launch.py). All camera work (device selection, filters,
-alignment, units, intrinsics) is `mtdagger.runtime.realsense_camera.RealSenseCamera`; this node
+alignment, units, intrinsics) is `mtdagger.camera.realsense.RealSenseCamera`; this node
 only turns its `DepthFrame`s into messages. No TF is published: the calibration gives the optical
 frame its parent.
 
@@ -20,15 +20,15 @@ import threading
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
-from mtdagger.messages.convert import camera_info_msg, depth_image_msg
-from mtdagger.messages.factory import RclpyFactory
-from mtdagger.runtime.realsense_camera import RealSenseCamera
-from mtdagger.runtime.realsense_config import (
+from mtdagger.camera.config import (
     HoleFillingFilterConfig,
     RealSenseCameraConfig,
     SpatialFilterConfig,
     TemporalFilterConfig,
 )
+from mtdagger.camera.realsense import RealSenseCamera
+from mtdagger.messages.convert import camera_info_msg, depth_image_msg
+from mtdagger.messages.factory import RclpyFactory
 from policy_node.ros_support import (
     SENSOR_QOS,
     StartupError,
@@ -50,36 +50,7 @@ class DepthCameraNode(Node):
         # composition; `ros2 run` / launch pass parameters through the command line as usual.
         super().__init__("depth_camera", **node_options)
         self.exit_code = 0
-        # Defaults are RealSenseCameraConfig's, so the node and the in-process runtime agree.
-        self.declare_parameter("serial_no", "")
-        self.declare_parameter("recording_file", "")
-        self.declare_parameter("width", _DEFAULT.width)
-        self.declare_parameter("height", _DEFAULT.height)
-        self.declare_parameter("fps", _DEFAULT.fps)
-        self.declare_parameter("align_to_color", _DEFAULT.align_to_color)
-        self.declare_parameter("decimation", _DEFAULT.decimation)
-        self.declare_parameter("disparity_domain", _DEFAULT.disparity_domain)
-        self.declare_parameter("spatial.enable", _SPATIAL.enable)
-        self.declare_parameter("spatial.magnitude", _SPATIAL.magnitude)
-        self.declare_parameter("spatial.smooth_alpha", float(_SPATIAL.smooth_alpha))
-        self.declare_parameter("spatial.smooth_delta", float(_SPATIAL.smooth_delta))
-        self.declare_parameter("spatial.holes_fill", _SPATIAL.holes_fill)
-        self.declare_parameter("temporal.enable", _TEMPORAL.enable)
-        self.declare_parameter("temporal.smooth_alpha", float(_TEMPORAL.smooth_alpha))
-        self.declare_parameter("temporal.smooth_delta", float(_TEMPORAL.smooth_delta))
-        self.declare_parameter("temporal.persistence_control", _TEMPORAL.persistence_control)
-        self.declare_parameter("hole_filling.enable", _HOLES.enable)
-        self.declare_parameter("hole_filling.mode", _HOLES.mode)
-        self.declare_parameter("clip_distance_m", 0.0)  # 0 = off
-        self.declare_parameter("playback_real_time", _DEFAULT.playback_real_time)
-        self.declare_parameter("camera_name", "camera")
-        self.declare_parameter("camera_namespace", "camera")
-        self.declare_parameter("read_timeout_ms", 1000)
-        # A recording starts once the image has a subscriber (+ settle): played into an empty
-        # graph, its first frames would be lost (best effort, nobody discovered yet).
-        self.declare_parameter("recording_wait_for_subscriber_s", 30.0)
-        self.declare_parameter("recording_settle_s", 0.5)
-
+        self._declare_parameters()
         config = self._camera_config()
         name = text_parameter(self, "camera_name") or "camera"
         namespace = (text_parameter(self, "camera_namespace") or "").strip("/")
@@ -108,6 +79,38 @@ class DepthCameraNode(Node):
         self._thread = threading.Thread(target=self._stream, name="depth_camera", daemon=True)
         self._thread.start()
         self.get_logger().info(f"streaming depth from {self._source} as {prefix} ({self._frame_id})")
+
+    def _declare_parameters(self) -> None:
+        """Every parameter of the node. The camera's defaults are RealSenseCameraConfig's, so the
+        node and the in-process runtime agree."""
+        self.declare_parameter("serial_no", "")
+        self.declare_parameter("recording_file", "")
+        self.declare_parameter("width", _DEFAULT.width)
+        self.declare_parameter("height", _DEFAULT.height)
+        self.declare_parameter("fps", _DEFAULT.fps)
+        self.declare_parameter("align_to_color", _DEFAULT.align_to_color)
+        self.declare_parameter("decimation", _DEFAULT.decimation)
+        self.declare_parameter("disparity_domain", _DEFAULT.disparity_domain)
+        self.declare_parameter("spatial.enable", _SPATIAL.enable)
+        self.declare_parameter("spatial.magnitude", _SPATIAL.magnitude)
+        self.declare_parameter("spatial.smooth_alpha", float(_SPATIAL.smooth_alpha))
+        self.declare_parameter("spatial.smooth_delta", float(_SPATIAL.smooth_delta))
+        self.declare_parameter("spatial.holes_fill", _SPATIAL.holes_fill)
+        self.declare_parameter("temporal.enable", _TEMPORAL.enable)
+        self.declare_parameter("temporal.smooth_alpha", float(_TEMPORAL.smooth_alpha))
+        self.declare_parameter("temporal.smooth_delta", float(_TEMPORAL.smooth_delta))
+        self.declare_parameter("temporal.persistence_control", _TEMPORAL.persistence_control)
+        self.declare_parameter("hole_filling.enable", _HOLES.enable)
+        self.declare_parameter("hole_filling.mode", _HOLES.mode)
+        self.declare_parameter("clip_distance_m", 0.0)  # 0 = off
+        self.declare_parameter("playback_real_time", _DEFAULT.playback_real_time)
+        self.declare_parameter("camera_name", "camera")
+        self.declare_parameter("camera_namespace", "camera")
+        self.declare_parameter("read_timeout_ms", 1000)
+        # A recording starts once the image has a subscriber (+ settle): played into an empty
+        # graph, its first frames would be lost (best effort, nobody discovered yet).
+        self.declare_parameter("recording_wait_for_subscriber_s", 30.0)
+        self.declare_parameter("recording_settle_s", 0.5)
 
     def _camera_config(self) -> RealSenseCameraConfig:
         def p(name: str):

@@ -15,7 +15,7 @@ from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.time import Time
 
-from mtdagger.recording import layout
+from mtdagger.messages import topics
 from policy_node.ros_support import RELIABLE_QOS, load_robot, require_ros_package, run_node
 
 
@@ -25,7 +25,7 @@ class EeStateNode(Node):
         # composition; `ros2 run` / launch pass parameters through the command line as usual.
         super().__init__("ee_state", **node_options)
         self.declare_parameter("robot_config", "")
-        self.declare_parameter("ee_state_topic", layout.EE_STATE_TOPIC)
+        self.declare_parameter("ee_state_topic", topics.EE_STATE_TOPIC)
         self.declare_parameter("rate_hz", 0.0)  # 0: the robot config's control rate
         robot = load_robot(self)
         self._base_frame, self._ee_frame = robot.base_frame, robot.ee_frame

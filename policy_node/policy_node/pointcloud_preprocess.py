@@ -26,6 +26,7 @@ from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
+from mtdagger.messages import topics
 from mtdagger.messages.convert import (
     NANOSECONDS,
     camera_model_from_camera_info,
@@ -35,7 +36,7 @@ from mtdagger.messages.convert import (
     transform_from_msg,
 )
 from mtdagger.messages.factory import RclpyFactory
-from mtdagger.recording import layout
+from mtdagger.perception.frames import DepthFrame
 from mtdagger.runtime.stages import PointCloudStage
 from policy_node.ros_support import (
     RELIABLE_QOS,
@@ -48,7 +49,6 @@ from policy_node.ros_support import (
     run_node,
     text_parameter,
 )
-from sim_bridge.backend import DepthFrame
 
 _WARN_PERIOD_S = 2.0
 
@@ -58,9 +58,9 @@ class PointCloudPreprocessNode(Node):
         # node_options (rclpy Node kwargs: parameter_overrides, context, ...): for tests and
         # composition; `ros2 run` / launch pass parameters through the command line as usual.
         super().__init__("pointcloud_preprocess", **node_options)
-        self.declare_parameter("depth_topic", layout.DEPTH_TOPIC)
-        self.declare_parameter("camera_info_topic", layout.CAMERA_INFO_TOPIC)
-        self.declare_parameter("cloud_topic", layout.POINT_CLOUD_TOPIC)
+        self.declare_parameter("depth_topic", topics.ALIGNED_DEPTH_TOPIC)
+        self.declare_parameter("camera_info_topic", topics.ALIGNED_DEPTH_INFO_TOPIC)
+        self.declare_parameter("cloud_topic", topics.POINT_CLOUD_TOPIC)
         self.declare_parameter("robot_config", "")
         self.declare_parameter("checkpoint", "")
         self.declare_parameter("calibration_file", "")  # '' = T_base_camera from TF

@@ -39,6 +39,7 @@ from sensor_msgs.msg import JointState, PointCloud2
 from std_msgs.msg import Float64, String
 from std_srvs.srv import SetBool, Trigger
 
+from mtdagger.messages import topics
 from mtdagger.messages.convert import (
     NANOSECONDS,
     float64_msg,
@@ -50,11 +51,9 @@ from mtdagger.messages.convert import (
     twist_stamped_msg,
 )
 from mtdagger.messages.factory import RclpyFactory
-from mtdagger.recording import layout
 from mtdagger.recording.layout import BagMetadata, EpisodeInfo
 from mtdagger.runtime.stages import PolicyStage
 from policy_node.ros_support import (
-    ACTION_COMMAND_TOPIC,
     LATCHED_QOS,
     RELIABLE_QOS,
     StartupError,
@@ -72,25 +71,7 @@ class PolicyNode(Node):
         # node_options (rclpy Node kwargs: parameter_overrides, context, ...): for tests and
         # composition; `ros2 run` / launch pass parameters through the command line as usual.
         super().__init__("policy", **node_options)
-        self.declare_parameter("checkpoint", Parameter.Type.STRING)
-        self.declare_parameter("task", Parameter.Type.STRING)
-        self.declare_parameter("robot_config", "")
-        self.declare_parameter("cloud_topic", layout.POINT_CLOUD_TOPIC)
-        self.declare_parameter("ee_state_topic", layout.EE_STATE_TOPIC)
-        self.declare_parameter("joint_states_topic", layout.JOINT_STATES_TOPIC)
-        self.declare_parameter("action_topic", layout.ACTION_TOPIC)
-        self.declare_parameter("action_command_topic", ACTION_COMMAND_TOPIC)
-        self.declare_parameter("episode_topic", layout.EPISODE_TOPIC)
-        self.declare_parameter("metadata_topic", layout.METADATA_TOPIC)
-        # observation.state[3]: the opening of this joint x scale, 0 closed .. 1 open (MetaWorld's).
-        self.declare_parameter("gripper_joint", "gripper")
-        self.declare_parameter("gripper_opening_scale", 1.0)
-        self.declare_parameter("calibration_id", "unknown")
-        self.declare_parameter("object_label", "")
-        # Simulation: the sim bridge decides the task of each episode; follow its start markers.
-        self.declare_parameter("follow_episode_task", False)
-        declare_contract_parameters(self)
-
+        self._declare_parameters()
         checkpoint = text_parameter(self, "checkpoint")
         task = text_parameter(self, "task")
         if checkpoint is None or task is None:
@@ -109,7 +90,41 @@ class PolicyNode(Node):
         self._episode: EpisodeInfo | None = None
         self._episode_index = 0
         self._episode_steps = 0
+        self._make_publishers()
+        self._make_subscriptions()
+        self.create_service(Trigger, "~/start_episode", self._start_episode)
+        self.create_service(SetBool, "~/end_episode", self._end_episode)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._publish_metadata(robot.name, checkpoint)
+        self.get_logger().info(
+            f"checkpoint {self._stage.policy.checkpoint_id} ready, task {task!r}, "
+            f"tasks {self._stage.policy.tasks}, control period {self._period} s"
+        )
 
+    def _declare_parameters(self) -> None:
+        """Every parameter of the node (checkpoint and task are required), the contract's included."""
+        self.declare_parameter("checkpoint", Parameter.Type.STRING)
+        self.declare_parameter("task", Parameter.Type.STRING)
+        self.declare_parameter("robot_config", "")
+        self.declare_parameter("cloud_topic", topics.POINT_CLOUD_TOPIC)
+        self.declare_parameter("ee_state_topic", topics.EE_STATE_TOPIC)
+        self.declare_parameter("joint_states_topic", topics.JOINT_STATES_TOPIC)
+        self.declare_parameter("action_topic", topics.ACTION_TOPIC)
+        self.declare_parameter("action_command_topic", topics.ACTION_COMMAND_TOPIC)
+        self.declare_parameter("episode_topic", topics.EPISODE_TOPIC)
+        self.declare_parameter("metadata_topic", topics.METADATA_TOPIC)
+        # observation.state[3]: the opening of this joint x scale, 0 closed .. 1 open (MetaWorld's).
+        self.declare_parameter("gripper_joint", "gripper")
+        self.declare_parameter("gripper_opening_scale", 1.0)
+        self.declare_parameter("calibration_id", "unknown")
+        self.declare_parameter("object_label", "")
+        # Simulation: the sim bridge decides the task of each episode; follow its start markers.
+        self.declare_parameter("follow_episode_task", False)
+        declare_contract_parameters(self)
+
+    def _make_publishers(self) -> None:
+        """The action (twist + gripper for the bag, and the one-message command for the arm
+        controller), episode markers, and the latched bag metadata."""
         action_topic = str(self.get_parameter("action_topic").value)
         self._action_pub = self.create_publisher(TwistStamped, action_topic, RELIABLE_QOS)
         self._gripper_pub = self.create_publisher(Float64, f"{action_topic}/gripper", RELIABLE_QOS)
@@ -122,6 +137,9 @@ class PolicyNode(Node):
         self._metadata_pub = self.create_publisher(
             String, str(self.get_parameter("metadata_topic").value), LATCHED_QOS
         )
+
+    def _make_subscriptions(self) -> None:
+        """The observation (EE pose, joint states, cloud, last) and, in simulation, the markers."""
         self.create_subscription(
             PoseStamped, str(self.get_parameter("ee_state_topic").value), self._on_ee, RELIABLE_QOS
         )
@@ -136,14 +154,6 @@ class PolicyNode(Node):
         # creation order, so the first action already uses the new episode's task.
         self.create_subscription(
             PointCloud2, str(self.get_parameter("cloud_topic").value), self._on_cloud, RELIABLE_QOS
-        )
-        self.create_service(Trigger, "~/start_episode", self._start_episode)
-        self.create_service(SetBool, "~/end_episode", self._end_episode)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._publish_metadata(robot.name, checkpoint)
-        self.get_logger().info(
-            f"checkpoint {self._stage.policy.checkpoint_id} ready, task {task!r}, "
-            f"tasks {self._stage.policy.tasks}, control period {self._period} s"
         )
 
     def _load_policy(self, checkpoint: str, task: str, contract) -> PolicyStage:

@@ -15,19 +15,14 @@ from rclpy.exceptions import ParameterUninitializedException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.logging import get_logger
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
-# Camera images: best effort, keep last 5 (the realsense-ros / image_pipeline convention).
-SENSOR_QOS = qos_profile_sensor_data
-# Commands and states: ROS defaults (reliable, volatile, keep last 10).
-RELIABLE_QOS = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
-# Published once, received by late joiners and by `ros2 bag record` (like /tf_static).
-LATCHED_QOS = QoSProfile(
-    depth=1,
-    reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.TRANSIENT_LOCAL,
-    history=HistoryPolicy.KEEP_LAST,
-)
+from mtdagger.messages.qos import latched_qos, reliable_qos, sensor_qos
+
+# The graph's shared QoS profiles (mtdagger.messages.qos): camera images best effort, commands and
+# states reliable, once-published topics latched (transient local).
+SENSOR_QOS = sensor_qos()
+RELIABLE_QOS = reliable_qos()
+LATCHED_QOS = latched_qos()
 
 
 class StartupError(RuntimeError):
@@ -177,12 +172,9 @@ def load_robot(node: Node):
 # observation it answers, so the arm controller never pairs a twist with the gripper command of
 # another step (two topics are not ordered with respect to each other). sensor_msgs/JointState is
 # a stamped, named vector every ROS 2 install has; `position` holds the convention action (m, m,
-# m, -1 open .. +1 closed). The bag topics (/mtdagger/action + /gripper) are published as well.
-ACTION_COMMAND_TOPIC = "/mtdagger/action/command"
+# m, -1 open .. +1 closed), on topics.ACTION_COMMAND_TOPIC. The bag topics (/mtdagger/action +
+# /gripper) are published as well.
 ACTION_FIELDS = ("dx", "dy", "dz", "gripper")
-# Arm controller -> gripper when no GripperCommand action server is used (simulation under PyPI
-# rclpy): JointState, name ['gripper'], position [metres], stamped like the arm command it goes with.
-GRIPPER_COMMAND_TOPIC = "/mtdagger/gripper_command"
 
 
 def action_command_msg(action, stamp_ns: int, frame_id: str):

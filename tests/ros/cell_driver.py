@@ -46,7 +46,7 @@ class CellDriver:
         from std_msgs.msg import String
 
         from mtdagger.messages.factory import RclpyFactory
-        from sim_bridge.sim_camera import SimCameraConfig
+        from sim_bridge.camera.sim_camera import SimCameraConfig
 
         self.rclpy = rclpy
         rclpy.init()

@@ -25,7 +25,7 @@ ROBOT = "metaworld_sawyer"
 
 def write_sim_calibration(path: Path, camera_config: str = CAMERA_CONFIG) -> Path:
     """The simulated camera's nominal pose as a calibration YAML (what a hand-eye run would give)."""
-    from sim_bridge.ros_bridge_node import write_sim_calibration as write
+    from sim_bridge.ros.bridge_node import write_sim_calibration as write
 
     return write(path, camera_config, base_frame="right_arm_base_link")
 

@@ -44,7 +44,7 @@ def run_graph(tmp, checkpoint, tasks=TASKS, steps=STEPS, seed=SEED, episodes=1) 
     from sensor_msgs.msg import Image, JointState, PointCloud2
     from std_msgs.msg import String
 
-    from sim_bridge.ros_bridge_node import SimBridgeNode
+    from sim_bridge.ros.bridge_node import SimBridgeNode
 
     params = sim_parameters(tmp, checkpoint, ",".join(tasks), episodes=episodes, steps=steps, seed=seed)
     rclpy.init(args=["--ros-args", "--params-file", str(write_params(tmp / "params.yaml", params))])

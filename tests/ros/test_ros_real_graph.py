@@ -49,7 +49,7 @@ def cell(tmp_path):
     from tiny_checkpoint import save_tiny_checkpoint
 
     from calibration.extrinsics import Extrinsics, save_extrinsics
-    from mtdagger.runtime.realsense_recording import SyntheticStream, write_synthetic_depth_recording
+    from mtdagger.camera.recording import SyntheticStream, write_synthetic_depth_recording
 
     robot = yaml.safe_load((REPO_ROOT / "configs" / "robots" / "franka_fr3.yaml").read_text())
     robot.update(name="test_arm", base_frame="base", ee_frame="tip", joint_names=JOINTS)

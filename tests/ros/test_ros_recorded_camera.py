@@ -35,7 +35,6 @@ def _spin_until(executor, done, timeout_s: float) -> bool:
 def test_the_camera_node_plays_a_cell_recording_into_the_clouds_the_core_makes_from_it(tmp_path):
     import rclpy
     from policy_node.depth_camera import DepthCameraNode
-    from policy_node.launch_support import camera_node_parameters
     from policy_node.pointcloud_preprocess import PointCloudPreprocessNode
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
@@ -43,12 +42,13 @@ def test_the_camera_node_plays_a_cell_recording_into_the_clouds_the_core_makes_f
     from sensor_msgs.msg import PointCloud2
 
     from calibration.extrinsics import load_extrinsics
+    from mtdagger.camera.config import RealSenseCameraConfig
+    from mtdagger.camera.realsense import RealSenseCamera
+    from mtdagger.deployment.camera import camera_node_parameters
     from mtdagger.messages.convert import points_from_point_cloud2
     from mtdagger.perception.pointcloud import depth_to_point_cloud
     from mtdagger.policy.robot_acceptance import node_config_contract
     from mtdagger.rehearsal.recorded_camera import render_cell_view, write_cell_recording
-    from mtdagger.runtime.realsense_camera import RealSenseCamera
-    from mtdagger.runtime.realsense_config import RealSenseCameraConfig
 
     view = render_cell_view("drawer-open", seed=3, objects="seen")
     recording = str(write_cell_recording(tmp_path / "cell.db3", view, frames=4))

@@ -10,8 +10,6 @@ not that drawers open (the rehearsal report of issue 8 does that with a trained 
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 from graph_harness import REPO_ROOT
@@ -58,8 +56,12 @@ def fr3_checkpoint(tmp_path_factory):
 def test_a_rehearsal_runs_the_real_graph_records_a_bag_and_report_splits_seen_and_unseen(
     fr3_checkpoint, tmp_path
 ):
+    from pathlib import Path
+
     from mtdagger.cli import main
-    from mtdagger.recording import layout
+    from mtdagger.control import arm_command
+    from mtdagger.control.safety import STATUS_CLIPPED, STATUS_OK
+    from mtdagger.messages import topics
     from mtdagger.recording.bag_reader import read_evaluation_bag
     from mtdagger.rehearsal.graph import RehearsalSettings, run_rehearsal
 
@@ -86,8 +88,13 @@ def test_a_rehearsal_runs_the_real_graph_records_a_bag_and_report_splits_seen_an
     assert bag.metadata.robot == "franka_fr3" and bag.metadata.calibration_id == "fr3-cell-nominal-0001"
     assert bag.metadata.control_period_s == pytest.approx(0.05)
     assert ("fr3_link0", "camera_color_optical_frame") in bag.static_transforms
-    per_step = (layout.DEPTH_TOPIC, layout.POINT_CLOUD_TOPIC, layout.ACTION_TOPIC, layout.APPLIED_TOPIC)
-    for topic in (*per_step, layout.LATENCY_TOPIC):
+    per_step = (
+        topics.ALIGNED_DEPTH_TOPIC,
+        topics.POINT_CLOUD_TOPIC,
+        topics.ACTION_TOPIC,
+        topics.APPLIED_COMMAND_TOPIC,
+    )
+    for topic in (*per_step, topics.LATENCY_TOPIC):
         assert bag.topic_counts.get(topic, 0) >= 2 * STEPS, topic
     # The arm controller's observation-to-command latency, on the simulated clock (lockstep: 0).
     for episode in bag.episodes:
@@ -100,9 +107,17 @@ def test_a_rehearsal_runs_the_real_graph_records_a_bag_and_report_splits_seen_an
     for episode in bag.episodes:
         travel = np.linalg.norm(episode.ee_positions[-1] - episode.ee_positions[0])
         assert travel > 1e-3, f"episode {episode.index}: the TCP moved {travel:.2e} m"
-    # The arm controller's verdicts: commands went out, none refused for IK.
+    # The arm controller's verdicts: commands went out (not all holds), and no command was held
+    # for the kinematics or for missing plumbing: the reasons mtdagger/control/arm_command.py
+    # adds to a hold in joint_trajectory mode (checked to still be its reasons, so a renamed
+    # reason cannot make this assertion vacuous).
     verdicts = {status for e in bag.episodes for status in e.safety_status}
-    assert verdicts and "ik_failed" not in json.dumps([e.safety_reasons for e in bag.episodes])
+    assert verdicts & {STATUS_OK, STATUS_CLIPPED}, verdicts
+    held_for = {"ik_unreachable", "joint_limit_margin", "no_robot_description", "no_joint_state"}
+    source = Path(arm_command.__file__).read_text(encoding="utf-8")
+    assert all(f'"{reason}"' in source for reason in held_for)
+    reasons = {reason for e in bag.episodes for reason in e.safety_reasons}
+    assert not reasons & held_for, reasons
 
     out = tmp_path / "report"
     assert main(["report", str(result.bag), "--out", str(out)]) == 0

@@ -1,7 +1,7 @@
 """The sim bridge's ROS-free core: episodes, the simulated clock and the conversion of controller
 commands into convention actions (`SimBridgeCore`), plus `build_backend`.
 
-Kept apart from the rclpy node (sim_bridge/ros_bridge_node.py) so it imports and is tested without
+Kept apart from the rclpy node (sim_bridge/ros/bridge_node.py) so it imports and is tested without
 ROS (tests/test_sim_bridge_core.py); nothing here imports rclpy or a ROS message package.
 
 Stepping. Each received twist is applied for exactly one step; a step without a new twist holds
@@ -21,12 +21,10 @@ from typing import Any
 import numpy as np
 
 from mtdagger import keys
+from mtdagger.perception.frames import DepthFrame
 from mtdagger.recording.layout import EpisodeInfo, position_or_none
-from sim_bridge.backend import DepthFrame, SimBackend
-from sim_bridge.lockstep_loop import StartupTimeoutError
-
-# Simulated time starts here, not at 0: a zero stamp means "unset" to ROS tools.
-CLOCK_START_S = 1.0
+from sim_bridge.backend import SimBackend
+from sim_bridge.lockstep import CLOCK_START_S, StartupTimeoutError
 
 
 @dataclass(frozen=True)
@@ -266,7 +264,7 @@ def build_backend(
     sim: str, tasks: list[str], camera_config: str, noise: str, randomize: bool, seed: int, max_steps: int
 ) -> SimBackend:
     """The backend the in-process runtime would build for the same settings (one code path)."""
-    from mtdagger.runtime.session import sim_camera_config
+    from sim_bridge.camera.sim_camera import sim_camera_config
     from sim_bridge.registry import make_backend
 
     camera = sim_camera_config(camera_config, noise=noise, randomize=randomize, seed=seed)

@@ -1,6 +1,6 @@
 """Per-object success of the FR3 drawer experts, through the backend's action adapter.
 
-    python -m sim_bridge.fr3_expert_check --seeds 3 [--objects all] [--tasks drawer-open,drawer-close]
+    python -m sim_bridge.fr3.expert_check --seeds 3 [--objects all] [--tasks drawer-open,drawer-close]
 
 Prints one row per (object, task) with the object's split and handle type, then the success rate
 per split. The experts act through exactly the path a student does (safety filter, IK, servos).
@@ -51,7 +51,7 @@ def check_experts(
     object_ids, tasks, seeds: int, first_seed: int = 0, max_episode_steps: int | None = None
 ) -> list[ExpertOutcome]:
     """Expert episodes for every (object, task, seed); `max_episode_steps` None: the backend's."""
-    from sim_bridge.fr3_backend_config import FR3BackendConfig
+    from sim_bridge.fr3.config import FR3BackendConfig
 
     limit = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
     backend = FR3BackendConfig(tasks=tuple(tasks), objects="all", render_depth=False, **limit).build()
@@ -88,7 +88,7 @@ def format_table(outcomes: list[ExpertOutcome]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from sim_bridge.drawer_suite import DEFAULT_SUITE, TASKS, load_drawer_split
+    from sim_bridge.fr3.drawer_suite import DEFAULT_SUITE, TASKS, load_drawer_split
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=2, help="episodes per (object, task)")

@@ -13,9 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-
-class StartupTimeoutError(RuntimeError):
-    """The graph never came up (or the first command never arrived) within the start-up timeout."""
+from sim_bridge.lockstep import StartupTimeoutError
 
 
 class LockstepLoop:

@@ -1,6 +1,6 @@
 """The simulator as a ROS 2 robot: the same node graph runs against it as against a real arm.
 
-`SimBridgeCore` (ROS-free, in sim_bridge/sim_bridge_core.py, tested in
+`SimBridgeCore` (ROS-free, in sim_bridge/ros/bridge_core.py, tested in
 tests/test_sim_bridge_core.py) owns the episodes, the simulated clock and the conversion of
 controller commands into convention actions; the node in this file (rclpy imported lazily, so it
 imports without ROS) publishes what a robot cell would:
@@ -24,7 +24,7 @@ publish_tf:=false` and the preprocessing reads the camera pose from a calibratio
 `depth_encoding` '32FC1' publishes depth in metres unquantised (the in-process runtime's depth
 exactly); the default '16UC1' millimetres is what realsense-ros publishes.
 
-Stepping (lockstep, holds, timeouts): see the sim_bridge_core module docstring.
+Stepping (lockstep, holds, timeouts): see the sim_bridge.ros.bridge_core module docstring.
 """
 
 from __future__ import annotations
@@ -37,13 +37,9 @@ from typing import Any
 
 import numpy as np
 
-from mtdagger.recording import layout
-from sim_bridge.lockstep_loop import LockstepLoop, run_lockstep_node
-from sim_bridge.lockstep_loop import StartupTimeoutError as StartupTimeoutError
-from sim_bridge.sim_bridge_core import CLOCK_START_S as CLOCK_START_S
-from sim_bridge.sim_bridge_core import SimBridgeConfig, SimBridgeCore, SimFrame, build_backend
-
-# `X as X` above: re-exports, importable from here as before the core moved to sim_bridge_core.py.
+from mtdagger.messages import topics
+from sim_bridge.ros.bridge_core import SimBridgeConfig, SimBridgeCore, SimFrame, build_backend
+from sim_bridge.ros.lockstep_loop import LockstepLoop, run_lockstep_node
 
 
 @dataclass
@@ -63,52 +59,52 @@ class SimBridgeNode:
     """rclpy wrapper around SimBridgeCore (composition, so this module imports without rclpy)."""
 
     def __init__(self, make_node: Callable[[str], Any]) -> None:
-        from rclpy.action import ActionServer
         from rclpy.clock import Clock, ClockType
-        from rclpy.parameter import Parameter
 
         from mtdagger.control.robot_config import load_robot_config
         from sim_bridge.suites import resolve_tasks
 
         node = make_node("sim_bridge")
         self.node = node
-        node.declare_parameter("sim", "metaworld")
-        node.declare_parameter("tasks", Parameter.Type.STRING)
-        node.declare_parameter("episodes_per_task", 1)
-        node.declare_parameter("seed", 0)
-        node.declare_parameter("max_episode_steps", 0)  # 0: the backend's default
-        node.declare_parameter("camera_config", "configs/cameras/metaworld_d435.yaml")
-        node.declare_parameter("noise", "none")
-        node.declare_parameter("randomize", False)
-        node.declare_parameter("lockstep", True)
-        node.declare_parameter("command_timeout_s", 1.0)
-        node.declare_parameter("startup_timeout_s", 120.0)
-        node.declare_parameter("robot_config", "metaworld_sawyer")
-        node.declare_parameter("camera_name", "camera")
-        node.declare_parameter("camera_namespace", "camera")
-        node.declare_parameter("ee_state_topic", layout.EE_STATE_TOPIC)
-        node.declare_parameter("success_topic", "/mtdagger/success")
-        node.declare_parameter("episode_topic", layout.EPISODE_TOPIC)
-        # The first episode starts once these topics have a publisher (the policy is loaded; the
-        # arm controller's twist topic is always awaited) and the camera has a subscriber, plus
-        # settle_s: a message published before its subscribers exist is lost, markers included.
-        node.declare_parameter("ready_topics", [layout.ACTION_TOPIC])
-        node.declare_parameter("settle_s", 1.0)
-        node.declare_parameter("gripper_interface", "action")  # or 'topic' (see the module docstring)
-        node.declare_parameter("gripper_command_topic", "/mtdagger/gripper_command")
-        node.declare_parameter("publish_tf", True)
-        # false: stay up after the last episode (a test or a recorder still draining the topics)
-        node.declare_parameter("exit_when_done", True)
-        node.declare_parameter("depth_encoding", "16UC1")  # or '32FC1' (metres, unquantised)
+        _declare_parameters(node)
+        value = _parameter_reader(node)
+        gripper_interface = self._read_choices(value)
+        exit_when_done = bool(value("exit_when_done"))
+        robot = load_robot_config(str(value("robot_config")))
+        tasks = resolve_tasks(str(value("tasks") or ""))
+        self._build_core(value, robot, tasks, pair_gripper_by_stamp=gripper_interface == "topic")
+        self.base_frame = robot.base_frame
+        camera_name = str(value("camera_name"))
+        namespace = str(value("camera_namespace")).strip("/")
+        prefix = "/" + "/".join(part for part in (namespace, camera_name.strip("/")) if part)
+        self.camera_frame = f"{camera_name}_color_optical_frame"
+        self._publishers = self._make_publishers(prefix, value)
+        self._factory = _rclpy_factory()
+        self._ready_topics = [*list(value("ready_topics")), robot.controllers.servo_twist_topic]
+        settle_s = float(value("settle_s"))
+        self._make_subscriptions(robot, gripper_interface, value)
+        # The bridge owns the simulated clock, so its own timer runs on the wall (steady) clock.
+        wall = Clock(clock_type=ClockType.STEADY_TIME)
+        poll_s = 0.001 if self.core.config.lockstep else self.core.period_s
+        self._publish_clock(self.core.now_s)  # sim-time nodes start from a sane time, not 0
+        self._loop = LockstepLoop(
+            node,
+            self.core,
+            settle_s=settle_s,
+            exit_when_done=exit_when_done,
+            missing_inputs=self._missing_inputs,
+            publish=self._publish,
+        )
+        node.create_timer(poll_s, self._loop.tick, clock=wall)
+        node.get_logger().info(
+            f"simulating {', '.join(tasks)} "
+            f"({self.core.config.episodes_per_task or 'endless'} episode(s) each, "
+            f"period {self.core.period_s} s, lockstep={self.core.config.lockstep})"
+        )
 
-        from rclpy.exceptions import ParameterUninitializedException
-
-        def value(name: str) -> Any:
-            try:
-                return node.get_parameter(name).value
-            except ParameterUninitializedException:
-                raise ValueError(f"parameter {name} is required") from None
-
+    def _read_choices(self, value) -> str:
+        """The parameters that pick an interface or encoding, refused (ValueError) unless one of the
+        valid choices, before anything is built; returns the gripper interface."""
         gripper_interface = str(value("gripper_interface"))
         if gripper_interface not in GRIPPER_INTERFACES:
             raise ValueError(
@@ -120,9 +116,11 @@ class SimBridgeNode:
                 f"parameter depth_encoding={self._depth_encoding!r}; valid: {', '.join(DEPTH_ENCODINGS)}"
             )
         self._publish_tf = bool(value("publish_tf"))
-        exit_when_done = bool(value("exit_when_done"))
-        robot = load_robot_config(str(value("robot_config")))
-        tasks = resolve_tasks(str(value("tasks") or ""))
+        return gripper_interface
+
+    def _build_core(self, value, robot, tasks: list[str], *, pair_gripper_by_stamp: bool) -> None:
+        """The simulator backend and the ROS-free core that steps it, checked against the robot
+        config: the arm controller shapes commands for the robot's period, so the two must agree."""
         seed = int(value("seed"))
         self.backend = build_backend(
             str(value("sim")),
@@ -145,7 +143,7 @@ class SimBridgeNode:
                 startup_timeout_s=float(value("startup_timeout_s")),
                 gripper_open_position_m=gripper.open_position_m if gripper else 0.0,
                 gripper_closed_position_m=gripper.closed_position_m if gripper else 1.0,
-                pair_gripper_by_stamp=gripper_interface == "topic",
+                pair_gripper_by_stamp=pair_gripper_by_stamp,
             ),
         )
         if abs(self.core.period_s - robot.safety.control_period_s) > 1e-9:
@@ -155,19 +153,14 @@ class SimBridgeNode:
             )
         if robot.controllers.servo_twist_topic is None:
             raise ValueError(f"robot config {robot.name!r} names no servo_twist_topic for the bridge to read")
-        self.base_frame = robot.base_frame
-        camera_name = str(value("camera_name"))
-        namespace = str(value("camera_namespace")).strip("/")
-        prefix = "/" + "/".join(part for part in (namespace, camera_name.strip("/")) if part)
-        self.camera_frame = f"{camera_name}_color_optical_frame"
-        self._publishers = self._make_publishers(prefix, value)
-        self._factory = _rclpy_factory()
-        self._ready_topics = [*list(value("ready_topics")), robot.controllers.servo_twist_topic]
-        settle_s = float(value("settle_s"))
 
+    def _make_subscriptions(self, robot, gripper_interface: str, value) -> None:
+        """The arm controller's twist, and the gripper by topic or as GripperCommand goals."""
         from geometry_msgs.msg import TwistStamped
+        from rclpy.action import ActionServer
         from sensor_msgs.msg import JointState
 
+        node = self.node
         node.create_subscription(TwistStamped, robot.controllers.servo_twist_topic, self._on_twist, 10)
         if gripper_interface == "topic":
             node.create_subscription(
@@ -178,24 +171,6 @@ class SimBridgeNode:
             self._gripper_server = ActionServer(
                 node, GripperCommand, robot.controllers.gripper_action, self._execute_gripper_goal
             )
-        # The bridge owns the simulated clock, so its own timer runs on the wall (steady) clock.
-        wall = Clock(clock_type=ClockType.STEADY_TIME)
-        poll_s = 0.001 if self.core.config.lockstep else self.core.period_s
-        self._publish_clock(self.core.now_s)  # sim-time nodes start from a sane time, not 0
-        self._loop = LockstepLoop(
-            node,
-            self.core,
-            settle_s=settle_s,
-            exit_when_done=exit_when_done,
-            missing_inputs=self._missing_inputs,
-            publish=self._publish,
-        )
-        node.create_timer(poll_s, self._loop.tick, clock=wall)
-        node.get_logger().info(
-            f"simulating {', '.join(tasks)} "
-            f"({self.core.config.episodes_per_task or 'endless'} episode(s) each, "
-            f"period {self.core.period_s} s, lockstep={self.core.config.lockstep})"
-        )
 
     def _make_publishers(self, prefix: str, value) -> _Publishers:
         from geometry_msgs.msg import PoseStamped
@@ -218,7 +193,7 @@ class SimBridgeNode:
                 CameraInfo, f"{prefix}/aligned_depth_to_color/camera_info", qos_profile_sensor_data
             ),
             ee=node.create_publisher(PoseStamped, str(value("ee_state_topic")), 10),
-            joints=node.create_publisher(JointState, layout.JOINT_STATES_TOPIC, 10),
+            joints=node.create_publisher(JointState, topics.JOINT_STATES_TOPIC, 10),
             success=node.create_publisher(Bool, str(value("success_topic")), 10),
             episode=node.create_publisher(String, str(value("episode_topic")), 10),
             tf_static=tf_static,
@@ -312,6 +287,54 @@ GRIPPER_INTERFACES = ("action", "topic")
 DEPTH_ENCODINGS = ("16UC1", "32FC1")
 
 
+def _declare_parameters(node) -> None:
+    """Every parameter of the bridge with its default (the launch files and tests set them)."""
+    from rclpy.parameter import Parameter
+
+    node.declare_parameter("sim", "metaworld")
+    node.declare_parameter("tasks", Parameter.Type.STRING)
+    node.declare_parameter("episodes_per_task", 1)
+    node.declare_parameter("seed", 0)
+    node.declare_parameter("max_episode_steps", 0)  # 0: the backend's default
+    node.declare_parameter("camera_config", "configs/cameras/metaworld_d435.yaml")
+    node.declare_parameter("noise", "none")
+    node.declare_parameter("randomize", False)
+    node.declare_parameter("lockstep", True)
+    node.declare_parameter("command_timeout_s", 1.0)
+    node.declare_parameter("startup_timeout_s", 120.0)
+    node.declare_parameter("robot_config", "metaworld_sawyer")
+    node.declare_parameter("camera_name", "camera")
+    node.declare_parameter("camera_namespace", "camera")
+    node.declare_parameter("ee_state_topic", topics.EE_STATE_TOPIC)
+    node.declare_parameter("success_topic", "/mtdagger/success")
+    node.declare_parameter("episode_topic", topics.EPISODE_TOPIC)
+    # The first episode starts once these topics have a publisher (the policy is loaded; the
+    # arm controller's twist topic is always awaited) and the camera has a subscriber, plus
+    # settle_s: a message published before its subscribers exist is lost, markers included.
+    node.declare_parameter("ready_topics", [topics.ACTION_TOPIC])
+    node.declare_parameter("settle_s", 1.0)
+    node.declare_parameter("gripper_interface", "action")  # or 'topic' (see the module docstring)
+    node.declare_parameter("gripper_command_topic", "/mtdagger/gripper_command")
+    node.declare_parameter("publish_tf", True)
+    # false: stay up after the last episode (a test or a recorder still draining the topics)
+    node.declare_parameter("exit_when_done", True)
+    node.declare_parameter("depth_encoding", "16UC1")  # or '32FC1' (metres, unquantised)
+
+
+def _parameter_reader(node) -> Callable[[str], Any]:
+    """`value(name)`: a parameter's value; a required one left unset (`tasks`) is a ValueError
+    naming it, not rclpy's ParameterUninitializedException."""
+    from rclpy.exceptions import ParameterUninitializedException
+
+    def value(name: str) -> Any:
+        try:
+            return node.get_parameter(name).value
+        except ParameterUninitializedException:
+            raise ValueError(f"parameter {name} is required") from None
+
+    return value
+
+
 def _require(module: str, feature: str):
     """Import a ROS package only for the feature that needs it; one clear line when it is absent."""
     import importlib
@@ -347,7 +370,7 @@ def write_sim_calibration(path, camera_config: str, base_frame: str, camera_name
     hand-eye run would give: `pointcloud_preprocess calibration_file:=...` then needs no TF (the
     PyPI rclpy wheels have no tf2_ros). A randomised camera moves away from it; use TF for that."""
     from calibration.extrinsics import Extrinsics, save_extrinsics
-    from sim_bridge.sim_camera import SimCameraConfig
+    from sim_bridge.camera.sim_camera import SimCameraConfig
 
     T = SimCameraConfig.from_yaml(camera_config).camera_model().T_base_camera
     extrinsics = Extrinsics(

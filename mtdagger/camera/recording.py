@@ -2,7 +2,7 @@
 
 `rs.software_device` + `rs.recorder` produce a `.db3` file that `RealSenseCamera` plays back through
 the very same `rs.pipeline` as a live device, so the camera core and the ROS camera node are tested
-on their real code path. Kept apart from realsense_camera.py: this is test tooling, not the driver.
+on their real code path. Kept apart from realsense.py: this is test tooling, not the driver.
 """
 
 from __future__ import annotations

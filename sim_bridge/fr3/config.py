@@ -1,6 +1,6 @@
 """How an FR3 drawer-cell backend is built: `FR3BackendConfig`, the cell's constants, the camera pose.
 
-Separate from `sim_bridge.fr3_backend` so the config (frozen, picklable, handed to rollout
+Separate from `sim_bridge.fr3.backend` so the config (frozen, picklable, handed to rollout
 workers, the sim bridge and the rehearsal tools) reads alone: it validates tasks, the object
 split and the camera calibration without touching MuJoCo, and `build()` imports the backend
 only when called. The constants (observation keys, default camera and calibration files) go
@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim_bridge.backend import UnknownTaskError
-from sim_bridge.drawer_suite import DEFAULT_SUITE, TASKS, load_drawer_split
-from sim_bridge.fr3_model import BASE_LINK
-from sim_bridge.sim_camera import SimCameraConfig
+from sim_bridge.camera.sim_camera import SimCameraConfig
+from sim_bridge.fr3.drawer_suite import DEFAULT_SUITE, TASKS, load_drawer_split
+from sim_bridge.fr3.model import BASE_LINK
 
 if TYPE_CHECKING:
-    from sim_bridge.fr3_backend import FR3Backend
+    from sim_bridge.fr3.backend import FR3Backend
 
 # Before mujoco's first import; every FR3 path (backend, cell, config-only tools) imports this.
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -36,7 +36,7 @@ DEFAULT_CALIBRATION = "configs/calibration/fr3_cell.yaml"
 def camera_from_calibration(camera: SimCameraConfig, calibration: str) -> SimCameraConfig:
     """`camera` with its pose replaced by the calibration file's T_base_camera."""
     from calibration.extrinsics import load_extrinsics, matrix_to_quaternion_xyzw
-    from sim_bridge.sim_camera import resolve_config_path
+    from sim_bridge.camera.sim_camera import resolve_config_path
 
     extrinsics = load_extrinsics(resolve_config_path(calibration))
     if extrinsics.base_frame != BASE_LINK:
@@ -89,6 +89,6 @@ class FR3BackendConfig:
             raise ValueError(f"trajectory_time_s must be >= 0, got {self.trajectory_time_s!r}")
 
     def build(self) -> FR3Backend:
-        from sim_bridge.fr3_backend import FR3Backend
+        from sim_bridge.fr3.backend import FR3Backend
 
         return FR3Backend(self)

@@ -3,7 +3,7 @@
 The ROS camera node and the in-process runtime both call this class; the node only converts the
 `DepthFrame` to Image + CameraInfo. Because pyrealsense2 plays a recording through the very same
 `rs.pipeline` as a live camera, everything here except device enumeration is exercised in the tests
-with synthetic recordings (`mtdagger.runtime.realsense_recording`, no camera needed).
+with synthetic recordings (`mtdagger.camera.recording`, no camera needed).
 
 Processing order, and one deliberate difference from realsense-ros (ros2-conventions.md §1):
 realsense-ros runs decimation -> threshold (clip) -> disparity -> spatial -> temporal -> hole_filling
@@ -47,17 +47,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mtdagger.camera.config import _HOLE_FILLING_MODES, RealSenseCameraConfig, _any_smoothing
+from mtdagger.camera.config import HoleFillingFilterConfig as HoleFillingFilterConfig
+from mtdagger.camera.config import HoleFillingMode as HoleFillingMode
+from mtdagger.camera.config import SpatialFilterConfig as SpatialFilterConfig
+from mtdagger.camera.config import TemporalFilterConfig as TemporalFilterConfig
+from mtdagger.camera.config import load_camera_config as load_camera_config
+from mtdagger.camera.config import realsense_ros_parameters as realsense_ros_parameters
 from mtdagger.perception.camera_model import CameraModel
-from mtdagger.runtime.realsense_config import _HOLE_FILLING_MODES, RealSenseCameraConfig, _any_smoothing
-from mtdagger.runtime.realsense_config import HoleFillingFilterConfig as HoleFillingFilterConfig
-from mtdagger.runtime.realsense_config import HoleFillingMode as HoleFillingMode
-from mtdagger.runtime.realsense_config import SpatialFilterConfig as SpatialFilterConfig
-from mtdagger.runtime.realsense_config import TemporalFilterConfig as TemporalFilterConfig
-from mtdagger.runtime.realsense_config import load_camera_config as load_camera_config
-from mtdagger.runtime.realsense_config import realsense_ros_parameters as realsense_ros_parameters
-from sim_bridge.backend import DepthFrame
+from mtdagger.perception.frames import DepthFrame
 
-# `X as X` above: re-exports, importable from here as before the config moved to realsense_config.py.
+# `X as X` above: re-exports, importable from here as before the config moved to config.py.
 
 if TYPE_CHECKING:
     import pyrealsense2 as rs

@@ -1,7 +1,7 @@
 """RealSense camera configuration: the filter settings, `RealSenseCameraConfig`, its YAML loader
 (configs/cameras/*.yaml) and its translation into realsense-ros launch parameters.
 
-Kept apart from the driver (mtdagger.runtime.realsense_camera) so launch files, the ROS camera node's
+Kept apart from the driver (mtdagger.camera.realsense) so launch files, the ROS camera node's
 parameter handling and config checks can read a camera config without pyrealsense2: nothing here
 imports it.
 """

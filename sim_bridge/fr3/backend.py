@@ -34,9 +34,12 @@ import numpy as np
 from mtdagger import keys
 from mtdagger.control.action import ACTION_DIM, ActionConvention
 from mtdagger.perception.camera_model import CameraModel
-from sim_bridge.backend import DepthFrame, StepResult, UnknownTaskError
-from sim_bridge.depth_noise import apply_depth_noise, randomize_camera
-from sim_bridge.drawer_suite import (
+from mtdagger.perception.frames import DepthFrame
+from mtdagger.perception.mujoco_camera import MujocoDepthCamera
+from sim_bridge.backend import StepResult, UnknownTaskError
+from sim_bridge.camera.depth_noise import apply_depth_noise, randomize_camera
+from sim_bridge.fr3.config import OBJECT_ID, OBJECT_SPLIT, FR3BackendConfig
+from sim_bridge.fr3.drawer_suite import (
     HANDLE_TYPES,
     CabinetSpec,
     Placement,
@@ -46,12 +49,8 @@ from sim_bridge.drawer_suite import (
     placement_for,
     task_success,
 )
-from sim_bridge.fr3_backend_config import DEFAULT_CAMERA as DEFAULT_CAMERA  # re-export
-from sim_bridge.fr3_backend_config import OBJECT_ID as OBJECT_ID  # re-export
-from sim_bridge.fr3_backend_config import OBJECT_SPLIT as OBJECT_SPLIT  # re-export
-from sim_bridge.fr3_backend_config import FR3BackendConfig as FR3BackendConfig  # re-export
-from sim_bridge.fr3_experts import PRIVILEGED_DIM, DrawerExpert
-from sim_bridge.fr3_model import (
+from sim_bridge.fr3.experts import PRIVILEGED_DIM, DrawerExpert
+from sim_bridge.fr3.model import (
     ARM_JOINTS,
     BASE_LINK,
     FINGER_JOINTS,
@@ -61,7 +60,6 @@ from sim_bridge.fr3_model import (
     fr3_urdf,
     scene_mjcf,
 )
-from sim_bridge.sim_camera import MujocoDepthCamera
 
 # The arm controller's gripper setting of policy_node/config/franka_fr3.yaml (goals only when the
 # command changes by half its range); the trajectory time is the robot config's (see FR3BackendConfig).

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from mtdagger.perception.camera_model import CameraModel
 
@@ -211,13 +212,10 @@ def randomize_camera(
 
 
 def axis_angle_matrix(axis: np.ndarray, angle_rad: float) -> np.ndarray:
-    """Rodrigues' formula: rotation matrix of `angle_rad` about the unit vector `axis`."""
-    x, y, z = np.asarray(axis, dtype=np.float64)
-    skew = np.array([[0.0, -z, y], [z, 0.0, -x], [-y, x, 0.0]])
-    return np.eye(3) + np.sin(angle_rad) * skew + (1.0 - np.cos(angle_rad)) * (skew @ skew)
+    """Rotation matrix of `angle_rad` about the unit vector `axis` (Rodrigues, via scipy)."""
+    return Rotation.from_rotvec(np.asarray(axis, dtype=np.float64) * angle_rad).as_matrix()
 
 
 def rotation_angle_deg(rotation: np.ndarray) -> float:
-    """Angle of a rotation matrix in degrees (used to check randomisation bounds)."""
-    cos = (np.trace(rotation) - 1.0) / 2.0
-    return float(np.rad2deg(np.arccos(np.clip(cos, -1.0, 1.0))))
+    """Angle of a rotation matrix in degrees, in [0, 180] (used to check randomisation bounds)."""
+    return float(np.rad2deg(Rotation.from_matrix(np.asarray(rotation, dtype=np.float64)).magnitude()))

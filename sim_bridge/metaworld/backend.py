@@ -35,9 +35,11 @@ import numpy as np
 from mtdagger import keys
 from mtdagger.control.action import ACTION_DIM, ActionConvention
 from mtdagger.perception.camera_model import CameraModel
-from sim_bridge.backend import DepthFrame, StepResult, UnknownTaskError
-from sim_bridge.depth_noise import apply_depth_noise, randomize_camera
-from sim_bridge.sim_camera import MujocoDepthCamera, SimCameraConfig
+from mtdagger.perception.frames import DepthFrame
+from mtdagger.perception.mujoco_camera import MujocoDepthCamera
+from sim_bridge.backend import StepResult, UnknownTaskError
+from sim_bridge.camera.depth_noise import apply_depth_noise, randomize_camera
+from sim_bridge.camera.sim_camera import SimCameraConfig
 from sim_bridge.suites import validate_tasks
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco's first import (via metaworld)

@@ -1,6 +1,6 @@
 """The FR3 drawer cell as a real arm looks to the ROS graph: joint trajectories in, joint states out.
 
-`FR3CellCore` (ROS-free; the rclpy node is `sim_bridge/fr3_cell_node.py`) plays the FR3 backend
+`FR3CellCore` (ROS-free; the rclpy node is `sim_bridge/ros/fr3_cell_node.py`) plays the FR3 backend
 behind the interface franka_ros2 gives a real FR3 (configs/robots/franka_fr3.yaml):
 
 - commands arrive as `trajectory_msgs/JointTrajectory` for the `joint_trajectory_controller`
@@ -33,11 +33,10 @@ from typing import Any
 import numpy as np
 
 from mtdagger.recording.layout import EpisodeInfo
-from sim_bridge.fr3_backend import FR3Backend
-from sim_bridge.fr3_backend_config import OBJECT_ID, OBJECT_SPLIT, FR3BackendConfig
-from sim_bridge.fr3_model import ARM_JOINTS, fr3_urdf
-from sim_bridge.lockstep_loop import StartupTimeoutError
-from sim_bridge.sim_bridge_core import CLOCK_START_S
+from sim_bridge.fr3.backend import FR3Backend
+from sim_bridge.fr3.config import OBJECT_ID, OBJECT_SPLIT, FR3BackendConfig
+from sim_bridge.fr3.model import ARM_JOINTS, fr3_urdf
+from sim_bridge.lockstep import CLOCK_START_S, StartupTimeoutError
 
 SPLITS = ("seen", "unseen")
 
@@ -163,7 +162,7 @@ class FR3CellCore:
         split, task, seed = self._schedule[self._index]
         if split != self._split:
             if self.backend is not None:
-                self.backend.close()  # one renderer at a time (see fr3_backend)
+                self.backend.close()  # one renderer at a time (see sim_bridge.fr3.backend)
             self.backend, self._split = self._make_backend(split), split
             self.period_s = self.backend.action_convention.control_period_s
         observation = self.backend.reset(task, seed)

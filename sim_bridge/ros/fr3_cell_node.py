@@ -1,4 +1,4 @@
-"""`fr3_cell`: the FR3 drawer cell as a ROS 2 robot, franka_ros2-style (see sim_bridge/fr3_cell.py).
+"""`fr3_cell`: the FR3 drawer cell as a ROS 2 robot, franka_ros2-style (see sim_bridge/fr3/cell.py).
 
 Publishes what the robot's bring-up, the camera driver and the `ee_state` node publish on a real
 FR3 cell: `/robot_description` (latched, the backend's FR3 URDF, as robot_state_publisher does),
@@ -18,19 +18,21 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from mtdagger.recording import layout
-from sim_bridge.fr3_cell import CellFrame, FR3CellConfig, FR3CellCore
-from sim_bridge.lockstep_loop import LockstepLoop, run_lockstep_node
-from sim_bridge.ros_bridge_node import DEPTH_ENCODINGS, _require, depth_image_32fc1_msg
-
-GRIPPER_COMMAND_TOPIC = "/mtdagger/gripper_command"
-ROBOT_DESCRIPTION_TOPIC = "/robot_description"
+from mtdagger.messages import topics
+from sim_bridge.fr3.cell import CellFrame, FR3CellConfig, FR3CellCore
+from sim_bridge.ros.bridge_node import (
+    DEPTH_ENCODINGS,
+    _parameter_reader,
+    _require,
+    depth_image_32fc1_msg,
+)
+from sim_bridge.ros.lockstep_loop import LockstepLoop, run_lockstep_node
 
 
 def cell_config_from(value: Callable[[str], Any]) -> FR3CellConfig:
     """The cell's settings from node parameters (`value(name)`)."""
-    from mtdagger.runtime.session import sim_camera_config
-    from sim_bridge.fr3_backend_config import FR3BackendConfig
+    from sim_bridge.camera.sim_camera import sim_camera_config
+    from sim_bridge.fr3.config import FR3BackendConfig
 
     camera = sim_camera_config(
         str(value("camera_config")), noise=str(value("noise")), randomize=False, seed=int(value("seed"))
@@ -49,63 +51,43 @@ def cell_config_from(value: Callable[[str], Any]) -> FR3CellConfig:
     )  # fmt: skip
 
 
+def _declare_parameters(node) -> None:
+    """Every parameter of the cell with its default (rehearse.launch.py and the tests set them)."""
+    node.declare_parameter("tasks", "drawer-open")
+    node.declare_parameter("objects", "both")  # seen | unseen | both
+    node.declare_parameter("episodes_per_task", 1)
+    node.declare_parameter("seed", 0)
+    node.declare_parameter("max_episode_steps", 120)
+    node.declare_parameter("stop_on_success", True)
+    node.declare_parameter("robot_config", "franka_fr3")
+    node.declare_parameter("camera_config", "configs/cameras/fr3_d435.yaml")
+    node.declare_parameter("calibration_file", "configs/calibration/fr3_cell.yaml")
+    node.declare_parameter("noise", "none")
+    node.declare_parameter("command_timeout_s", 10.0)
+    node.declare_parameter("startup_timeout_s", 180.0)
+    node.declare_parameter("settle_s", 1.0)
+    node.declare_parameter("camera_name", "camera")
+    node.declare_parameter("camera_namespace", "camera")
+    node.declare_parameter("depth_encoding", "16UC1")
+    node.declare_parameter("exit_when_done", True)
+    # Full ROS 2 install (rehearse.launch.py): 'action' serves franka_gripper's GripperCommand;
+    # ee_state and robot_state_publisher run there, so the cell publishes neither.
+    node.declare_parameter("gripper_interface", "topic")
+    node.declare_parameter("publish_ee_state", True)
+    node.declare_parameter("publish_robot_description", True)
+
+
 class FR3CellNode:
     """rclpy wrapper around FR3CellCore (composition: this module imports without rclpy)."""
 
     def __init__(self, make_node: Callable[[str], Any]) -> None:
-        from geometry_msgs.msg import TwistStamped
         from rclpy.clock import Clock, ClockType
-        from rclpy.exceptions import ParameterUninitializedException
-        from sensor_msgs.msg import JointState
-        from trajectory_msgs.msg import JointTrajectory
-
-        from mtdagger.control.robot_config import load_robot_config
 
         node = make_node("fr3_cell")
         self.node = node
-        node.declare_parameter("tasks", "drawer-open")
-        node.declare_parameter("objects", "both")  # seen | unseen | both
-        node.declare_parameter("episodes_per_task", 1)
-        node.declare_parameter("seed", 0)
-        node.declare_parameter("max_episode_steps", 120)
-        node.declare_parameter("stop_on_success", True)
-        node.declare_parameter("robot_config", "franka_fr3")
-        node.declare_parameter("camera_config", "configs/cameras/fr3_d435.yaml")
-        node.declare_parameter("calibration_file", "configs/calibration/fr3_cell.yaml")
-        node.declare_parameter("noise", "none")
-        node.declare_parameter("command_timeout_s", 10.0)
-        node.declare_parameter("startup_timeout_s", 180.0)
-        node.declare_parameter("settle_s", 1.0)
-        node.declare_parameter("camera_name", "camera")
-        node.declare_parameter("camera_namespace", "camera")
-        node.declare_parameter("depth_encoding", "16UC1")
-        node.declare_parameter("exit_when_done", True)
-        # Full ROS 2 install (rehearse.launch.py): 'action' serves franka_gripper's GripperCommand;
-        # ee_state and robot_state_publisher run there, so the cell publishes neither.
-        node.declare_parameter("gripper_interface", "topic")
-        node.declare_parameter("publish_ee_state", True)
-        node.declare_parameter("publish_robot_description", True)
-
-        def value(name: str) -> Any:
-            try:
-                return node.get_parameter(name).value
-            except ParameterUninitializedException:
-                raise ValueError(f"parameter {name} is required") from None
-
-        self._encoding = str(value("depth_encoding"))
-        if self._encoding not in DEPTH_ENCODINGS:
-            valid = ", ".join(DEPTH_ENCODINGS)
-            raise ValueError(f"parameter depth_encoding={self._encoding!r}; valid: {valid}")
-        robot = load_robot_config(str(value("robot_config")))
-        if robot.controllers.joint_trajectory_topic is None:
-            raise ValueError(f"robot config {robot.name!r} names no joint_trajectory_topic")
-        gripper_interface = str(value("gripper_interface"))
-        if gripper_interface not in ("topic", "action"):
-            raise ValueError(f"parameter gripper_interface={gripper_interface!r}; valid: topic, action")
-        if gripper_interface == "action" and not robot.controllers.gripper_action:
-            raise ValueError(f"gripper_interface 'action' but robot {robot.name!r} names no gripper_action")
-        self._publish_ee = bool(value("publish_ee_state"))
-        self._publish_description = bool(value("publish_robot_description"))
+        _declare_parameters(node)
+        value = _parameter_reader(node)
+        robot, gripper_interface = self._read_settings(value)
         config = cell_config_from(value)
         self.core = FR3CellCore(replace(config, pair_gripper=gripper_interface == "topic"))
         self.base_frame = robot.base_frame
@@ -123,18 +105,7 @@ class FR3CellNode:
             missing_inputs=self._missing_inputs,
             publish=self._publish,
         )
-
-        node.create_subscription(JointTrajectory, self.trajectory_topic, self._on_trajectory, 10)
-        if gripper_interface == "topic":
-            node.create_subscription(JointState, GRIPPER_COMMAND_TOPIC, self._on_gripper, 10)
-        else:
-            from rclpy.action import ActionServer
-
-            action = _require("control_msgs.action", "gripper_interface 'action'")
-            self._gripper_server = ActionServer(
-                node, action.GripperCommand, robot.controllers.gripper_action, self._execute_gripper_goal
-            )
-        node.create_subscription(TwistStamped, layout.APPLIED_TOPIC, self._on_applied, 10)
+        self._make_subscriptions(robot, gripper_interface)
         self._publish_clock(self.core.now_s)
         node.create_timer(0.001, self._loop.tick, clock=Clock(clock_type=ClockType.STEADY_TIME))
         schedule = self.core.config.schedule()
@@ -143,15 +114,56 @@ class FR3CellNode:
             f"{self.core.config.objects} cabinets, JointTrajectory on {self.trajectory_topic}"
         )
 
+    def _read_settings(self, value) -> tuple[Any, str]:
+        """(robot config, gripper interface), refused (ValueError) before anything is built when a
+        choice is invalid or the robot config lacks what the cell drives (trajectory, gripper)."""
+        from mtdagger.control.robot_config import load_robot_config
+
+        self._encoding = str(value("depth_encoding"))
+        if self._encoding not in DEPTH_ENCODINGS:
+            valid = ", ".join(DEPTH_ENCODINGS)
+            raise ValueError(f"parameter depth_encoding={self._encoding!r}; valid: {valid}")
+        robot = load_robot_config(str(value("robot_config")))
+        if robot.controllers.joint_trajectory_topic is None:
+            raise ValueError(f"robot config {robot.name!r} names no joint_trajectory_topic")
+        gripper_interface = str(value("gripper_interface"))
+        if gripper_interface not in ("topic", "action"):
+            raise ValueError(f"parameter gripper_interface={gripper_interface!r}; valid: topic, action")
+        if gripper_interface == "action" and not robot.controllers.gripper_action:
+            raise ValueError(f"gripper_interface 'action' but robot {robot.name!r} names no gripper_action")
+        self._publish_ee = bool(value("publish_ee_state"))
+        self._publish_description = bool(value("publish_robot_description"))
+        return robot, gripper_interface
+
+    def _make_subscriptions(self, robot, gripper_interface: str) -> None:
+        """The arm controller's trajectory, its gripper goal (topic or action) and its applied
+        command (what lockstep pairs a step with)."""
+        from geometry_msgs.msg import TwistStamped
+        from sensor_msgs.msg import JointState
+        from trajectory_msgs.msg import JointTrajectory
+
+        node = self.node
+        node.create_subscription(JointTrajectory, self.trajectory_topic, self._on_trajectory, 10)
+        if gripper_interface == "topic":
+            node.create_subscription(JointState, topics.GRIPPER_COMMAND_TOPIC, self._on_gripper, 10)
+        else:
+            from rclpy.action import ActionServer
+
+            action = _require("control_msgs.action", "gripper_interface 'action'")
+            self._gripper_server = ActionServer(
+                node, action.GripperCommand, robot.controllers.gripper_action, self._execute_gripper_goal
+            )
+        node.create_subscription(TwistStamped, topics.APPLIED_COMMAND_TOPIC, self._on_applied, 10)
+
     def _make_publishers(self, prefix: str, robot) -> None:
         from geometry_msgs.msg import PoseStamped
-        from policy_node.ros_support import LATCHED_QOS
         from rclpy.qos import qos_profile_sensor_data
         from rosgraph_msgs.msg import Clock as ClockMsg
         from sensor_msgs.msg import CameraInfo, Image, JointState
         from std_msgs.msg import String
 
         from mtdagger.messages.factory import RclpyFactory
+        from mtdagger.messages.qos import latched_qos
 
         node = self.node
         self._factory = RclpyFactory()
@@ -162,11 +174,11 @@ class FR3CellNode:
         self._info_pub = node.create_publisher(
             CameraInfo, f"{prefix}/aligned_depth_to_color/camera_info", qos_profile_sensor_data
         )
-        self._ee_pub = node.create_publisher(PoseStamped, layout.EE_STATE_TOPIC, 10)
+        self._ee_pub = node.create_publisher(PoseStamped, topics.EE_STATE_TOPIC, 10)
         self._joints_pub = node.create_publisher(JointState, robot.controllers.joint_states_topic, 10)
-        self._episode_pub = node.create_publisher(String, layout.EPISODE_TOPIC, 10)
+        self._episode_pub = node.create_publisher(String, topics.EPISODE_TOPIC, 10)
         if self._publish_description:
-            description = node.create_publisher(String, ROBOT_DESCRIPTION_TOPIC, LATCHED_QOS)
+            description = node.create_publisher(String, topics.ROBOT_DESCRIPTION_TOPIC, latched_qos())
             description.publish(String(data=self.core.urdf))
 
     # ------------------------------------------------------------------ callbacks
@@ -200,7 +212,7 @@ class FR3CellNode:
 
     def _missing_inputs(self) -> list[str]:
         node = self.node
-        missing = [t for t in (self.trajectory_topic, layout.ACTION_TOPIC) if node.count_publishers(t) == 0]
+        missing = [t for t in (self.trajectory_topic, topics.ACTION_TOPIC) if node.count_publishers(t) == 0]
         if self._image_pub.get_subscription_count() == 0:
             missing.append("a subscriber of the camera image")
         return missing

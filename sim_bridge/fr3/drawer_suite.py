@@ -266,7 +266,7 @@ def _id_range(value, name: str) -> tuple[int, ...]:
 
 
 def load_drawer_split(path: str | Path = DEFAULT_SUITE) -> DrawerSplit:
-    from sim_bridge.sim_camera import resolve_config_path
+    from sim_bridge.camera.sim_camera import resolve_config_path
 
     with open(resolve_config_path(path), encoding="utf-8") as handle:
         data = yaml.safe_load(handle)

@@ -1,0 +1,1 @@
+"""The RealSense depth camera driver (pyrealsense2): config, live/recorded camera, recording files."""

@@ -1,0 +1,1 @@
+"""The simulated depth camera (config, MuJoCo rendering of a CameraModel) and its noise models."""
