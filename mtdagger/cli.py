@@ -60,7 +60,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a checkpoint in simulation (95%% Wilson intervals)")
     p.add_argument("--checkpoint", required=True, help="checkpoint directory (weights + checkpoint.json)")
-    p.add_argument("--sim", default="metaworld", help="simulator backend (default: metaworld)")
+    p.add_argument(
+        "--sim", default=None, help="simulator backend (default: the one the checkpoint was trained in)"
+    )
     p.add_argument("--tasks", default=None, help="default: the checkpoint's task list")
     p.add_argument("--episodes", type=int, default=10, help="episodes per task (>= 1)")
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes (1..256)")
@@ -88,7 +90,8 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         "--robustness",
         action="store_true",
         help="point-cloud checkpoints: success with clean depth, RealSense noise, camera "
-        "randomisation and both, on the same seeds (replaces --noise/--randomize)",
+        "randomisation, a 1 cm / 1 deg calibration error and their combinations, on the same seeds "
+        "(replaces --noise/--randomize)",
     )
     p.set_defaults(module="mtdagger.commands.eval")
 
@@ -311,7 +314,10 @@ def _settable_keys_epilog() -> str:
             line = " "
         line += f" {key}"
     lines.append(line)
-    head = "keys --set accepts (student.config.* and dagger.beta.params.* per architecture/schedule):"
+    head = (
+        "keys --set accepts (student.config.* per architecture; "
+        "scheduler.* and dagger.beta.* per name/schedule):"
+    )
     return head + "\n" + "\n".join(lines)
 
 

@@ -21,7 +21,7 @@ from mtdagger.data.episode import Episode
 from mtdagger.data.normalization import NormalizationStats
 from mtdagger.perception.contract import PointCloudContract
 from mtdagger.policy.checkpoint import CheckpointMeta, save_checkpoint
-from mtdagger.policy.networks import build_student
+from mtdagger.policy.networks import build_student, forward_batch
 from mtdagger.policy.student import StudentPolicy
 from mtdagger.training.bc import BCTrainer
 from mtdagger.training.config import BCConfig
@@ -158,8 +158,8 @@ def _policy_error(policy: StudentPolicy, episode: Episode) -> float:
 def test_training_brings_predictions_on_a_stored_expert_episode_towards_the_expert(tmp_path):
     from mtdagger.data.store import EpisodeStore
     from mtdagger.training.rollout import RolloutJob, collect_episodes
-    from sim_bridge.metaworld_backend import MetaWorldBackendConfig
-    from sim_bridge.sim_camera import SimCameraConfig
+    from sim_bridge.camera.sim_camera import SimCameraConfig
+    from sim_bridge.metaworld.backend import MetaWorldBackendConfig
     from sim_bridge.suites import load_suite_preset
 
     task = "reach-v3"
@@ -187,3 +187,61 @@ def test_training_brings_predictions_on_a_stored_expert_episode_towards_the_expe
     before = _policy_error(StudentPolicy.from_checkpoint(tmp_path / "before"), episodes[0])
     after = _policy_error(StudentPolicy.from_checkpoint(tmp_path / "after"), episodes[0])
     assert after < 0.5 * before, (before, after)
+
+
+GRIPPER_FRAME_TINY = {**TINY, "ee_relative": True, "local_points": 16, "local_channels": [32, 64]}
+
+
+def test_gripper_frame_student_fits_a_fixed_batch_to_a_stated_loss():
+    """The target is the object's offset from the gripper; the gripper-frame student reads the
+    gripper's raw position (`ee_position`) and must fit it to under 1 % of its initial loss."""
+    torch.manual_seed(0)
+    model = build_student("pointnet", GRIPPER_FRAME_TINY)
+    batch = synthetic_batch(32, POINTS, len(TASKS), seed=3)
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+
+    def loss_now() -> torch.Tensor:
+        return nn.functional.mse_loss(forward_batch(model, batch), batch["action"])
+
+    first = float(loss_now().detach())
+    for _ in range(300):
+        loss = loss_now()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    final = float(loss_now().detach())
+    assert first > 0.3
+    assert final < 0.01 * first, (first, final)
+
+
+def test_gripper_frame_checkpoint_feeds_the_raw_gripper_position(tmp_path):
+    """StudentPolicy gives the network observation.state[:3] in metres as `ee_position` (not the
+    normalised state), the same values the dataset gives it in training."""
+    torch.manual_seed(0)
+    episodes = synthetic_episodes()
+    stats = NormalizationStats.from_episodes(episodes)
+    model = build_student("pointnet", GRIPPER_FRAME_TINY).eval()
+    meta = CheckpointMeta.for_model(
+        model,
+        tasks=TASKS,
+        contract=PointCloudContract(num_points=POINTS),
+        action_convention=ACTION,
+        normalization=stats,
+    )
+    save_checkpoint(tmp_path / "ckpt", model, meta)
+    policy = StudentPolicy.from_checkpoint(tmp_path / "ckpt")
+    episode = episodes[2]
+    dataset = TransitionDataset([episode], use_point_clouds=True, stats=stats)
+    np.testing.assert_array_equal(dataset.batch([0])["ee_position"][0].numpy(), episode.states[0, :3])
+    with torch.no_grad():
+        raw = forward_batch(model, dataset.batch([0]))[0].numpy()
+    expected = stats.denormalize("action", raw)
+    expected[3] = np.clip(expected[3], -1.0, 1.0)
+    obs = {
+        keys.POINT_CLOUD: episode.point_clouds[0],
+        keys.STATE: episode.states[0],
+        keys.TASK_NAME: episode.task_name,
+    }
+    np.testing.assert_allclose(policy(obs), expected, rtol=1e-5, atol=1e-7)
+    moved = {**obs, keys.STATE: episode.states[0] + np.array([0.05, 0.0, 0.0, 0.0], dtype=np.float32)}
+    assert not np.allclose(policy(moved), policy(obs))  # the gripper's position is read

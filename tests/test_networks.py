@@ -100,3 +100,41 @@ def test_config_round_trips_through_dict():
     config = PointNetStudentConfig(**TINY_POINTNET)
     assert PointNetStudentConfig.from_dict(config.to_dict()) == config
     assert config.to_dict()["point_channels"] == [8, 16]
+
+
+def test_gripper_frame_inputs_are_declared_and_required():
+    config = {"num_tasks": 2, "num_points": 32, "ee_relative": True, "local_points": 8}
+    model = build_student("pointnet", config)
+    assert model.config.input_keys() == ("point_cloud", "state", "task_index", "ee_position")
+    assert build_student("pointnet", {"num_tasks": 2, "num_points": 32}).config.input_keys() == (
+        "point_cloud",
+        "state",
+        "task_index",
+    )
+    cloud, state, task = torch.rand(3, 32, 3), torch.rand(3, 4), torch.tensor([0, 1, 0])
+    with pytest.raises(ValueError, match="ee_position must be"):
+        model(cloud, state, task)
+    out = model(cloud, state, task, torch.rand(3, 3))
+    assert out.shape == (3, 4)
+    with pytest.raises(ValueError, match="local_points must lie in"):
+        build_student("pointnet", {**config, "local_points": 33})
+    with pytest.raises(ValueError, match="ee_scale_m"):
+        build_student("pointnet", {**config, "ee_scale_m": 0})
+
+
+def test_local_encoder_sees_only_the_points_nearest_the_gripper():
+    """Moving a point far from the gripper leaves the local feature unchanged; moving one of the
+    K nearest changes it."""
+    from mtdagger.policy.encoders import GripperLocalEncoder
+
+    torch.manual_seed(0)
+    encoder = GripperLocalEncoder(4, (16, 16), 0.1).eval()
+    ee = torch.zeros(1, 3)
+    cloud = torch.cat([torch.rand(1, 4, 3) * 0.01, 1.0 + torch.rand(1, 28, 3)], dim=1)
+    base = encoder(cloud, ee)
+    far = cloud.clone()
+    far[0, 10] += 0.5
+    near = cloud.clone()
+    near[0, 0] += 0.004
+    assert torch.allclose(encoder(far, ee), base)
+    assert not torch.allclose(encoder(near, ee), base)

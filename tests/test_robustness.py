@@ -9,7 +9,12 @@ from rich.console import Console
 
 from mtdagger.training.config import SimConfig, load_train_config
 from mtdagger.training.evaluate import TaskResult
-from mtdagger.training.robustness import CONDITIONS, evaluate_conditions, robustness_table
+from mtdagger.training.robustness import (
+    CALIBRATION_ERROR,
+    CONDITIONS,
+    evaluate_conditions,
+    robustness_table,
+)
 from mtdagger.training.sim_setup import backend_config_for
 
 
@@ -34,24 +39,55 @@ def test_bad_sim_settings_name_the_field(field, value, match):
         SimConfig(**{field: value})
 
 
-def test_robustness_table_runs_every_condition_and_reports_the_drop():
+def test_robustness_table_runs_every_condition_and_reports_the_change():
     seen = []
 
     def evaluate(condition):
         seen.append((condition.depth_noise, condition.randomize_camera))
-        successes = {"clean": 10, "noise": 9, "randomised": 8, "noise + randomised": 7}[condition.label]
+        successes = {
+            "clean": 10,
+            "noise": 9,
+            "randomised": 8,
+            "calibration error": 8,
+            "noise + randomised": 7,
+            "noise + calibration error": 7,
+        }[condition.label]
         return [TaskResult("reach-v3", 10, successes, 50.0), TaskResult("push-v3", 10, 10, 40.0)]
 
     results = evaluate_conditions(evaluate)
-    assert seen == [("none", "none"), ("realsense", "none"), ("none", "default"), ("realsense", "default")]
+    error = CALIBRATION_ERROR
+    assert seen == [
+        ("none", "none"),
+        ("realsense", "none"),
+        ("none", "default"),
+        ("none", error),
+        ("realsense", "default"),
+        ("realsense", error),
+    ]
     assert [c.label for c in CONDITIONS] == list(results)
     out = io.StringIO()
     Console(file=out, width=200).print(robustness_table(results, "t"))
     text = out.getvalue()
     reach = next(line for line in text.splitlines() if "reach-v3" in line)
-    assert "1.00 [" in reach and "0.70 [" in reach and "+30" in reach
+    assert "1.00 [" in reach and "0.70 [" in reach and "-30" in reach
     total = next(line for line in text.splitlines() if "all" in line)
-    assert "0.85 [" in total and "+15" in total
+    assert "0.85 [" in total and "-15" in total
+
+
+def test_a_rise_in_success_reads_as_a_positive_change():
+    rows = {"clean": 5, "noise + calibration error": 10}
+    results = {label: [TaskResult("reach-v3", 10, n, 50.0)] for label, n in rows.items()}
+    out = io.StringIO()
+    Console(file=out, width=200).print(robustness_table(results, "t"))
+    assert "+50" in next(line for line in out.getvalue().splitlines() if "reach-v3" in line)
+
+
+def test_calibration_error_condition_reaches_the_camera_as_a_nominal_pose_error():
+    sim = SimConfig(depth_noise="realsense", randomize_camera=CALIBRATION_ERROR)
+    camera = backend_config_for(sim, ["reach-v3"], render_depth=True).camera
+    assert camera.randomization.report_nominal_camera  # the cloud is made with the believed pose
+    assert camera.randomization.translation_m == pytest.approx(0.01)
+    assert camera.randomization.rotation_deg == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(
@@ -76,3 +112,48 @@ def test_eval_flags_choose_the_evaluation_camera(tmp_path, monkeypatch, capsys, 
     assert [(c.noise.enabled, c.randomization.enabled) for c in cameras] == [(noisy, randomised)]
     title = " ".join(capsys.readouterr().out.split())  # rich wraps the title
     assert ("realsense depth noise, randomised camera" in title) == noisy
+
+
+def _checkpoint_trained_in(directory, sim: str) -> None:
+    import json
+
+    from tests.bad_input_support import save_tiny_checkpoint
+
+    save_tiny_checkpoint(directory, pointnet=True)
+    sidecar = directory / "checkpoint.json"
+    meta = json.loads(sidecar.read_text())
+    meta["provenance"]["sim_backend"] = sim
+    sidecar.write_text(json.dumps(meta))
+
+
+def test_eval_takes_the_simulator_the_checkpoint_was_trained_in(tmp_path, monkeypatch):
+    import mtdagger.training.evaluate as evaluate_module
+    from mtdagger.cli import main
+
+    backends = []
+
+    def fake_evaluate(factory, backend_config, tasks, run_tasks, **kwargs):
+        backends.append(type(backend_config).__name__)
+        return [TaskResult(task, 1, 1, 10.0) for task in tasks]
+
+    monkeypatch.setattr(evaluate_module, "evaluate_student", fake_evaluate)
+    _checkpoint_trained_in(tmp_path / "ck", "metaworld")
+    assert main(["eval", "--checkpoint", str(tmp_path / "ck"), "--episodes", "1"]) == 0
+    assert backends == ["MetaWorldBackendConfig"]
+
+
+def test_eval_refuses_another_simulator_than_the_checkpoints_in_one_line(tmp_path, capsys):
+    from mtdagger.cli import main
+
+    _checkpoint_trained_in(tmp_path / "ck", "fr3")
+    assert main(["eval", "--checkpoint", str(tmp_path / "ck"), "--sim", "metaworld"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "trained in 'fr3'" in err
+
+
+def test_robustness_refuses_a_single_condition_flag(tmp_path, capsys):
+    from mtdagger.cli import main
+
+    _checkpoint_trained_in(tmp_path / "ck", "metaworld")
+    assert main(["eval", "--checkpoint", str(tmp_path / "ck"), "--robustness", "--noise", "realsense"]) == 2
+    assert "drop --noise/--randomize" in capsys.readouterr().err

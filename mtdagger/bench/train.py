@@ -2,6 +2,8 @@
 
 Training rows, same batch (N points, batch B, forward + backward + AdamW step, float32):
   default student        PointNetStudentConfig's defaults (what presets get unless they override)
+  gripper-frame student  the default plus the gripper-frame inputs the FR3 / MT10 presets use
+                         (ee_relative points and a 64-point local encoder: GRIPPER_FRAME below)
   previous default       the student before issue 10: (64, 128, 256) with per-point LayerNorm
   DP3 reference          DP3's encoder: per-point MLP 3→64→128→256 with LayerNorm, max-pool,
                          projection to 64 + LayerNorm; same task embedding and head
@@ -52,11 +54,18 @@ class DP3Encoder(nn.Module):
         return self.projection(self.per_point(points).amax(dim=-2))
 
 
+# The gripper-frame inputs of the point-cloud presets (configs/*pointcloud*.yaml).
+GRIPPER_FRAME = {"ee_relative": True, "local_points": 64}
+
+
 def build_variant(name: str, num_points: int) -> nn.Module:
     from mtdagger.policy.networks import PointNetStudent, PointNetStudentConfig
 
     if name == "default student":
         return PointNetStudent(PointNetStudentConfig(num_tasks=NUM_TASKS, num_points=num_points))
+    if name == "gripper-frame student":
+        config = PointNetStudentConfig(num_tasks=NUM_TASKS, num_points=num_points, **GRIPPER_FRAME)
+        return PointNetStudent(config)
     if name == "previous default":
         config = PointNetStudentConfig(
             num_tasks=NUM_TASKS,
@@ -75,7 +84,7 @@ def build_variant(name: str, num_points: int) -> nn.Module:
     raise ValueError(f"unknown variant {name!r}")
 
 
-VARIANTS = ("default student", "previous default", "DP3 reference")
+VARIANTS = ("default student", "gripper-frame student", "previous default", "DP3 reference")
 
 
 def synthetic_batch(batch: int, num_points: int, num_tasks: int, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -93,19 +102,27 @@ def synthetic_batch(batch: int, num_points: int, num_tasks: int, seed: int = 0) 
     blob[..., 2] = 0.1 + 0.1 * torch.rand(batch, n_object, generator=g)
     cloud = torch.cat([table, blob], dim=1)
     cloud = cloud[:, torch.randperm(num_points, generator=g)]
-    state = torch.rand(batch, 4, generator=g)
+    state = torch.rand(batch, 4, generator=g)  # its xyz is also the raw gripper position
     task = torch.randint(0, num_tasks, (batch,), generator=g)
     action = torch.empty(batch, 4)
     action[:, :3] = (centre[:, 0, :] - state[:, :3]) * 3.0
     action[:, 3] = (task % 2).float() * 2 - 1
-    return {"point_cloud": cloud, "state": state, "task_index": task, "action": action}
+    return {
+        "point_cloud": cloud,
+        "state": state,
+        "ee_position": state[:, :3].clone(),
+        "task_index": task,
+        "action": action,
+    }
 
 
 def _train_steps(model: nn.Module, batch: dict[str, torch.Tensor], lr: float = 1e-3):
+    from mtdagger.policy.networks import forward_batch
+
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
 
     def step() -> float:
-        out = model(batch["point_cloud"], batch["state"], batch["task_index"])
+        out = forward_batch(model, batch)
         loss = nn.functional.mse_loss(out, batch["action"])
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -154,8 +171,8 @@ def _measure(
 
 def _rollout_rate(workers: int, episodes: int, steps: int, task: str) -> tuple[float, int]:
     from mtdagger.training.rollout import RolloutJob, collect_episodes
-    from sim_bridge.metaworld_backend import MetaWorldBackendConfig
-    from sim_bridge.sim_camera import SimCameraConfig
+    from sim_bridge.camera.sim_camera import SimCameraConfig
+    from sim_bridge.metaworld.backend import MetaWorldBackendConfig
     from sim_bridge.suites import load_suite_preset
 
     preset = load_suite_preset(task)
@@ -172,8 +189,9 @@ def _rollout_rate(workers: int, episodes: int, steps: int, task: str) -> tuple[f
 
 
 def run(args: Any) -> int:
-    from mtdagger.bench.table import print_table
-
+    if args.threads < 0:
+        print(f"error: --threads must be >= 0 (0: torch's default), got {args.threads}", file=sys.stderr)
+        return 2
     if args.repeats <= 0 or args.batch <= 0 or args.num_points <= 0 or args.fit_steps < 0:
         print(
             "error: --repeats, --batch and --num-points must be positive, --fit-steps >= 0", file=sys.stderr
@@ -192,6 +210,16 @@ def run(args: Any) -> int:
     if device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda but torch sees no CUDA device", file=sys.stderr)
         return 2
+    _training_table(args, device)
+    if args.rollout_episodes > 0:
+        _rollout_table(args, worker_counts)
+    return 0
+
+
+def _training_table(args: Any, device: str) -> None:
+    """One spawned process per variant (its own peak RSS), then the table against the baselines."""
+    from mtdagger.bench.table import print_table
+
     context = multiprocessing.get_context("spawn")
     results = {}
     for name in VARIANTS:
@@ -234,16 +262,19 @@ def run(args: Any) -> int:
         rows,
     )
 
-    if args.rollout_episodes > 0:
-        rows, base = [], None
-        for workers in worker_counts:
-            seconds, steps = _rollout_rate(workers, args.rollout_episodes, args.rollout_steps, args.task)
-            rate = steps / seconds
-            base = base or rate
-            rows.append([workers, args.rollout_episodes, steps, seconds, rate, f"{rate / base:.2f}x"])
-        print_table(
-            f"rollout collection, {args.task}, expert, depth + point cloud recorded (pool start included)",
-            ["workers", "episodes", "steps", "seconds", "steps/s", "vs first row"],
-            rows,
-        )
-    return 0
+
+
+def _rollout_table(args: Any, worker_counts: list[int]) -> None:
+    from mtdagger.bench.table import print_table
+
+    rows, base = [], None
+    for workers in worker_counts:
+        seconds, steps = _rollout_rate(workers, args.rollout_episodes, args.rollout_steps, args.task)
+        rate = steps / seconds
+        base = base or rate
+        rows.append([workers, args.rollout_episodes, steps, seconds, rate, f"{rate / base:.2f}x"])
+    print_table(
+        f"rollout collection, {args.task}, expert, depth + point cloud recorded (pool start included)",
+        ["workers", "episodes", "steps", "seconds", "steps/s", "vs first row"],
+        rows,
+    )

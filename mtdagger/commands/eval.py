@@ -1,4 +1,8 @@
-"""`mtdagger eval --checkpoint DIR --sim metaworld --episodes N`: per-task success, 95% Wilson intervals."""
+"""`mtdagger eval --checkpoint DIR --episodes N`: per-task success, 95% Wilson intervals.
+
+The simulator defaults to the one the checkpoint was trained in (its provenance); another one is
+refused, since the robot, tasks and contract are that simulator's.
+"""
 
 from __future__ import annotations
 
@@ -7,46 +11,65 @@ import sys
 from rich.console import Console
 
 
-def run(args) -> int:
+class _Refusal(ValueError):
+    """A bad flag or checkpoint: one line on stderr, exit 2."""
+
+
+def _checked_meta(args):
+    """Counts checked, the checkpoint loaded (weights too: hash, shapes, NaN, here rather than as a
+    worker's RolloutJobError), `args.sim` resolved; returns (meta, tasks to evaluate)."""
     from mtdagger.commands.paths import MAX_WORKERS, PathError, check_count
-    from mtdagger.perception.contract import PointCloudContract
     from mtdagger.policy.checkpoint import CheckpointError, load_checkpoint
-    from mtdagger.policy.student import CheckpointStudentFactory
     from mtdagger.training.config import SimConfig
-    from mtdagger.training.evaluate import evaluate_student, results_table
-    from mtdagger.training.sim_setup import backend_config_for, resolve_run_tasks
+    from mtdagger.training.sim_setup import resolve_run_tasks
 
     try:
         check_count(args.episodes, "--episodes")
         check_count(args.workers, "--workers", maximum=MAX_WORKERS)
         check_count(args.seed, "--seed", minimum=0)
         check_count(getattr(args, "max_steps", None), "--max-steps")
-        # The weights too (hash, shapes, NaN), here: a worker's failure would be a RolloutJobError.
         _, meta = load_checkpoint(args.checkpoint)
     except (CheckpointError, PathError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        raise _Refusal(str(error)) from None
+    trained_in = meta.provenance.get("sim_backend")
+    if args.sim is None:
+        args.sim = trained_in or "metaworld"
+    elif trained_in is not None and args.sim != trained_in:
+        raise _Refusal(
+            f"--sim {args.sim} but the checkpoint was trained in {trained_in!r} "
+            f"(its robot, tasks and contract are that simulator's); drop --sim or pass --sim {trained_in}"
+        )
     run_tasks = list(meta.tasks)
     try:
         tasks = resolve_run_tasks(SimConfig(backend=args.sim, tasks=args.tasks)) if args.tasks else run_tasks
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        raise _Refusal(str(error)) from None
     unknown = [t for t in tasks if t not in run_tasks]
     if unknown:
-        print(
-            f"error: checkpoint was not trained on {unknown}; its tasks: {', '.join(run_tasks)}",
-            file=sys.stderr,
-        )
+        raise _Refusal(f"checkpoint was not trained on {unknown}; its tasks: {', '.join(run_tasks)}")
+    if getattr(args, "objects", None) is not None and args.sim != "fr3":
+        raise _Refusal("--objects applies to --sim fr3 (the drawer suite's seen/unseen split)")
+    return meta, tasks
+
+
+def run(args) -> int:
+    from mtdagger.perception.contract import PointCloudContract
+    from mtdagger.policy.student import CheckpointStudentFactory
+    from mtdagger.training.config import SimConfig
+    from mtdagger.training.evaluate import evaluate_student
+    from mtdagger.training.sim_setup import backend_config_for
+
+    try:
+        meta, tasks = _checked_meta(args)
+    except _Refusal as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
+    run_tasks = list(meta.tasks)
     contract = None
     if meta.point_cloud_contract is not None:
         contract = PointCloudContract.from_dict(meta.point_cloud_contract)
     max_steps = getattr(args, "max_steps", None) or int(meta.provenance.get("max_episode_steps", 200))
     objects = getattr(args, "objects", None)
-    if objects is not None and args.sim != "fr3":
-        print("error: --objects applies to --sim fr3 (the drawer suite's seen/unseen split)", file=sys.stderr)
-        return 2
     # The FR3 drawer suite reports seen and unseen cabinets separately (same tasks, other objects).
     splits = ["seen", "unseen"] if objects == "both" else [objects or "seen"]
 
@@ -64,20 +87,16 @@ def run(args) -> int:
             workers=args.workers,
         )
 
-    if getattr(args, "robustness", False):
-        from mtdagger.training.robustness import evaluate_conditions, robustness_table
-
-        if contract is None:
-            print("error: --robustness needs a point-cloud checkpoint", file=sys.stderr)
-            return 2
-        extra = {"objects": splits[0]} if args.sim == "fr3" else {}
-        results = evaluate_conditions(
-            lambda c: evaluate(extra, depth_noise=c.depth_noise, randomize_camera=c.randomize_camera)
-        )
-        title = f"robustness of {args.checkpoint} ({args.episodes} episodes per task, same seeds)"
-        Console(width=None if sys.stdout.isatty() else 160).print(robustness_table(results, title))
-        return 0
     noise, randomize = getattr(args, "noise", "none"), getattr(args, "randomize", False)
+    if getattr(args, "robustness", False):
+        return _robustness(args, evaluate, contract, splits, noise, randomize)
+    return _one_condition(args, evaluate, splits, max_steps, noise, randomize)
+
+
+def _one_condition(args, evaluate, splits: list[str], max_steps: int, noise: str, randomize: bool) -> int:
+    """One table per object split, under the camera the flags choose (default: clean depth)."""
+    from mtdagger.training.evaluate import results_table
+
     camera = {"depth_noise": noise, "randomize_camera": "default" if randomize else "none"}
     condition = ", ".join([f"{noise} depth noise"] + (["randomised camera"] if randomize else []))
     for split in splits if args.sim == "fr3" else [None]:
@@ -87,4 +106,31 @@ def run(args) -> int:
         episodes = f"{args.episodes} episodes per task of {max_steps} steps"
         title = f"eval{label} ({episodes}, {condition}): {args.checkpoint}"
         Console().print(results_table(results, title))
+    return 0
+
+
+def _robustness(args, evaluate, contract, splits: list[str], noise: str, randomize: bool) -> int:
+    """One table per object split: every robustness condition on the same seeds."""
+    from mtdagger.training.robustness import evaluate_conditions, robustness_table
+
+    if contract is None:
+        print("error: --robustness needs a point-cloud checkpoint", file=sys.stderr)
+        return 2
+    if noise != "none" or randomize:
+        print(
+            "error: --robustness runs its own camera conditions; drop --noise/--randomize "
+            "(or drop --robustness to evaluate one condition)",
+            file=sys.stderr,
+        )
+        return 2
+    for split in splits if args.sim == "fr3" else [None]:
+        extra = {} if split is None else {"objects": split}
+        results = evaluate_conditions(
+            lambda c, extra=extra: evaluate(
+                extra, depth_noise=c.depth_noise, randomize_camera=c.randomize_camera
+            )
+        )
+        label = "" if split is None else f", {split} objects"
+        title = f"robustness{label} ({args.episodes} episodes per task, same seeds): {args.checkpoint}"
+        Console(width=None if sys.stdout.isatty() else 160).print(robustness_table(results, title))
     return 0

@@ -24,6 +24,7 @@ STATE = "state"
 PRIVILEGED = "privileged"
 TASK_INDEX = "task_index"
 POINT_CLOUD = "point_cloud"
+EE_POSITION = "ee_position"  # raw state[:3]: the gripper's position, base frame, metres
 ACTION = "action"
 
 
@@ -101,9 +102,10 @@ class TransitionDataset(Dataset):
     """Every step of the given episodes as one sample, normalised once at construction.
 
     Items are dicts of tensors: 'state' (4,), 'privileged' (P,), 'task_index' () long,
-    'point_cloud' (N, 3) when `use_point_clouds`, and 'action' (4,) = the EXPERT label (the
-    DAgger target; the executed action may have been the student's). All but the point cloud
-    are normalised with `stats` (see normalization.py for why clouds are not).
+    'point_cloud' (N, 3) and 'ee_position' (3,) (raw state[:3]) when `use_point_clouds`, and
+    'action' (4,) = the EXPERT label (the DAgger target; the executed action may have been the
+    student's). All but the point cloud
+    are normalised with `stats` (see normalization.py for why clouds and ee_position are not).
 
     Arrays are concatenated once and items index into them, so memory is one copy of the data
     and `batch(indices)` gathers a whole mini-batch without a per-item Python loop.
@@ -144,6 +146,8 @@ class TransitionDataset(Dataset):
                     f"point_clouds must be (T, N, 3) per episode, got per-step {clouds.shape[1:]}"
                 )
             tensors[POINT_CLOUD] = torch.from_numpy(np.ascontiguousarray(clouds))
+            # Gripper-frame students read where the gripper is in metres, like the cloud.
+            tensors[EE_POSITION] = torch.from_numpy(_concat_checked(episodes, "states")[:, :3].copy())
         self.tensors: dict[str, torch.Tensor] = tensors
 
     @staticmethod
@@ -156,6 +160,7 @@ class TransitionDataset(Dataset):
         }
         if use_point_clouds:
             tensors[POINT_CLOUD] = torch.zeros(0, 0, 3)
+            tensors[EE_POSITION] = torch.zeros(0, 3)
         return tensors
 
     def __len__(self) -> int:

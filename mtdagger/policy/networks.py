@@ -4,6 +4,11 @@ Both output one action in the *normalised* action space (NormalizationStats); th
 wrapper (student.py) denormalises it. Each network keeps its frozen config on `.config` and its
 registry name on `.architecture`, which is exactly what a checkpoint stores to rebuild it.
 
+Each config describes its own inputs (LeRobot-style features): `input_keys()` are the batch keys
+its `forward` takes, in order, `normalized_dims()` the normalisation statistics it needs, and
+`uses_point_cloud` whether it needs a point-cloud contract. The trainer, the policy wrapper and
+the checkpoint validator read these instead of special-casing architecture names.
+
 Classes are only ever built through the registry below, never from a string evaluated as code.
 """
 
@@ -11,10 +16,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
+
+from mtdagger.policy.encoders import GripperLocalEncoder, PointNetEncoder, ee_relative_points
+
+# Batch keys (the dataset, the trainer, StudentPolicy and the networks agree on these).
+POINT_CLOUD = "point_cloud"  # (B, N, 3) base frame, metres (never normalised: see normalization.py)
+STATE = "state"  # (B, 4) normalised proprioception
+EE_POSITION = "ee_position"  # (B, 3) the gripper's position, base frame, metres (= raw state[:3])
+PRIVILEGED = "privileged"  # (B, P) normalised simulator state
+TASK_INDEX = "task_index"  # (B,) long
 
 
 def _tuple_of_positive_ints(name: str, values: Sequence[int]) -> tuple[int, ...]:
@@ -31,8 +45,18 @@ def _check_positive(config: object, *names: str) -> None:
             raise ValueError(f"{type(config).__name__}.{name} must be a positive int, got {value!r}")
 
 
+def _check_bools(config: object, *names: str) -> None:
+    for name in names:
+        if not isinstance(getattr(config, name), bool):
+            raise ValueError(
+                f"{type(config).__name__}.{name} must be true or false, got {getattr(config, name)!r}"
+            )
+
+
 class _ConfigDict:
     """to_dict/from_dict shared by the configs: JSON lists back to tuples, unknown keys refused."""
+
+    uses_point_cloud: ClassVar[bool] = False
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]):
@@ -62,18 +86,47 @@ class PointNetStudentConfig(_ConfigDict):
     head_hidden: tuple[int, ...] = (256, 256)
     point_norm: bool = False  # LayerNorm on every point's features (DP3); costly on a CPU
     pooled_norm: bool = True  # LayerNorm on the pooled feature: one row per cloud, cheap
+    # Gripper-frame inputs (docs/results/student.md): a handle 2 cm beside the gripper is 2 cm
+    # in (p - ee), but a 0.02 difference on a 0.3-0.7 m coordinate in the base frame. Both read
+    # the gripper's position from observation.state[:3], which every stage already produces.
+    ee_relative: bool = False  # each point also carries (p - ee) / ee_scale_m
+    local_points: int = 0  # K points nearest the gripper, encoded apart in the gripper frame
+    local_channels: tuple[int, ...] = (64, 128)
+    ee_scale_m: float = 0.1  # length that maps gripper-frame coordinates to about unit range
+
+    uses_point_cloud: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         _check_positive(self, "num_tasks", "num_points", "state_dim", "action_dim", "task_embed_dim")
-        for name in ("point_norm", "pooled_norm"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(
-                    f"PointNetStudentConfig.{name} must be true or false, got {getattr(self, name)!r}"
-                )
-        object.__setattr__(
-            self, "point_channels", _tuple_of_positive_ints("point_channels", self.point_channels)
-        )
-        object.__setattr__(self, "head_hidden", _tuple_of_positive_ints("head_hidden", self.head_hidden))
+        _check_bools(self, "point_norm", "pooled_norm", "ee_relative")
+        for name in ("point_channels", "head_hidden", "local_channels"):
+            object.__setattr__(self, name, _tuple_of_positive_ints(name, getattr(self, name)))
+        if isinstance(self.local_points, bool) or not isinstance(self.local_points, int):
+            raise ValueError(f"PointNetStudentConfig.local_points must be an int, got {self.local_points!r}")
+        if not 0 <= self.local_points <= self.num_points:
+            raise ValueError(
+                f"PointNetStudentConfig.local_points must lie in [0, num_points={self.num_points}], "
+                f"got {self.local_points}"
+            )
+        if not (isinstance(self.ee_scale_m, (int, float)) and self.ee_scale_m > 0):
+            raise ValueError(f"PointNetStudentConfig.ee_scale_m must be > 0, got {self.ee_scale_m!r}")
+
+    @property
+    def uses_gripper_frame(self) -> bool:
+        return self.ee_relative or self.local_points > 0
+
+    def input_keys(self) -> tuple[str, ...]:
+        keys = (POINT_CLOUD, STATE, TASK_INDEX)
+        return (*keys, EE_POSITION) if self.uses_gripper_frame else keys
+
+    def normalized_dims(self) -> dict[str, int]:
+        return {"action": self.action_dim, "state": self.state_dim}
+
+    @staticmethod
+    def derived_fields(*, num_tasks: int, num_points: int | None, privileged_dim: int) -> dict[str, int]:
+        """The fields a run sets from its own data, never from a preset."""
+        del privileged_dim
+        return {"num_tasks": num_tasks, "num_points": int(num_points or 0)}
 
 
 @dataclass(frozen=True)
@@ -87,6 +140,17 @@ class StateStudentConfig(_ConfigDict):
     def __post_init__(self) -> None:
         _check_positive(self, "num_tasks", "privileged_dim", "action_dim", "task_embed_dim")
         object.__setattr__(self, "hidden", _tuple_of_positive_ints("hidden", self.hidden))
+
+    def input_keys(self) -> tuple[str, ...]:
+        return (PRIVILEGED, TASK_INDEX)
+
+    def normalized_dims(self) -> dict[str, int]:
+        return {"action": self.action_dim, "privileged": self.privileged_dim}
+
+    @staticmethod
+    def derived_fields(*, num_tasks: int, num_points: int | None, privileged_dim: int) -> dict[str, int]:
+        del num_points
+        return {"num_tasks": num_tasks, "privileged_dim": privileged_dim}
 
 
 def _mlp(in_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Sequential:
@@ -109,40 +173,6 @@ def _check_task_index(task_index: torch.Tensor, batch: int, num_tasks: int) -> N
             raise ValueError(f"task_index out of range [0, {num_tasks}): min {low}, max {high}")
 
 
-class PointNetEncoder(nn.Module):
-    """Per-point shared MLP (Linear [→ LayerNorm] → ReLU) + max-pool [+ LayerNorm].
-
-    Costs on a CPU, measured by `mtdagger bench train` (N=512, batch 256), drove the layout:
-    - the last layer's ReLU runs after the max-pool (ReLU is monotone, so relu(max) = max(relu))
-      on B rows instead of B×N;
-    - the pool is `max(dim).values`, whose backward scatters through the arg-max indices, where
-      `amax`'s backward builds an equality mask over the whole B×N×C tensor;
-    - per-point LayerNorm (DP3) is optional: on B×N×C it costs about as much as the matmuls.
-    Nothing mixes points before the symmetric max, so the feature is invariant to point order.
-    """
-
-    def __init__(
-        self, channels: Sequence[int], *, point_norm: bool = False, pooled_norm: bool = True
-    ) -> None:
-        super().__init__()
-        layers: list[nn.Module] = []
-        in_dim = 3
-        for i, width in enumerate(channels):
-            layers.append(nn.Linear(in_dim, width))
-            if point_norm:
-                layers.append(nn.LayerNorm(width))
-            if i < len(channels) - 1:
-                layers.append(nn.ReLU())
-            in_dim = width
-        self.per_point = nn.Sequential(*layers)
-        self.pooled_norm = nn.LayerNorm(in_dim) if pooled_norm else nn.Identity()
-        self.out_dim = in_dim
-
-    def forward(self, points: torch.Tensor) -> torch.Tensor:
-        pooled = self.per_point(points).max(dim=-2).values
-        return self.pooled_norm(torch.relu(pooled))
-
-
 class PointNetStudent(nn.Module):
     architecture = "pointnet"
 
@@ -150,14 +180,27 @@ class PointNetStudent(nn.Module):
         super().__init__()
         self.config = config
         self.encoder = PointNetEncoder(
-            config.point_channels, point_norm=config.point_norm, pooled_norm=config.pooled_norm
+            config.point_channels,
+            in_dim=6 if config.ee_relative else 3,
+            point_norm=config.point_norm,
+            pooled_norm=config.pooled_norm,
         )
+        self.local_encoder = (
+            GripperLocalEncoder(config.local_points, config.local_channels, config.ee_scale_m)
+            if config.local_points
+            else None
+        )
+        local_dim = 0 if self.local_encoder is None else self.local_encoder.out_dim
         self.task_embedding = nn.Embedding(config.num_tasks, config.task_embed_dim)
-        head_in = self.encoder.out_dim + config.state_dim + config.task_embed_dim
+        head_in = self.encoder.out_dim + local_dim + config.state_dim + config.task_embed_dim
         self.head = _mlp(head_in, config.head_hidden, config.action_dim)
 
     def forward(
-        self, point_cloud: torch.Tensor, state: torch.Tensor, task_index: torch.Tensor
+        self,
+        point_cloud: torch.Tensor,
+        state: torch.Tensor,
+        task_index: torch.Tensor,
+        ee_position: torch.Tensor | None = None,
     ) -> torch.Tensor:
         cfg = self.config
         if point_cloud.ndim != 3 or point_cloud.shape[1:] != (cfg.num_points, 3):
@@ -169,7 +212,16 @@ class PointNetStudent(nn.Module):
         if state.shape != (batch, cfg.state_dim):
             raise ValueError(f"state must be ({batch}, {cfg.state_dim}), got {tuple(state.shape)}")
         _check_task_index(task_index, batch, cfg.num_tasks)
-        features = torch.cat([self.encoder(point_cloud), state, self.task_embedding(task_index)], dim=-1)
+        if cfg.uses_gripper_frame and (ee_position is None or ee_position.shape != (batch, 3)):
+            shape = None if ee_position is None else tuple(ee_position.shape)
+            raise ValueError(f"ee_position must be ({batch}, 3) for a gripper-frame student, got {shape}")
+        points = point_cloud
+        if cfg.ee_relative:
+            points = ee_relative_points(point_cloud, ee_position, cfg.ee_scale_m)
+        parts = [self.encoder(points)]
+        if self.local_encoder is not None:
+            parts.append(self.local_encoder(point_cloud, ee_position))
+        features = torch.cat([*parts, state, self.task_embedding(task_index)], dim=-1)
         return self.head(features)
 
 
@@ -198,11 +250,22 @@ STUDENT_REGISTRY: dict[str, tuple[type[_ConfigDict], type[nn.Module]]] = {
 }
 
 
-def build_student(architecture: str, config: Mapping[str, Any]) -> nn.Module:
-    """Build a student by registry name from a plain (JSON-able) config dict."""
+def student_config_class(architecture: str) -> type[_ConfigDict]:
+    """The config class registered under `architecture` (its feature declarations)."""
     if architecture not in STUDENT_REGISTRY:
         raise ValueError(f"unknown student architecture {architecture!r}; valid: {sorted(STUDENT_REGISTRY)}")
+    return STUDENT_REGISTRY[architecture][0]
+
+
+def build_student(architecture: str, config: Mapping[str, Any]) -> nn.Module:
+    """Build a student by registry name from a plain (JSON-able) config dict."""
+    config_cls = student_config_class(architecture)
     if not isinstance(config, Mapping):
         raise ValueError(f"architecture config must be a mapping, got {type(config).__name__}")
-    config_cls, model_cls = STUDENT_REGISTRY[architecture]
-    return model_cls(config_cls.from_dict(config))
+    return STUDENT_REGISTRY[architecture][1](config_cls.from_dict(config))
+
+
+def forward_batch(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Call a registered student with the batch keys its config declares, in order."""
+    device = next(model.parameters()).device
+    return model(*(batch[key].to(device) for key in model.config.input_keys()))

@@ -28,6 +28,7 @@ from mtdagger.data import dataset as batch_keys
 from mtdagger.data.normalization import NormalizationStats
 from mtdagger.perception.contract import PointCloudContract
 from mtdagger.policy.checkpoint import CheckpointMeta, checkpoint_id, load_checkpoint
+from mtdagger.policy.networks import forward_batch
 
 GRIPPER_INDEX = 3
 
@@ -101,36 +102,33 @@ class StudentPolicy:
         return index
 
     def _inputs(self, obs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """The batch (of one) that the checkpoint's architecture declares it reads
+        (`input_keys()` of its config), built from an observation dict."""
         config = self.meta.architecture_config
-        task = torch.tensor([self.task_index_of(obs)], dtype=torch.long)
-        if self.architecture == "pointnet":
-            cloud = _as_float_array(obs, keys.POINT_CLOUD, (config["num_points"], 3))
-            state = _as_float_array(obs, keys.STATE, (config.get("state_dim", keys.STATE_DIM),))
-            return {
-                batch_keys.POINT_CLOUD: torch.from_numpy(cloud)[None],
-                batch_keys.STATE: torch.from_numpy(self.normalization.normalize("state", state))[None],
-                batch_keys.TASK_INDEX: task,
-            }
-        privileged = _as_float_array(obs, keys.PRIVILEGED, (config["privileged_dim"],))
-        privileged = self.normalization.normalize("privileged", privileged)
-        return {
-            batch_keys.PRIVILEGED: torch.from_numpy(privileged)[None],
-            batch_keys.TASK_INDEX: task,
+        builders = {
+            batch_keys.TASK_INDEX: lambda: torch.tensor([self.task_index_of(obs)], dtype=torch.long),
+            batch_keys.POINT_CLOUD: lambda: _as_float_array(obs, keys.POINT_CLOUD, (config["num_points"], 3)),
+            batch_keys.STATE: lambda: self.normalization.normalize("state", self._state(obs)),
+            batch_keys.EE_POSITION: lambda: self._state(obs)[:3],
+            batch_keys.PRIVILEGED: lambda: self.normalization.normalize(
+                "privileged", _as_float_array(obs, keys.PRIVILEGED, (config["privileged_dim"],))
+            ),
         }
+        inputs = {}
+        for key in self.model.config.input_keys():
+            value = builders[key]()
+            inputs[key] = value if isinstance(value, torch.Tensor) else torch.from_numpy(value)[None]
+        return inputs
+
+    def _state(self, obs: Mapping[str, Any]) -> np.ndarray:
+        dim = self.meta.architecture_config.get("state_dim", keys.STATE_DIM)
+        return _as_float_array(obs, keys.STATE, (dim,))
 
     def predict_batch(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Model output for an already-normalised batch (TransitionDataset keys), in the
         NORMALISED action space, with gradients: this is what the trainer's loss compares to
         batch['action']."""
-        if self.architecture == "pointnet":
-            return self.model(
-                batch[batch_keys.POINT_CLOUD].to(self._device),
-                batch[batch_keys.STATE].to(self._device),
-                batch[batch_keys.TASK_INDEX].to(self._device),
-            )
-        return self.model(
-            batch[batch_keys.PRIVILEGED].to(self._device), batch[batch_keys.TASK_INDEX].to(self._device)
-        )
+        return forward_batch(self.model, batch)
 
     def __call__(self, obs: Mapping[str, Any]) -> np.ndarray:
         """One observation dict (mtdagger.keys) → float32[4] action in the action convention."""

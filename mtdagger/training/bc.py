@@ -7,7 +7,7 @@ each update is what the performance-gain scheduler reads.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,10 +15,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from mtdagger.data.dataset import TransitionDataset
+from mtdagger.data.dataset import POINT_CLOUD, TransitionDataset
+from mtdagger.policy.networks import forward_batch
 from mtdagger.training.config import BCConfig
 
-ForwardFn = Callable[[nn.Module, dict[str, torch.Tensor]], torch.Tensor]
+ForwardFn = Callable[[nn.Module, Mapping[str, torch.Tensor]], torch.Tensor]
 
 
 def training_device() -> torch.device:
@@ -36,21 +37,28 @@ def _to(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
-def forward_fn_for(architecture: str) -> ForwardFn:
-    """Which inputs each student architecture reads from a batch."""
-    if architecture == "pointnet":
-        return lambda model, b: model(b["point_cloud"], b["state"], b["task_index"])
-    if architecture == "state":
-        return lambda model, b: model(b["privileged"], b["task_index"])
-    raise ValueError(f"unknown student architecture {architecture!r}; valid: pointnet, state")
-
-
 def _batches(dataset: TransitionDataset, batch_size: int, generator: torch.Generator | None):
     """Index the dataset's stacked tensors a batch at a time (no per-item Python collate)."""
     n = len(dataset)
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
     for start in range(0, n, batch_size):
         yield dataset.batch(order[start : start + batch_size])
+
+
+def augment_points(
+    batch: dict[str, torch.Tensor], config: BCConfig, generator: torch.Generator
+) -> dict[str, torch.Tensor]:
+    """Jitter each point and translate each cloud (config.point_jitter_m, point_shift_m: the
+    standard deviations, metres). A batch without clouds, or zero settings, pass unchanged."""
+    cloud = batch.get(POINT_CLOUD)
+    if cloud is None or (config.point_jitter_m <= 0 and config.point_shift_m <= 0):
+        return batch
+    noisy = cloud
+    if config.point_jitter_m > 0:
+        noisy = noisy + config.point_jitter_m * torch.randn(cloud.shape, generator=generator)
+    if config.point_shift_m > 0:
+        noisy = noisy + config.point_shift_m * torch.randn((len(cloud), 1, 3), generator=generator)
+    return {**batch, POINT_CLOUD: noisy}
 
 
 @dataclass
@@ -64,7 +72,8 @@ class BCTrainer:
         self, config: BCConfig, architecture: str, seed: int = 0, device: torch.device | None = None
     ) -> None:
         self.config = config
-        self.forward = forward_fn_for(architecture)
+        del architecture  # each student declares its own inputs (networks.forward_batch)
+        self.forward: ForwardFn = forward_batch
         self.generator = torch.Generator().manual_seed(seed)
         self.device = device if device is not None else training_device()
 
@@ -81,8 +90,8 @@ class BCTrainer:
         for _ in bar:
             total, count = 0.0, 0
             for batch in _batches(dataset, cfg.batch_size, self.generator):
-                batch = _to(batch, self.device)
-                loss = nn.functional.mse_loss(self.forward(model, batch), batch["action"])
+                batch = _to(augment_points(batch, cfg, self.generator), self.device)
+                loss = nn.functional.mse_loss(forward_batch(model, batch), batch["action"])
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip > 0:
@@ -119,7 +128,7 @@ class BCTrainer:
         for batch in _batches(dataset, 4096, None):
             tasks = batch["task_index"].numpy()
             batch = _to(batch, self.device)
-            error = self.forward(model, batch) - batch["action"]
+            error = forward_batch(model, batch) - batch["action"]
             if scale is not None:
                 error = error * scale
             per_sample = (error**2).mean(dim=1).cpu().numpy()
