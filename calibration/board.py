@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from mtdagger.files import load_yaml
+
 BOARD_FILE = "board.yaml"
 _INCH_M = 0.0254
 
@@ -135,7 +137,10 @@ def load_board(path: str | Path) -> BoardSpec:
         path = path / BOARD_FILE
     if not path.is_file():
         raise FileNotFoundError(f"board file not found: {path}")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        data = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    except yaml.YAMLError as error:
+        raise BoardError(str(error)) from None
     section = data.get("board") if isinstance(data, dict) else None
     if not isinstance(section, dict):
         raise BoardError(f"{path}: expected a mapping with a 'board' section")

@@ -13,8 +13,6 @@ solve re-checks, so a folder edited by hand cannot sneak one in either.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,18 @@ from calibration.board import BoardSpec, board_from_dict, load_board
 from calibration.detect import BoardView, detect_board, reprojection_rms_px
 from calibration.extrinsics import Extrinsics, matrix_to_quaternion_xyzw, quaternion_xyzw_to_matrix
 from calibration.handeye import HandEyeError, _board_pose_and_residuals
-from calibration.solve import MIN_VIEWS, SETUPS, SolveReport, motions, report_to_extrinsics, solve_hand_eye
+from calibration.solve import (
+    MAX_RESIDUAL_DEG,
+    MAX_RESIDUAL_M,
+    MIN_VIEWS,
+    SETUPS,
+    SolveReport,
+    check_min_views,
+    motions,
+    report_to_extrinsics,
+    solve_hand_eye,
+)
+from mtdagger.files import atomic_write_bytes, load_yaml
 
 CAPTURE_FILE = "capture.yaml"
 MAX_STAMP_SKEW_S = 0.05
@@ -84,15 +93,15 @@ def pose_from_dict(data: Any, name: str) -> np.ndarray:
     return T
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def _read_yaml(path: Path) -> Any:
     try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        return load_yaml(path.read_text(encoding="utf-8"), str(path))
+    except yaml.YAMLError as error:
+        raise CaptureError(str(error)) from None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    atomic_write_bytes(path, data)
 
 
 class CaptureWriter:
@@ -106,7 +115,7 @@ class CaptureWriter:
         text = yaml.safe_dump(meta, sort_keys=False)
         existing = self.folder / CAPTURE_FILE
         if existing.is_file() and any((self.folder / "samples").glob("[0-9]*.yaml")):
-            if yaml.safe_load(existing.read_text(encoding="utf-8")) != yaml.safe_load(text):
+            if _read_yaml(existing) != load_yaml(text):
                 raise CaptureError(
                     f"{self.folder} already holds samples taken with other settings or another board; "
                     "use a new capture folder"
@@ -183,7 +192,7 @@ def load_capture(folder: str | Path) -> tuple[CaptureSettings, BoardSpec, list[S
     meta_path = folder / CAPTURE_FILE
     if not meta_path.is_file():
         raise CaptureError(f"{folder} is not a capture folder (no {CAPTURE_FILE})")
-    meta = yaml.safe_load(meta_path.read_text(encoding="utf-8")) or {}
+    meta = _read_yaml(meta_path) or {}
     try:
         settings = CaptureSettings(**meta.get("settings", {}))
     except TypeError as error:
@@ -191,7 +200,7 @@ def load_capture(folder: str | Path) -> tuple[CaptureSettings, BoardSpec, list[S
     board = board_from_dict(meta.get("board") or {}, source=str(meta_path))
     samples = []
     for path in sorted((folder / "samples").glob("[0-9]*.yaml")):
-        record = yaml.safe_load(path.read_text(encoding="utf-8"))
+        record = _read_yaml(path)
         try:
             image = cv2.imread(str(path.parent / record["image"]), cv2.IMREAD_GRAYSCALE)
             if image is None:
@@ -251,8 +260,11 @@ def solve_capture(
     method: str | None = None,
     min_views: int = MIN_VIEWS,
     max_reprojection_px: float = 1.0,
+    max_residual_m: float = MAX_RESIDUAL_M,
+    max_residual_deg: float = MAX_RESIDUAL_DEG,
 ) -> CaptureSolution:
     """Detect the board in every sample, drop the bad ones with a reason, solve, build the YAML."""
+    check_min_views(min_views)
     settings, captured_board, samples = load_capture(folder)
     if isinstance(board, (str, Path)):
         board = load_board(board)
@@ -281,7 +293,10 @@ def solve_capture(
             f"too few views: {len(gripper)} of {len(samples)} usable, need at least {min_views}"
             + (f" (rejected: {reasons})" if reasons else "")
         )
-    report = solve_hand_eye(gripper, targets, settings.setup, method=method, min_views=min_views)
+    report = solve_hand_eye(
+        gripper, targets, settings.setup, method=method, min_views=min_views,
+        max_residual_m=max_residual_m, max_residual_deg=max_residual_deg,
+    )  # fmt: skip
     _add_reprojection_residuals(report, np.asarray(gripper), np.asarray(targets), cameras)
     T_camera_optical = None
     if settings.camera_to_optical is not None:

@@ -35,7 +35,6 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +43,8 @@ from typing import Any
 import numpy as np
 import yaml
 from scipy.spatial.transform import Rotation
+
+from mtdagger.files import atomic_write_text, load_yaml
 
 SCHEMA_VERSION = 1
 QUATERNION_NORM_TOLERANCE = 1e-3
@@ -297,28 +298,16 @@ def load_extrinsics(path: str | os.PathLike[str]) -> Extrinsics:
         raise FileNotFoundError(f"calibration file not found: {path}")
     with path.open("r", encoding="utf-8") as stream:
         try:
-            data = yaml.safe_load(stream)
+            data = load_yaml(stream, str(path))
         except yaml.YAMLError as error:
-            raise ExtrinsicsError(f"{path}: not valid YAML: {error}") from None
+            raise ExtrinsicsError(str(error)) from None
     return Extrinsics.from_dict(data, source=str(path))
 
 
 def save_extrinsics(path: str | os.PathLike[str], extrinsics: Extrinsics) -> Path:
     """Write atomically (temp file + rename), so a crash never leaves half a calibration behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(extrinsics.to_dict(), sort_keys=False, default_flow_style=None)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, text)
 
 
 def static_transform_args(extrinsics: Extrinsics) -> list[str]:

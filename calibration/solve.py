@@ -27,6 +27,7 @@ import numpy as np
 
 from calibration.extrinsics import Extrinsics
 from calibration.handeye import (
+    MIN_SAMPLES,
     HandEyeError,
     _as_poses,
     _board_pose_and_residuals,
@@ -42,6 +43,11 @@ ROBOT_WORLD_METHODS = ("shah", "li")
 METHODS = ("builtin-park", *HANDEYE_METHODS, *ROBOT_WORLD_METHODS)
 MIN_VIEWS = 5
 MIN_MOTION_DEG = 2.0
+# A solution whose board mount Y_i = M_i^-1 X C_i spreads more than this across the views is not a
+# calibration: the robot poses and the images disagree (identical or stale frames, a TF from the
+# wrong instant, a board that slipped, the wrong frames). Good captures give ~1 mm / 0.1 deg.
+MAX_RESIDUAL_M = 0.01
+MAX_RESIDUAL_DEG = 1.0
 # REP 103: camera_link has x forward, y left, z up; the optical frame x right, y down, z forward.
 R_LINK_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
 
@@ -109,6 +115,49 @@ def check_motion(T_base_gripper: np.ndarray) -> None:
     _check_rotation_diversity(T_base_gripper)
 
 
+def check_views(T_camera_board: np.ndarray) -> None:
+    """Refuse board poses that cannot go with a moving gripper: the same pose in every image
+    (identical or repeated frames) or rotations about one axis only, with the reason in words."""
+    rotations = T_camera_board[:, :3, :3]
+    largest = max(
+        np.rad2deg(np.linalg.norm(_rotation_vector(rotations[j] @ rotations[i].T)))
+        for i in range(len(rotations))
+        for j in range(i + 1, len(rotations))
+    )
+    spread_mm = 1e3 * float(np.ptp(T_camera_board[:, :3, 3], axis=0).max())
+    if largest < MIN_MOTION_DEG:
+        raise HandEyeError(
+            f"degenerate views: the board barely turns between the images (largest rotation "
+            f"{largest:.2f} deg < {MIN_MOTION_DEG} deg, positions within {spread_mm:.1f} mm) while the "
+            "gripper moved; are the images identical or repeated frames?"
+        )
+    try:
+        _check_rotation_diversity(T_camera_board)
+    except HandEyeError:
+        raise HandEyeError(
+            "degenerate views: the board turns about one axis only in the images while the gripper "
+            "rotated about several; the images and the robot poses do not belong together"
+        ) from None
+
+
+def check_residuals(results: dict[str, MethodResult], chosen: str, max_m: float, max_deg: float) -> None:
+    """Refuse a solution whose board-mount residuals exceed the limits, printing every method's."""
+    best = results[chosen].residuals
+    t_mm, r_deg = 1e3 * best["translation_rms_m"], best["rotation_rms_deg"]
+    if t_mm <= 1e3 * max_m and r_deg <= max_deg:
+        return
+    each = ", ".join(
+        f"{name} {1e3 * r.residuals['translation_rms_m']:.1f} mm / {r.residuals['rotation_rms_deg']:.2f} deg"
+        for name, r in results.items()
+        if r.X is not None
+    )
+    raise HandEyeError(
+        f"residuals too high: the board mount spreads {t_mm:.1f} mm / {r_deg:.2f} deg rms across the views "
+        f"with {chosen} (limits {1e3 * max_m:g} mm / {max_deg:g} deg; per method: {each}); the robot poses "
+        "and the images disagree (stale TF, wrong frames, a board or camera that moved). Nothing was written"
+    )
+
+
 def solve_method(M: np.ndarray, C: np.ndarray, name: str) -> MethodResult:
     try:
         if name == "builtin-park":
@@ -165,18 +214,11 @@ def solve_hand_eye(
     outlier_k: float = 3.0,
     outlier_floor_m: float = 0.002,
     outlier_floor_deg: float = 0.2,
+    max_residual_m: float = MAX_RESIDUAL_M,
+    max_residual_deg: float = MAX_RESIDUAL_DEG,
 ) -> SolveReport:
-    """Run every method on the inlier samples; `method` forces the choice, else the lowest score."""
-    G = _as_poses(T_base_gripper, "T_base_gripper")
-    C = _as_poses(T_camera_board, "T_camera_board")
-    if len(G) != len(C):
-        raise HandEyeError(f"got {len(G)} gripper poses but {len(C)} board poses; they must pair up")
-    if len(G) < min_views:
-        raise HandEyeError(f"too few views: {len(G)} usable, need at least {min_views}")
-    unknown = [m for m in [*methods, *([method] if method else [])] if m not in METHODS]
-    if unknown:
-        raise HandEyeError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
-    check_motion(G)
+    """Every method on the inlier samples; `method` forces the choice, else the lowest score wins."""
+    G, C = _checked_samples(T_base_gripper, T_camera_board, min_views, [*methods, method or METHODS[0]])
     M = motions(G, setup)
     used = list(range(len(G)))
     removed: dict[int, str] = {}
@@ -208,7 +250,37 @@ def solve_hand_eye(
         if results[chosen].X is None:
             errors = "; ".join(f"{n}: {r.error}" for n, r in results.items())
             raise HandEyeError(f"every hand-eye method failed: {errors}")
+    check_residuals(results, chosen, max_residual_m, max_residual_deg)
     return SolveReport(setup, results, chosen, used, removed)
+
+
+def _checked_samples(
+    T_base_gripper: Sequence[np.ndarray], T_camera_board: Sequence[np.ndarray], min_views: int, methods: list
+) -> tuple[np.ndarray, np.ndarray]:
+    """The samples as arrays, refused (HandEyeError, the reason in words) when they cannot give a
+    calibration: too few, unpaired, an unknown method, degenerate motion or degenerate views."""
+    check_min_views(min_views)
+    G = _as_poses(T_base_gripper, "T_base_gripper")
+    C = _as_poses(T_camera_board, "T_camera_board")
+    if len(G) != len(C):
+        raise HandEyeError(f"got {len(G)} gripper poses but {len(C)} board poses; they must pair up")
+    if len(G) < min_views:
+        raise HandEyeError(f"too few views: {len(G)} usable, need at least {min_views}")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise HandEyeError(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
+    check_motion(G)
+    check_views(C)
+    return G, C
+
+
+def check_min_views(min_views: int) -> None:
+    """Fewer than three views cannot determine a camera pose (two relative motions, two axes)."""
+    if isinstance(min_views, bool) or not isinstance(min_views, int) or min_views < MIN_SAMPLES:
+        raise HandEyeError(
+            f"min_views must be an integer >= {MIN_SAMPLES} (a hand-eye solve needs at least "
+            f"{MIN_SAMPLES} views rotated about two axes), got {min_views!r}"
+        )
 
 
 def report_to_extrinsics(

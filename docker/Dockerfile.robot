@@ -17,15 +17,13 @@ ARG TORCH_VERSION=2.13.0
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-# Ubuntu 24.04 marks the system Python as externally managed; this image is single-purpose.
 ENV DEBIAN_FRONTEND=noninteractive \
-    PIP_BREAK_SYSTEM_PACKAGES=1 \
     PIP_NO_CACHE_DIR=1 \
     MUJOCO_GL=egl
 
 # The last line: system libraries of open3d / pyrealsense2 (libusb) and headless MuJoCo (EGL, Mesa).
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      python3-pip python3-colcon-common-extensions python3-vcstool python3-rosdep git \
+      python3-pip python3-venv python3-colcon-common-extensions python3-vcstool python3-rosdep git \
       ros-${ROS_DISTRO}-realsense2-camera \
       ros-${ROS_DISTRO}-ros2-control ros-${ROS_DISTRO}-ros2-controllers \
       ros-${ROS_DISTRO}-control-msgs ros-${ROS_DISTRO}-trajectory-msgs \
@@ -49,18 +47,27 @@ RUN if [ "${WITH_FRANKA}" = "1" ]; then \
       && rm -rf build log /var/lib/apt/lists/*; \
     fi
 
-# The ROS-free core goes into the system Python that rclpy uses, so the nodes can import it.
-# numpy stays below 2: the distro's compiled Python bindings (cv_bridge, tf2_py) were built on 1.x.
+# The ROS-free core goes into a venv over the system Python that sees its packages (rclpy,
+# launch and the messages from /opt/ros, ROS's Python dependencies from apt), exactly as
+# ros2_ws/README.md's robot-PC steps do: `pip install -e .` only (no ros-jazzy-* PyPI wheels), no
+# "numpy<2" (the pinned OpenCV needs NumPy 2; Jazzy's message code does not use NumPy's C API).
+ENV VENV=/opt/mtdagger-venv
 WORKDIR /opt/mtdagger
 COPY . /opt/mtdagger
-RUN pip3 install "torch==${TORCH_VERSION}" --index-url "${TORCH_INDEX}" \
-    && pip3 install -e . "ikpy==4.2.1" "numpy<2"
+RUN python3 -m venv --system-site-packages "${VENV}" \
+    && "${VENV}/bin/pip" install "torch==${TORCH_VERSION}" --index-url "${TORCH_INDEX}" \
+    && "${VENV}/bin/pip" install -e . \
+    && printf '#!/bin/sh\nexec "%s/bin/python" "/opt/ros/%s/bin/ros2" "$@"\n' "${VENV}" "${ROS_DISTRO}" \
+       > "${VENV}/bin/ros2" \
+    && chmod +x "${VENV}/bin/ros2"
 
-# The colcon workspace: ros2_ws/src holds relative links to the repo's ROS packages.
+# The colcon workspace (ros2_ws/src holds relative links to the repo's ROS packages), built by the
+# venv's Python so the nodes' scripts start with it. A plain (copying) build: build/ is removed
+# below, and a --symlink-install made with `setup.py develop` would point into it.
 WORKDIR /opt/mtdagger/ros2_ws
 RUN source "/opt/ros/${ROS_DISTRO}/setup.bash" \
     && if [ -f /opt/franka_ws/install/setup.bash ]; then source /opt/franka_ws/install/setup.bash; fi \
-    && colcon build --symlink-install \
+    && "${VENV}/bin/python" "$(command -v colcon)" build \
     && rm -rf build log
 
 COPY docker/robot_entrypoint.sh /robot_entrypoint.sh

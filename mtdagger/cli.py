@@ -10,6 +10,12 @@ import argparse
 import importlib
 import os
 import sys
+from typing import NoReturn
+
+from mtdagger.cli_types import count_list_type, count_type
+
+# Integer flags checked by the parser (one `error:` line naming the flag, exit code 2).
+_POSITIVE, _NON_NEGATIVE = count_type(1), count_type(0)
 
 # MuJoCo must pick its GL backend before it is first imported; headless EGL is our default.
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -43,10 +49,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--config", required=True, help="configs/<preset>.yaml")
     p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its manifest")
     p.add_argument(
-        "--workers", type=int, default=None, help="override rollout worker count (a resume may change it)"
-    )
+        "--resume", action="store_true",
+        help="continue the run in --out from its manifest (bit-identical to an uninterrupted run, with "
+        "any --workers)",
+    )  # fmt: skip
+    p.add_argument(
+        "--workers", type=int, default=None,
+        help="override rollout worker count (changes speed, not results: a resume may change it)",
+    )  # fmt: skip
     p.add_argument(
         "--set",
         action="append",
@@ -98,7 +109,9 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
 
 def _add_deploy(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("deploy", help="run a checkpoint through the deployment loop against a simulator")
-    p.add_argument("--sim", default="metaworld", help="simulator backend (default: metaworld)")
+    p.add_argument(
+        "--sim", default=None, help="simulator backend (default: the one the checkpoint was trained in)"
+    )
     p.add_argument("--checkpoint", required=True, help="point-cloud checkpoint directory")
     p.add_argument("--tasks", default=None, help="default: the checkpoint's task list")
     p.add_argument("--episodes", type=int, default=3, help="episodes per task (>= 1)")
@@ -117,8 +130,8 @@ def _add_deploy(sub: argparse._SubParsersAction) -> None:
         "--calibration-error",
         default=None,
         metavar="DX,DY,DZ,ROLL,PITCH,YAW",
-        help="record /tf_static this far (m, deg) off the true camera pose: rehearses a miscalibrated "
-        "cell for `mtdagger gap`",
+        help="with --record: record /tf_static this far (m, deg; at most 0.25 m and 30 deg per axis) off "
+        "the true camera pose, to rehearse a miscalibrated cell for `mtdagger gap`",
     )
     p.add_argument(
         "--config",
@@ -180,21 +193,21 @@ def _add_rehearse(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(module="mtdagger.commands.rehearse")
 
 
-def _add_bench(sub: argparse._SubParsersAction) -> None:
+def _add_bench(sub: argparse._SubParsersAction) -> None:  # house-rules: one line per benchmark flag
     p = sub.add_parser("bench", help="benchmarks: print a table against a baseline run in the same process")
     bench = p.add_subparsers(dest="bench", required=True)
     b = bench.add_parser("perception", help="depth -> N points latency vs a naive baseline")
-    b.add_argument("--repeats", type=int, default=50, help="timed repeats per pipeline")
-    b.add_argument("--num-points", type=int, default=1024, help="points per cloud (the contract's N)")
+    b.add_argument("--repeats", type=_POSITIVE, default=50, help="timed repeats per pipeline")
+    b.add_argument("--num-points", type=_POSITIVE, default=1024, help="points per cloud (the contract's N)")
     b.set_defaults(module="mtdagger.bench.perception")
     b = bench.add_parser("sim", help="simulator steps per second with and without depth rendering")
     b.add_argument("--task", default="drawer-open-v3", help="task to step")
-    b.add_argument("--steps", type=int, default=300, help="simulator steps per measurement")
+    b.add_argument("--steps", type=_POSITIVE, default=300, help="simulator steps per measurement")
     b.set_defaults(module="mtdagger.bench.sim")
     b = bench.add_parser("schedulers", help="compare task schedulers on the same budget and seeds")
     b.add_argument("--suite", default="mt10", help="mt10, mt50, mt50-subset or comma-separated tasks")
-    b.add_argument("--seeds", type=int, default=5, help="training seeds per scheduler (paired)")
-    b.add_argument("--first-seed", type=int, default=0, help="first seed (run seed ranges in parallel)")
+    b.add_argument("--seeds", type=_POSITIVE, default=5, help="training seeds per scheduler (paired)")
+    b.add_argument("--first-seed", type=_NON_NEGATIVE, default=0, help="first seed (split seeds over runs)")
     b.add_argument("--config", default="configs/mt10-state-sched.yaml", help="training preset")
     b.add_argument("--out", default="runs/bench-schedulers", help="where the runs and the table go")
     b.add_argument("--targets", default="0.6,0.8", help="mean-success targets for 'expert eps to'")
@@ -202,17 +215,21 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--set", action="append", default=[], help="preset override key=value (repeatable)")
     b.set_defaults(module="mtdagger.bench.schedulers")
     b = bench.add_parser("schedulers-scale", help="scheduler allocation + update time, 1e3-1e5 tasks")
-    b.add_argument("--tasks", default="1000,10000,100000", help="comma-separated task counts")
-    b.add_argument("--repeats", type=int, default=50, help="timed rounds per cell (/10 above 10k tasks)")
+    b.add_argument(
+        "--tasks", type=count_list_type(), default="1000,10000,100000", help="comma-separated task counts"
+    )
+    b.add_argument("--repeats", type=_POSITIVE, default=50, help="timed rounds per cell (/10 above 10k)")
     b.set_defaults(module="mtdagger.bench.schedulers_scale")
     b = bench.add_parser("control", help="control-step latency per stage (depth in -> command out)")
-    b.add_argument("--steps", type=int, default=200, help="control steps timed")
-    b.add_argument("--num-points", type=int, default=1024, help="points per cloud (the contract's N)")
+    b.add_argument("--steps", type=_POSITIVE, default=200, help="control steps timed")
+    b.add_argument("--num-points", type=_POSITIVE, default=1024, help="points per cloud (the contract's N)")
     b.set_defaults(module="mtdagger.bench.control")
     b = bench.add_parser("ros", help="camera -> command latency, real rclpy vs in-process; CPU per node")
     b.add_argument("--task", default="reach-v3", help="MetaWorld task the graph runs")
-    b.add_argument("--steps", type=int, default=200, help="timed control steps (after 10 warm-up steps)")
-    b.add_argument("--num-points", type=int, default=1024, help="points per cloud of the random checkpoint")
+    b.add_argument("--steps", type=_POSITIVE, default=200, help="timed control steps (after 10 warm-up)")
+    b.add_argument(
+        "--num-points", type=_POSITIVE, default=1024, help="points per cloud of the random checkpoint"
+    )
     b.set_defaults(module="mtdagger.bench.ros")
     b = bench.add_parser("safety", help="fuzz safety filter + arm command: unsafe outputs, p99")
     b.add_argument("--actions", type=int, default=1_000_000, help="random + adversarial actions to check")
@@ -267,8 +284,15 @@ def _add_calibrate(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--board", default=None, help="board.yaml (default: the board stored in the capture)")
     s.add_argument("--method", default=None, help="force a hand-eye method (default: lowest residual)")
     s.add_argument("--id", default=None, help="calibration_id (default: the capture folder's name)")
-    s.add_argument("--min-views", type=int, default=5, help="fewest usable views to accept")
+    s.add_argument("--min-views", type=count_type(3), default=5, help="fewest usable views to accept (>= 3)")
     s.add_argument("--max-reprojection-px", type=float, default=1.0, help="reject views fitting worse")
+    s.add_argument(
+        "--max-residual-mm", type=float, default=10.0,
+        help="refuse a solution whose board mount spreads more than this (rms) across the views",
+    )  # fmt: skip
+    s.add_argument(
+        "--max-residual-deg", type=float, default=1.0, help="the same limit for the mount's rotation (rms)"
+    )
     s.add_argument(
         "--child",
         choices=["link", "optical"],
@@ -321,8 +345,16 @@ def _settable_keys_epilog() -> str:
     return head + "\n" + "\n".join(lines)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its refusals as the project's one `error:` line (exit code 2) instead of the
+    usage text and a `prog: error:` line; `--help` still prints the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mtdagger", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="mtdagger", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (
         _add_rollout,
@@ -341,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from mtdagger.files import OutputError
+
     args = build_parser().parse_args(argv)
     module = importlib.import_module(args.module)
     try:
@@ -348,6 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OutputError as error:  # an output that cannot be written, named (mtdagger/files.py)
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

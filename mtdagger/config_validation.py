@@ -140,10 +140,30 @@ def _check_int(value: Any, where: str) -> int:
 def _check_float(value: Any, where: str) -> float:
     """A finite number (int accepted); infinity is only allowed through a field's Bounds."""
     if not _is_number(value):
-        raise ConfigError(f"{where} must be a number, got {value!r} ({_type_name(value)})")
+        hint = _number_hint(value)
+        raise ConfigError(f"{where} must be a number, got {value!r} ({_type_name(value)}){hint}")
     if not math.isfinite(float(value)):
         raise ConfigError(f"{where} must be finite, got {value!r}")
     return float(value)
+
+
+def _number_hint(value: Any) -> str:
+    """For text that reads as a number: why YAML made it text, and how to write it. YAML 1.1 (what
+    PyYAML reads) takes `1e-3` as a string: a float needs a dot in the mantissa and a signed exponent."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        number = float(value)
+    except ValueError:
+        return ""
+    if not math.isfinite(number):
+        return ""
+    mantissa, _, exponent = value.strip().lower().partition("e")
+    if exponent:
+        dotted = mantissa if "." in mantissa else f"{mantissa}.0"
+        sign = exponent if exponent[:1] in "+-" else f"+{exponent}"
+        return f"; YAML reads {value!r} as text: write {number!r} or {dotted}e{sign}"
+    return f"; YAML reads {value!r} as text (quoted?): write {number!r} without quotes"
 
 
 def _check_str(value: Any, where: str) -> str:

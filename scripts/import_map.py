@@ -28,7 +28,7 @@ from pathlib import Path
 # The intended layer order, lowest first, by room name. A room may import rooms of its own layer
 # or lower ones. A room missing here is reported (and fails tests/test_import_map.py): place it.
 LAYERS: list[tuple[str, ...]] = [
-    ("mtdagger.keys", "mtdagger.stats", "mtdagger.provenance", "mtdagger.testing_hooks"),
+    ("mtdagger.keys", "mtdagger.stats", "mtdagger.provenance", "mtdagger.testing_hooks", "mtdagger.files"),
     ("mtdagger.config_validation", "mtdagger.config_choice"),  # typed config loading, "field: reason"
     ("mtdagger.perception",),  # the point-cloud contract (section 3), camera model, depth frames
     ("mtdagger.messages",),  # topic names, ROS message conversion
@@ -52,7 +52,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("mtdagger.rehearsal",),  # runs the nodes' graph in one process (a launch file in Python)
     ("mtdagger.bench",),
     ("mtdagger.commands",),
-    ("mtdagger.cli", "mtdagger"),  # `mtdagger <command>` and the package's own __init__
+    ("mtdagger.cli", "mtdagger.cli_types", "mtdagger"),  # `mtdagger <command>` and the package's own __init__
 ]
 
 # Top-level packages and where they live under the root (launch files are not scanned).

@@ -53,7 +53,10 @@ def make_backend(name: str, **config: Any) -> Any:
 
 def resolve_tasks(name: str, spec: str) -> list[str]:
     """Backend `name`'s ordered task list for a spec: a suite name ('mt10', 'fr3_drawers') or
-    comma-separated task names. ValueError for a backend a run cannot use here."""
+    comma-separated task names. ValueError for a backend a run cannot use here, and for a spec
+    that names no task (an empty `--tasks ""` is not "every task")."""
+    if not any(part.strip() for part in str(spec).split(",")):
+        raise ValueError(f"tasks {spec!r} names no task; give a suite name or comma-separated task names")
     if name == "fr3":
         from sim_bridge.fr3.drawer_suite import resolve_fr3_tasks
 
@@ -86,3 +89,29 @@ def run_backend_config(
     if name == "fr3":
         return make_backend_config("fr3", objects=objects, **fields)
     return make_backend_config("metaworld", **fields)
+
+
+def simulator_for_checkpoint(meta: Any, requested: str | None, *, flag: str | None = "--sim") -> str:
+    """The simulator a checkpoint runs in: the one it was trained in (`meta.provenance`'s
+    `sim_backend`; MetaWorld for checkpoints from before it was recorded). A `requested` other one
+    is refused (the robot, tasks and contract are that simulator's), and so is a checkpoint naming
+    a task the simulator does not have. One-line ValueError naming `flag` (None: the caller's
+    simulator is fixed, e.g. the rehearsal's FR3 cell) or the checkpoint's field."""
+    trained_in = meta.provenance.get("sim_backend")
+    sim = requested or trained_in or "metaworld"
+    if trained_in is not None and sim != trained_in:
+        why = "its robot, tasks and contract are that simulator's"
+        if flag is None:
+            raise ValueError(f"the checkpoint was trained in {trained_in!r}, not {sim!r} ({why})")
+        raise ValueError(
+            f"{flag} {sim} but the checkpoint was trained in {trained_in!r} ({why}); "
+            f"drop {flag} or pass {flag} {trained_in}"
+        )
+    if sim not in RUN_BACKENDS:
+        valid = ", ".join(RUN_BACKENDS)
+        raise ValueError(f"{flag or 'simulator'} {sim!r}: not one a checkpoint runs in here; valid: {valid}")
+    try:
+        resolve_tasks(sim, ",".join(meta.tasks))
+    except ValueError as error:
+        raise ValueError(f"checkpoint tasks {list(meta.tasks)} are not all {sim} tasks: {error}") from None
+    return sim

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from mtdagger.files import load_yaml
 from mtdagger.perception.contract import PointCloudContract
 from sim_bridge.backend import UnknownTaskError
 from sim_bridge.camera.sim_camera import resolve_config_path
@@ -136,7 +135,7 @@ class SuitePreset:
     def from_yaml(cls, path: str | Path) -> SuitePreset:
         resolved = resolve_config_path(path)
         with open(resolved, encoding="utf-8") as handle:
-            data: Any = yaml.safe_load(handle)
+            data: Any = load_yaml(handle, f"suite preset {str(path)!r}")
         if not isinstance(data, dict):
             raise ValueError(f"suite preset {str(path)!r} must be a YAML mapping")
         missing = {"name", "camera", "point_cloud"} - set(data)

@@ -362,7 +362,9 @@ def test_factory_is_picklable_and_builds_the_same_policy(tmp_path):
     threads = torch.get_num_threads()
     try:
         policy = factory.build()
-        assert torch.get_num_threads() == 1
+        # Building leaves the caller's thread count alone (issue 21: it set 1 for the whole training
+        # process, so BC results depended on --workers); rollouts set one thread themselves.
+        assert torch.get_num_threads() == threads
     finally:
         torch.set_num_threads(threads)
     obs = cloud_obs()

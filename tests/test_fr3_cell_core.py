@@ -154,6 +154,52 @@ def test_never_a_command_is_a_startup_timeout():
         core.ready_to_step(2.0)
 
 
+def test_a_timeout_names_the_gripper_interface_the_cell_was_started_with():
+    """rehearse.launch.py serves franka_gripper's action: the hint must not say 'topic' there."""
+    for pair_gripper, interface in ((True, "'topic'"), (False, "'action'")):
+        core, _ = make_core(startup_timeout_s=1.0, pair_gripper=pair_gripper)
+        core.begin()
+        assert not core.ready_to_step(0.0)
+        with pytest.raises(StartupTimeoutError, match=f"gripper_interface {interface}.*ee_state"):
+            core.ready_to_step(2.0)
+
+
+def test_waiting_for_the_first_command_republishes_the_observation_with_its_own_stamp():
+    """Paused, not frozen: while the graph comes up (a late ee_state, a policy still loading) the
+    current observation goes out again every republish period, stamped as it was (a new stamp
+    would be answered as a new observation); the episode then runs exactly as if the first command
+    had come at once, however long the wait (the two rehearsal paths start at different speeds)."""
+
+    def episode(wait_s: float) -> tuple[list, list]:
+        core, _ = make_core(republish_period_s=1.0, max_episode_steps=3)
+        first = core.begin()
+        republished = []
+        wall = 0.0
+        assert not core.ready_to_step(wall)  # the first observation is out: the wait starts
+        while wall < wait_s:
+            wall += 0.25
+            assert not core.ready_to_step(wall)
+            again = core.frame_to_republish(wall)
+            if again is not None:
+                republished.append(again)
+        assert core.now_s == first.stamp_s  # no step, no clock advance
+        for frame in republished:
+            assert frame.stamp_s == first.stamp_s and not frame.markers  # its stamp; its start marker once
+            np.testing.assert_array_equal(frame.joint_positions, first.joint_positions)
+        frames = []
+        for k in range(3):
+            command(core, np.full(7, 0.05 * (k + 1)))
+            assert core.ready_to_step(wall)
+            frames.append(core.step())
+        return republished, [(f.stamp_s, tuple(f.joint_positions)) for f in frames]
+
+    republished, after_wait = episode(wait_s=5.0)
+    assert len(republished) == 5
+    none, at_once = episode(wait_s=0.0)
+    assert none == [] and after_wait == at_once
+    assert [stamp for stamp, _ in at_once] == pytest.approx([CLOCK_START_S + k * PERIOD for k in (1, 2, 3)])
+
+
 def test_episodes_run_seen_then_unseen_with_markers_success_and_a_fresh_backend_per_split():
     core, built = make_core(
         objects="both", tasks=("drawer-open", "drawer-close"), episodes_per_task=1, seed=4

@@ -178,8 +178,8 @@ def test_gap_refuses_bad_input_with_one_line(tmp_path, capsys):
 def test_deploy_calibration_error_flag_is_parsed_or_refused_naming_the_flag():
     from mtdagger.commands.deploy import _calibration_error
 
-    assert _calibration_error(None) is None
-    assert _calibration_error("0.02,0,0,0,3,0") == (0.02, 0.0, 0.0, 0.0, 3.0, 0.0)
+    assert _calibration_error(None, None) is None
+    assert _calibration_error("0.02,0,0,0,3,0", "bag") == (0.02, 0.0, 0.0, 0.0, 3.0, 0.0)
     for bad in ("0.02,0,0", "a,b,c,d,e,f", "0,0,0,0,0,nan"):
         with pytest.raises(ValueError, match="--calibration-error"):
-            _calibration_error(bad)
+            _calibration_error(bad, "bag")

@@ -36,12 +36,12 @@ MINIMAL = {
 }
 # Where the PyPI rehearsal may differ from the launch files, and only there (graph.py's docstring).
 PYPI_SEAMS = {
+    "ee_state": set(),  # as under the launch (no TF: forward kinematics of /joint_states)
     "pointcloud_preprocess": {"calibration_file"},  # no tf2_ros
     "policy": {"follow_episode_task"},  # several tasks in one graph
     "arm_controller": {"gripper_interface"},  # no control_msgs
-    "fr3_cell": {"tasks", "gripper_interface", "publish_ee_state", "publish_robot_description",
-                 "use_sim_time", "exit_when_done"},
-    "rehearsal_recorder": {"use_sim_time"},  # stands in for `ros2 bag record`
+    "fr3_cell": {"tasks", "gripper_interface", "publish_robot_description", "exit_when_done"},
+    "rehearsal_recorder": {"use_sim_time"},  # stands in for `ros2 bag record --use-sim-time`
 }  # fmt: skip
 # Nodes of other packages a plan may start; their parameters are upstream's.
 EXTERNAL = {("tf2_ros", "static_transform_publisher"), ("realsense2_camera", "realsense2_camera_node"),
@@ -102,7 +102,10 @@ def test_rehearsal_node_parameters_equal_the_launch_files_field_by_field():
     launch = {node.name: node.parameters for node in run.all_nodes()}
     assert set(rehearsal) == set(PYPI_SEAMS), "the rehearsal runs other nodes than its seams name"
     # What the launch starts that the rehearsal does not: played by the cell or replaced by a seam.
-    assert set(launch) - set(rehearsal) == {"ee_state", "camera_calibration_tf", "robot_state_publisher"}
+    assert set(launch) - set(rehearsal) == {"camera_calibration_tf", "robot_state_publisher"}
+    # The same clock semantics in both paths (issue 21): every node of the graph on the cell's /clock.
+    for node in ("fr3_cell", "ee_state", "pointcloud_preprocess", "policy", "arm_controller"):
+        assert launch[node]["use_sim_time"] is True and rehearsal[node]["use_sim_time"] is True, node
     problems = []
     for node, params in sorted(rehearsal.items()):
         differing = _diff(launch.get(node, {}), params, "launch", "rehearsal")
@@ -121,7 +124,7 @@ def test_the_seams_are_the_rehearsals_only_changes_and_use_the_launchs_calibrati
     settings = _rehearsal_settings()
     rehearse, _ = launch_plans(settings)
     seams = pypi_seams(settings, rehearse.includes[0].arguments["calibration_file"])
-    assert {node: set(values) for node, values in seams.items()} == PYPI_SEAMS
+    assert {node: set(values) for node, values in seams.items()} == {n: k for n, k in PYPI_SEAMS.items() if k}
     run = _rehearse_launch_run(settings)
     tf = run.node("camera_calibration_tf").arguments
     assert Path(seams["pointcloud_preprocess"]["calibration_file"]).resolve() == (REPO / CAL).resolve()
@@ -183,7 +186,11 @@ def test_launch_file_starts_exactly_the_plans_nodes(case):
     record = ["ros2", "bag", "record", "-s", "mcap", "-o"]
     assert [p[:6] for p in run.processes] == [record] * bool(plan.record)
     if plan.record:
-        assert run.processes[0][7:] == list(plan.record.topics)
+        # receive times on /clock when the launch runs on it (issue 21: bags that replay)
+        simulated = launch in ("sim", "rehearse") or arguments.get("use_sim_time") == "true"
+        assert plan.record.use_sim_time is simulated
+        sim_time = ["--use-sim-time"] if simulated else []
+        assert run.processes[0][7:] == [*sim_time, *plan.record.topics]
 
 
 @pytest.mark.parametrize("launch", ["rehearse", "eval_recording", "sim_rollout"])
@@ -282,7 +289,7 @@ def test_control_period_is_the_robot_configs_everywhere(case):
     plan = deployment_plan(*PLAN_CASES[case])
     robot = load_robot_config(plan.node("arm_controller").parameters["robot_config"])
     if case == "real":
-        rate = plan.node("ee_state").parameters["rate_hz"]  # 0: the robot config's control rate
+        rate = plan.node("ee_state").parameters["rate_hz"]  # 0: one EE pose per joint state
         assert rate in (0.0, pytest.approx(1.0 / robot.safety.control_period_s)), rate
     # 0: the robot config's, the value checkpoints are trained and checked with.
     step = plan.node("arm_controller").parameters.get("trajectory_time_from_start_s", 0.0)

@@ -212,6 +212,7 @@ LAZY_ROS_MODULES = (
     SIM_BRIDGE_NODE, REPO / "mtdagger" / "bench" / "ros.py", REPO / "sim_bridge" / "ros" / "fr3_cell_node.py",
     REPO / "mtdagger" / "rehearsal" / "graph.py", REPO / "mtdagger" / "rehearsal" / "bag_recorder.py",
     REPO / "sim_bridge" / "ros" / "lockstep_loop.py", REPO / "mtdagger" / "messages" / "qos.py",
+    REPO / "mtdagger" / "messages" / "node_process.py",
 )  # fmt: skip
 
 
@@ -399,3 +400,41 @@ def test_launch_files_find_the_core_when_ros2_runs_without_it(tmp_path):
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert Path(done.stdout.strip()) == root / "mtdagger" / "__init__.py"
+
+
+def test_launch_files_find_the_core_from_an_installed_copy_of_the_package(tmp_path):
+    """What `colcon build` installs with current setuptools (even with --symlink-install: no
+    `setup.py develop`, so `setup.py build install`) is a COPY of policy_node, whose own path
+    leads nowhere near the checkout. policy_node/setup.py's build_py records the checkout in the
+    built package (`mtdagger_root`), and launch_support finds the core through it; without that
+    record it stops with one line saying how to run ros2 (issue 21)."""
+    import shutil
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    build = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(tmp_path / "build")],
+        cwd=root / "policy_node", capture_output=True, text=True,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stderr
+    site = tmp_path / "install" / "lib" / "site-packages"
+    shutil.copytree(tmp_path / "build" / "policy_node", site / "policy_node")  # `setup.py install`
+    copy = site / "policy_node" / "launch_support.py"
+    assert not copy.is_symlink() and root not in copy.resolve().parents  # really a copy
+    assert (site / "policy_node" / "mtdagger_root").read_text().strip() == str(root)
+    code = (
+        f"import sys; sys.path.insert(0, {str(site)!r}); "
+        "from policy_node.launch_support import ensure_core_importable; "
+        "ensure_core_importable(); import mtdagger; print(mtdagger.__file__)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MTDAGGER_ROOT"}
+    # -I -S: no PYTHONPATH, no site-packages (/opt/ros's `ros2` run by the system Python).
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()) == root / "mtdagger" / "__init__.py"
+    (site / "policy_node" / "mtdagger_root").unlink()
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode != 0 and "robot venv's Python" in done.stderr and "MTDAGGER_ROOT" in done.stderr

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -72,16 +73,34 @@ def _run_variant(base_config, label: str, seed: int, out: Path) -> list[dict]:
 def _labels(spec: str) -> list[str]:
     labels = [s.strip() for s in spec.split(",") if s.strip()] if spec != "all" else list(VARIANTS)
     unknown = [label for label in labels if label not in VARIANTS]
-    if unknown:
-        raise ValueError(f"--schedulers: unknown {unknown}; valid: {', '.join(VARIANTS)}")
+    if unknown or not labels:
+        valid = ", ".join(VARIANTS)
+        raise ValueError(f"--schedulers: unknown {unknown or repr(spec)}; valid: {valid} (or all)")
     return labels
 
 
+def _targets(text: str) -> list[float]:
+    try:
+        targets = [float(t) for t in text.split(",")]
+    except ValueError:
+        targets = []
+    if not targets or not all(0.0 < t <= 1.0 for t in targets):
+        raise ValueError(f"--targets takes comma-separated success rates in (0, 1], got {text!r}")
+    return targets
+
+
 def run(args) -> int:
-    labels = _labels(args.schedulers)
-    targets = [float(t) for t in args.targets.split(",")]
     tasks = SUITES.get(args.suite, args.suite)
-    base = load_train_config(args.config, [f"sim.tasks={tasks}", *args.set])
+    try:
+        labels = _labels(args.schedulers)
+        targets = _targets(args.targets)
+        base = load_train_config(args.config, [f"sim.tasks={tasks}", *args.set])
+        from mtdagger.training.preflight import preflight
+
+        preflight(base)
+    except (FileNotFoundError, ValueError) as error:  # before any run folder or simulator
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     out = Path(args.out) / args.suite
     out.mkdir(parents=True, exist_ok=True)
     runs: dict[str, list[list[dict]]] = {label: [] for label in labels}

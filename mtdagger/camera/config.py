@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
+from mtdagger.files import load_yaml
 
 HoleFillingMode = Literal["fill_from_left", "farthest_from_around", "nearest_from_around"]
 _HOLE_FILLING_MODES: tuple[str, ...] = ("fill_from_left", "farthest_from_around", "nearest_from_around")
@@ -165,7 +165,7 @@ def load_camera_config(path: str | os.PathLike[str]) -> RealSenseCameraConfig:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"camera config not found: {path}")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = load_yaml(path.read_text(encoding="utf-8"), str(path))
     try:
         return RealSenseCameraConfig.from_dict(data or {})
     except (TypeError, ValueError) as error:

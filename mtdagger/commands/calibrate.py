@@ -56,6 +56,8 @@ def _solve(args: argparse.Namespace) -> int:
         method=args.method,
         min_views=args.min_views,
         max_reprojection_px=args.max_reprojection_px,
+        max_residual_m=args.max_residual_mm / 1e3,
+        max_residual_deg=args.max_residual_deg,
     )
     removed = solution.removed_views()
     for name, view in solution.views.items():

@@ -31,49 +31,86 @@ def _expected_contract(config_path: str | None):
 
 def _preflight(args) -> None:
     """Every flag checked before a simulator is built (ValueError naming the flag); config paths
-    made independent of the current directory (repository-relative defaults)."""
+    made independent of the current directory (repository-relative defaults). The simulator is the
+    checkpoint's (`provenance.sim_backend`), as for `mtdagger eval`: another --sim is refused."""
     from mtdagger.commands.paths import check_count, check_output_dir, resolve_input_file
-    from mtdagger.control.robot_config import load_robot_config, resolve_robot_config_path
     from mtdagger.policy.checkpoint import CheckpointError, load_checkpoint
     from mtdagger.runtime.session import SIM_DEFAULTS
     from mtdagger.training.preflight import camera_config
+    from sim_bridge.registry import simulator_for_checkpoint
 
-    if args.sim not in SIM_DEFAULTS:
-        raise ValueError(f"--sim {args.sim!r} is not available here; valid: {', '.join(SIM_DEFAULTS)}")
-    # Unset: the simulator's own camera and robot (the FR3 cell's are not MetaWorld's).
-    args.camera_config = args.camera_config or SIM_DEFAULTS[args.sim][0]
-    args.robot_config = args.robot_config or SIM_DEFAULTS[args.sim][1]
     check_count(args.episodes, "--episodes")
     check_count(args.max_steps, "--max-steps")
     check_count(args.seed, "--seed", minimum=0)
+    args.calibration_error = _calibration_error(getattr(args, "calibration_error", None), args.record)
     if args.record:
         check_output_dir(args.record, "--record", must_be_empty=True, must_not_exist=True)
-    robot = resolve_robot_config_path(args.robot_config)
-    args.robot_config = str(resolve_input_file(robot, "--robot-config"))
+    if args.robot_config:  # given: checked before the checkpoint is read
+        args.robot_config = _checked_robot_config(args.robot_config)
     try:
-        load_robot_config(args.robot_config)
-    except ValueError as error:
-        raise ValueError(f"--robot-config: {error}") from None
-    args.camera_config = str(resolve_input_file(args.camera_config, "--camera-config"))
+        _, meta = load_checkpoint(args.checkpoint)  # weights too (hash, shapes, NaN), not only the sidecar
+    except CheckpointError as error:
+        raise ValueError(f"--checkpoint: {error}") from None
+    args.sim = simulator_for_checkpoint(meta, args.sim)
+    _check_tasks(args.tasks, args.sim, list(meta.tasks))
+    if args.sim not in SIM_DEFAULTS:
+        raise ValueError(f"--sim {args.sim!r} is not available here; valid: {', '.join(SIM_DEFAULTS)}")
+    # Unset: the simulator's own camera and robot (the FR3 cell's are not MetaWorld's).
+    args.robot_config = args.robot_config or _checked_robot_config(SIM_DEFAULTS[args.sim][1])
+    camera = args.camera_config or SIM_DEFAULTS[args.sim][0]
+    args.camera_config = str(resolve_input_file(camera, "--camera-config"))
     camera_config(args.camera_config, "--camera-config")
     if args.config is not None:
         args.config = str(resolve_input_file(args.config, "--config"))
+
+
+def _check_tasks(spec: str | None, sim: str, trained: list[str]) -> None:
+    """`--tasks` names tasks of the checkpoint (`--tasks ""` names none: refused, not "all")."""
+    from sim_bridge.registry import resolve_tasks
+
+    if spec is None:
+        return
     try:
-        load_checkpoint(args.checkpoint)  # weights too (hash, shapes, NaN), not only the sidecar
-    except CheckpointError as error:
-        raise ValueError(f"--checkpoint: {error}") from None
+        tasks = resolve_tasks(sim, spec)
+    except ValueError as error:
+        raise ValueError(f"--tasks: {error}") from None
+    unknown = [task for task in tasks if task not in trained]
+    if unknown:
+        raise ValueError(f"--tasks: the checkpoint was not trained on {unknown}; its tasks: {trained}")
 
 
-def _calibration_error(text: str | None) -> tuple[float, ...] | None:
-    """'--calibration-error DX,DY,DZ,ROLL,PITCH,YAW' -> six floats (m, deg); ValueError names the flag."""
+def _checked_robot_config(reference: str) -> str:
+    """The robot YAML's path, loaded once to refuse a bad safety number naming --robot-config."""
+    from mtdagger.commands.paths import resolve_input_file
+    from mtdagger.control.robot_config import load_robot_config, resolve_robot_config_path
+
+    path = str(resolve_input_file(resolve_robot_config_path(reference), "--robot-config"))
+    try:
+        load_robot_config(path)
+    except ValueError as error:
+        raise ValueError(f"--robot-config: {error}") from None
+    return path
+
+
+def _calibration_error(text: str | None, record: str | None) -> tuple[float, ...] | None:
+    """'--calibration-error DX,DY,DZ,ROLL,PITCH,YAW' -> six floats (m, deg); ValueError names the flag.
+    It only changes the recorded /tf_static, so without --record it would do nothing: refused."""
     if text is None:
         return None
+    from mtdagger.perception.gap import check_pose_error
+
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
         values = ()
-    if len(values) != 6 or not all(np.isfinite(values)):
+    if len(values) != 6:
         raise ValueError(f"--calibration-error must be six numbers DX,DY,DZ,ROLL,PITCH,YAW, got {text!r}")
+    check_pose_error(values, "--calibration-error")
+    if not record:
+        raise ValueError(
+            "--calibration-error only changes the /tf_static recorded in the bag (the camera still "
+            "renders from its true pose); it needs --record BAG_DIR"
+        )
     return values
 
 
@@ -98,7 +135,7 @@ def run(args) -> int:
             robot_config=args.robot_config,
             record=args.record,
             realtime=args.realtime,
-            calibration_error=_calibration_error(getattr(args, "calibration_error", None)),
+            calibration_error=args.calibration_error,
         )
     except (DeploymentError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

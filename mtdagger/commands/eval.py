@@ -22,6 +22,7 @@ def _checked_meta(args):
     from mtdagger.policy.checkpoint import CheckpointError, load_checkpoint
     from mtdagger.training.config import SimConfig
     from mtdagger.training.sim_setup import resolve_run_tasks
+    from sim_bridge.registry import simulator_for_checkpoint
 
     try:
         check_count(args.episodes, "--episodes")
@@ -31,19 +32,17 @@ def _checked_meta(args):
         _, meta = load_checkpoint(args.checkpoint)
     except (CheckpointError, PathError) as error:
         raise _Refusal(str(error)) from None
-    trained_in = meta.provenance.get("sim_backend")
-    if args.sim is None:
-        args.sim = trained_in or "metaworld"
-    elif trained_in is not None and args.sim != trained_in:
-        raise _Refusal(
-            f"--sim {args.sim} but the checkpoint was trained in {trained_in!r} "
-            f"(its robot, tasks and contract are that simulator's); drop --sim or pass --sim {trained_in}"
-        )
-    run_tasks = list(meta.tasks)
     try:
-        tasks = resolve_run_tasks(SimConfig(backend=args.sim, tasks=args.tasks)) if args.tasks else run_tasks
+        args.sim = simulator_for_checkpoint(meta, args.sim)
     except ValueError as error:
         raise _Refusal(str(error)) from None
+    run_tasks = list(meta.tasks)
+    try:  # `--tasks ""` names no task: refused, not read as "every task"
+        tasks = run_tasks
+        if args.tasks is not None:
+            tasks = resolve_run_tasks(SimConfig(backend=args.sim, tasks=args.tasks))
+    except ValueError as error:
+        raise _Refusal(f"--tasks: {error}") from None
     unknown = [t for t in tasks if t not in run_tasks]
     if unknown:
         raise _Refusal(f"checkpoint was not trained on {unknown}; its tasks: {', '.join(run_tasks)}")

@@ -71,3 +71,4 @@ def resolve_input_file(path: str | Path, flag: str) -> Path:
         if given.is_absolute():
             break
     raise PathError(f"{flag} {str(path)!r} not found (looked in the current directory and the repository)")
+

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from mtdagger.commands.paths import PathError, check_output_dir, resolve_input_file
+from mtdagger.data.episode_format import EpisodeStoreError
 from mtdagger.training.config import FIELD_BOUNDS, TrainConfig, load_train_config
 from mtdagger.training.run_folder import RunFolder
 
@@ -33,14 +34,15 @@ def run(args) -> int:
         _check_out(Path(args.out), resume=args.resume)
         if args.resume:  # reads only: the saved config must match (before any simulator starts)
             RunFolder(args.out).create(config.to_dict(), resume=True)
-    except (FileNotFoundError, ValueError, PathError) as error:
+            RunFolder(args.out).check_resumable()
+    except (FileNotFoundError, ValueError, PathError, EpisodeStoreError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     from mtdagger.training.runner import DaggerRunner
 
     try:
         loop = DaggerRunner(config, args.out, resume=args.resume)
-    except (FileExistsError, FileNotFoundError, ValueError) as error:
+    except (FileExistsError, FileNotFoundError, ValueError, EpisodeStoreError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     final = loop.train()

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mtdagger.config_validation import Bounds, validate_fields
 from mtdagger.control.safety_limits import SafetyLimits
+from mtdagger.files import load_yaml
 
 COMMAND_INTERFACES = ("joint_trajectory", "cartesian_pose", "twist")
 # configs/robots/ of a source checkout (editable install); bare robot names are looked up here.
@@ -172,7 +171,7 @@ def load_robot_config(path_or_name: str | Path) -> RobotConfig:
         raise FileNotFoundError(
             f"robot config {str(path)!r} not found (robots in configs/robots: {available})")
     with path.open() as stream:
-        data = yaml.safe_load(stream)
+        data = load_yaml(stream, f"robot config {str(path)!r}")
     if not isinstance(data, dict):
         raise ValueError(f"robot config {str(path)!r}: expected a YAML mapping at the top level")
     return RobotConfig.from_dict(data, source=f"robot config {str(path)!r}")

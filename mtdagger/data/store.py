@@ -116,6 +116,31 @@ def hash_content_hashes(content_hashes: Iterable[str]) -> str:
     return sha256_bytes("\n".join(sorted(content_hashes)).encode("ascii"))
 
 
+def check_manifest(root: str | Path) -> None:
+    """Refuse a manifest under `root` that SQLite cannot read whole (truncated, overwritten), naming
+    it; no manifest yet is fine. Reads only: nothing is created or changed."""
+    path = Path(root) / MANIFEST_NAME
+    if not path.is_file():
+        return
+    try:
+        # Read-only. Without a -wal file (nothing uncommitted to the main file), also immutable: no
+        # -wal or -shm is created, so a refused resume changes nothing; with one (a killed run's),
+        # its pages must be read, and the -shm beside it is used as is.
+        wal = path.with_name(f"{path.name}-wal").is_file()
+        uri = f"{path.resolve().as_uri()}?mode=ro" + ("" if wal else "&immutable=1")
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+            if verdict == "ok":
+                db.execute("SELECT COUNT(*) FROM episodes").fetchone()
+    except sqlite3.DatabaseError as error:
+        verdict = str(error)
+    if verdict != "ok":
+        raise EpisodeStoreError(
+            f"episode manifest {path} is damaged ({verdict}): it cannot be resumed from. Restore it "
+            "from a backup, or start a new run with another --out (the episode files stay where they are)"
+        )
+
+
 # --------------------------------------------------------------------------- the store
 
 

@@ -37,8 +37,12 @@ def bag_output_path(bag_dir: str, *, robot: str, task: str, now: dt.datetime | N
     return str(candidate)
 
 
-def record_command(output: str, topics: Sequence[str]) -> list[str]:
-    """`ros2 bag record` in MCAP (the Jazzy default; Humble needs rosbag2_storage_mcap installed)."""
+def record_command(output: str, topics: Sequence[str], *, use_sim_time: bool = False) -> list[str]:
+    """`ros2 bag record` in MCAP (the Jazzy default; Humble needs rosbag2_storage_mcap installed).
+    `use_sim_time`: receive times from /clock (`--use-sim-time`, Humble and Jazzy), so a bag of a
+    simulated run has receive times that agree with its header stamps and replays by `ros2 bag
+    play` into real.launch.py without stale-observation holds (issue 21)."""
     if not topics:
         raise ValueError("nothing to record: the topic list is empty")
-    return ["ros2", "bag", "record", "-s", "mcap", "-o", output, *topics]
+    sim_time = ["--use-sim-time"] if use_sim_time else []
+    return ["ros2", "bag", "record", "-s", "mcap", "-o", output, *sim_time, *topics]

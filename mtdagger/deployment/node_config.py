@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
+from mtdagger.files import load_yaml
 
 CONTRACT_NODES = ("pointcloud_preprocess", "policy")
 # A shared (`/**`) parameter, or a prefix ending in '.', -> the nodes that declare it.
@@ -76,7 +76,7 @@ def node_config_path(share_dir: str | Path, robot: str, override: str = "") -> s
 
 def load_node_config(path: str | Path) -> NodeConfig:
     """Read and check a node parameter file (sections hold exactly `ros__parameters`)."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    data = load_yaml(Path(path).read_text(encoding="utf-8"), f"node config {path}") or {}
     if not isinstance(data, dict):
         raise ValueError(f"node config {path}: expected a mapping of node sections")
     shared: dict[str, Any] = {}

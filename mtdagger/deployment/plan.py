@@ -107,16 +107,18 @@ class IncludePlan:
 
 @dataclass(frozen=True)
 class RecordPlan:
-    """`ros2 bag record` of `topics` into a new folder under `bag_dir` named after robot and label."""
+    """`ros2 bag record` of `topics` into a new folder under `bag_dir` named after robot and label;
+    `use_sim_time`: receive times on /clock, as the launch's nodes run (simulation, bag replay)."""
 
     bag_dir: str
     robot: str
     label: str
     topics: tuple[str, ...]
+    use_sim_time: bool = False
 
     def command(self, now: dt.datetime | None = None) -> list[str]:
         output = bag_output_path(self.bag_dir, robot=self.robot, task=self.label, now=now)
-        return record_command(output, self.topics)
+        return record_command(output, self.topics, use_sim_time=self.use_sim_time)
 
 
 @dataclass(frozen=True)
@@ -206,7 +208,8 @@ def _real(values: LaunchValues, share: Path) -> DeploymentPlan:
                         "object_label": values["object_label"]}),
         ours("arm_controller", {"command_interface": interface}),
     ]  # fmt: skip
-    record = RecordPlan(values["bag_dir"], robot.name, values["task"], tuple(recorded_topics()))
+    record = RecordPlan(values["bag_dir"], robot.name, values["task"], tuple(recorded_topics()),
+                        use_sim_time=values["use_sim_time"])  # fmt: skip
     return DeploymentPlan("real", tuple(nodes), record=record if values["record"] else None)
 
 
@@ -252,7 +255,8 @@ def _sim(values: LaunchValues, share: Path) -> DeploymentPlan:
         ours("arm_controller", {"command_interface": "twist"}),
     )  # fmt: skip
     label = tasks[0] if len(tasks) == 1 else f"{len(tasks)}tasks"
-    record = RecordPlan(values["bag_dir"], robot.name, label, tuple(recorded_topics(include_success=True)))
+    record = RecordPlan(values["bag_dir"], robot.name, label, tuple(recorded_topics(include_success=True)),
+                        use_sim_time=values["use_sim_time"])  # fmt: skip
     return DeploymentPlan("sim", nodes, record=record if values["record"] else None)
 
 
@@ -270,6 +274,9 @@ def _rehearse(values: LaunchValues, share: Path) -> DeploymentPlan:
         # A full ROS 2 install: franka_gripper's action is served; ee_state and
         # robot_state_publisher run as on the robot, so the cell publishes neither.
         "gripper_interface": "action", "publish_ee_state": False, "publish_robot_description": False,
+        # On its own /clock like every other node of the graph (the cell's stamps are simulated
+        # time; its node clock, e.g. the gripper action server's, must be too).
+        "use_sim_time": True,
     }  # fmt: skip
     real = {
         "task": values["task"], "checkpoint": values["checkpoint"], "calibration_file": calibration,
@@ -284,7 +291,8 @@ def _rehearse(values: LaunchValues, share: Path) -> DeploymentPlan:
                  package="robot_state_publisher"),
     )  # fmt: skip
     label = f"rehearsal_{values['task']}"
-    record = RecordPlan(values["bag_dir"], REHEARSAL_ROBOT, label, tuple(recorded_topics()))
+    record = RecordPlan(values["bag_dir"], REHEARSAL_ROBOT, label, tuple(recorded_topics()),
+                        use_sim_time=True)  # fmt: skip
     includes = (IncludePlan("real", MappingProxyType(real)),)
     return DeploymentPlan("rehearse", nodes, includes, record if values["record"] else None)
 

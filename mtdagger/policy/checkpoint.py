@@ -94,6 +94,12 @@ class CheckpointMeta:
         missing = [n for n in names if n not in data]
         if missing:
             raise CheckpointError(f"{META_FILE} lacks fields {missing}")
+        unknown = sorted(str(k) for k in data if k not in names)
+        if unknown:  # a field this code does not read would be ignored: a newer writer, or a typo
+            raise CheckpointError(
+                f"{META_FILE} has unknown field(s) {unknown} (a newer schema, or a typo); "
+                f"this code reads {names}"
+            )
         expected_types: dict[str, tuple[type, ...]] = {
             "schema_version": (int,),
             "architecture": (str,),
@@ -163,9 +169,23 @@ def _json_roundtrip(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+def _check_directory(directory: Path) -> None:
+    """A checkpoint is a directory; a file given instead (often one of its two files) is named."""
+    if directory.is_dir():
+        return
+    if directory.is_file():
+        parent = directory.parent
+        hint = (
+            f"; give its directory {str(parent)!r}"
+            if directory.name in (META_FILE, WEIGHTS_FILE)
+            else f"; give the directory holding {META_FILE} and {WEIGHTS_FILE}"
+        )
+        raise CheckpointError(f"checkpoint {str(directory)!r} is a file, not a checkpoint directory{hint}")
+    raise CheckpointError(f"checkpoint directory {directory} does not exist")
+
+
 def _read_files(directory: Path) -> tuple[bytes, Any]:
-    if not directory.is_dir():
-        raise CheckpointError(f"checkpoint directory {directory} does not exist")
+    _check_directory(directory)
     meta_path, weights_path = directory / META_FILE, directory / WEIGHTS_FILE
     if not meta_path.is_file():
         raise CheckpointError(f"checkpoint {directory} has no {META_FILE} sidecar")
@@ -275,8 +295,7 @@ def read_checkpoint_meta(directory: str | Path) -> CheckpointMeta:
     can say what to expect (eval, deploy). The weights are still checked by `load_checkpoint`.
     """
     directory = Path(directory)
-    if not directory.is_dir():
-        raise CheckpointError(f"checkpoint directory {directory} does not exist")
+    _check_directory(directory)
     meta_path = directory / META_FILE
     if not meta_path.is_file():
         raise CheckpointError(f"checkpoint {directory} has no {META_FILE} sidecar")

@@ -12,9 +12,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mtdagger.control.action import ActionConvention
+from mtdagger.files import load_yaml
 from mtdagger.perception.contract import PointCloudContract
 
 
@@ -44,7 +43,7 @@ def load_policy_for_robot(
 
 def node_config_contract(path: str | Path) -> PointCloudContract:
     """The `contract` parameters of a policy_node config YAML (its `/**` section)."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    data = load_yaml(Path(path).read_text(), str(path)) or {}
     try:
         contract = data["/**"]["ros__parameters"]["contract"]
     except (KeyError, TypeError):

@@ -162,8 +162,8 @@ class CheckpointStudentFactory:
             object.__setattr__(self, "expect_tasks", tuple(self.expect_tasks))
 
     def build(self) -> Callable[[Mapping[str, Any]], np.ndarray]:
-        # N workers × default intra-op threads oversubscribes the cores; one each is fastest
-        # for batch-1 inference.
-        torch.set_num_threads(1)
+        # No torch.set_num_threads here: building in the training process would leave BC on one
+        # thread afterwards, so results depended on --workers. The rollout code runs every student
+        # on one thread, in worker processes and in-process alike (training/rollout.py).
         expect_tasks = None if self.expect_tasks is None else list(self.expect_tasks)
         return StudentPolicy.from_checkpoint(self.checkpoint_dir, expect_tasks=expect_tasks)

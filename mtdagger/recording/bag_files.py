@@ -16,9 +16,17 @@ from typing import Any
 
 import yaml
 
+from mtdagger.files import load_yaml
+
 MCAP_MAGIC = b"\x89MCAP0\r\n"
 _FOOTER_OPCODE = b"\x02"
 _FOOTER_RECORD_SIZE = 1 + 8 + 20  # opcode + length + (summary_start, summary_offset_start, crc)
+
+
+CORRUPT_CHUNK = (
+    "a chunk fails its CRC check: the .mcap file was damaged after it was written (disk or copy "
+    "error); its records are not read as data"
+)
 
 
 class BagError(ValueError):
@@ -54,7 +62,7 @@ def has_footer(mcap_file: Path) -> bool:
 def read_custom_data(metadata_yaml: Path) -> dict[str, str]:
     """rosbag2's `custom_data` mapping from a bag's metadata.yaml (empty when it has none)."""
     try:
-        info = yaml.safe_load(metadata_yaml.read_text()) or {}
+        info = load_yaml(metadata_yaml.read_text()) or {}
         data = info.get("rosbag2_bagfile_information", {}).get("custom_data") or {}
     except (yaml.YAMLError, AttributeError) as error:
         raise BagError(f"{metadata_yaml}: unreadable rosbag2 metadata ({error})") from error
@@ -77,6 +85,10 @@ def iter_anyreader(bag_dir: Path) -> Iterator[RawMessage]:
     try:
         for connection, stamp, raw in reader.messages():
             yield connection.topic, stamp, _lazy(reader.deserialize, raw, connection.msgtype)
+    except Exception as error:
+        if "checksum" in str(error).lower():  # rosbags verifies the chunk CRC (chunk_crc.py)
+            raise BagError(f"{bag_dir}: {CORRUPT_CHUNK}") from error
+        raise
     finally:
         reader.close()
 
@@ -87,18 +99,22 @@ def iter_mcap_messages(
     """(schema, channel, message) records of one .mcap in file order, tolerating a truncated tail.
 
     Works on complete and killed files alike: it never looks for the footer. A truncated or
-    damaged tail ends the iteration (with a note in `warnings`) instead of raising.
+    damaged tail ends the iteration (with a note in `warnings`) instead of raising; a chunk whose
+    CRC does not match its bytes (chunk_crc.py) is a BagError.
     """
     from mcap.exceptions import EndOfFile, InvalidMagic, McapError
     from mcap.reader import NonSeekingReader
+    from mcap.stream_reader import CRCValidationError
 
     path = Path(mcap_file)
     with path.open("rb") as handle:
         try:
-            records = NonSeekingReader(handle).iter_messages(log_time_order=False)
+            records = NonSeekingReader(handle, validate_crcs=True).iter_messages(log_time_order=False)
             yield from records
         except InvalidMagic as error:
             raise BagError(f"{path}: not an MCAP file ({error})") from error
+        except CRCValidationError as error:  # a whole chunk whose bytes changed: not a kill, damage
+            raise BagError(f"{path}: {CORRUPT_CHUNK} (before byte {handle.tell()})") from error
         except EndOfFile:
             if warnings is not None:
                 warnings.append(

@@ -38,6 +38,7 @@ from mtdagger.messages.convert import string_msg, tf_message, transform_stamped_
 from mtdagger.messages.factory import RosbagsFactory
 from mtdagger.perception.camera_model import CameraModel
 from mtdagger.recording import layout
+from mtdagger.recording.chunk_crc import enable_chunk_crcs
 from mtdagger.recording.layout import BagMetadata, EpisodeInfo
 from mtdagger.recording.step_messages import step_messages
 
@@ -86,6 +87,7 @@ class EvaluationBagWriter:
         self._writer.open()
         try:
             _check_storage_internals(self._writer.storage)
+            enable_chunk_crcs(self._writer)  # a corrupted chunk is refused on read, not read as data
             self._connections = {
                 spec.name: self._writer.add_connection(
                     spec.name, spec.msgtype, typestore=self._typestore, offered_qos_profiles=[spec.qos]

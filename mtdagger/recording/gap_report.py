@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 
+from mtdagger.files import atomic_write_bytes, atomic_write_text
 from mtdagger.perception.gap import DENSITY_GRID, FrameStats, GapRow, mean_density
 
 
@@ -201,22 +201,10 @@ def _clouds_png(path: Path, contract, bag_frame, training_frame) -> None:
 
 
 def _atomic_savefig(figure, path: Path) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png.tmp")
-    os.close(handle)
-    try:
-        figure.savefig(tmp, dpi=90, format="png")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, dpi=90, format="png")
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".md.tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_text(path, text)

@@ -100,12 +100,14 @@ def _rewrite(sources: list[Path], target: Path, distro: str, warnings: list[str]
     from rosbags.rosbag2.metadata import parse_qos
 
     from mtdagger.messages.factory import RosbagsFactory
+    from mtdagger.recording.chunk_crc import enable_chunk_crcs
 
     typestore = RosbagsFactory(distro=distro).typestore
     writer = Writer(target, version=layout.ROSBAG2_VERSION[distro], storage_plugin=StoragePlugin.MCAP)
     connections: dict[tuple[str, str], object] = {}
     counts: dict[str, int] = {}
     writer.open()
+    enable_chunk_crcs(writer)
     try:
         for source in sources:
             for schema, channel, message in iter_mcap_messages(source, warnings):

@@ -10,7 +10,6 @@ they are listed and counted apart, never scored as failures.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
+from mtdagger.files import atomic_write_text
 from mtdagger.recording.bag_reader import EpisodeSummary, EvaluationBag
+from mtdagger.recording.report_checks import (
+    DuplicateBagError,
+    check_distinct,
+    failure_reason,
+    pooling_warnings,
+    unmeasured_latency,
+)
 from mtdagger.recording.report_plots import (
     control_period_ms,
     plot_latency,
@@ -143,15 +150,25 @@ def write_report(bags: Sequence[EvaluationBag], out_dir: str | Path) -> Report:
     if out.exists() and not out.is_dir():
         raise ReportError(f"--out {out}: is a file, not a directory; nothing was written")
     try:
+        check_distinct(bags)  # one recording twice would count its episodes twice
+    except DuplicateBagError as error:
+        raise ReportError(f"{error}; nothing was written") from None
+    try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ReportError(f"--out {out}: cannot create the report directory ({error.strerror})") from None
     episodes = [episode for bag in bags for episode in bag.episodes]
     success = success_by_task(episodes)
     by_split = success_by_task(episodes, by_split=True)
-    latency = latency_percentiles(episodes)
+    stopped_clock = unmeasured_latency(episodes)
+    latency = [row for row in latency_percentiles(episodes) if row.stage not in stopped_clock]
     status, reasons = safety_counts(episodes)
-    warnings = [w for bag in bags for w in bag.warnings]
+    warnings = [w for bag in bags for w in bag.warnings] + pooling_warnings(bags)
+    warnings += [
+        f"latency stage {stage!r} is 0 ms at every step: recorded on a simulated clock that stands "
+        "still while the graph computes (lockstep), so it measures nothing; left out of the table and plot"
+        for stage in stopped_clock
+    ]
 
     images: list[Path] = []
     if episodes:
@@ -173,12 +190,8 @@ def write_report(bags: Sequence[EvaluationBag], out_dir: str | Path) -> Report:
         num_incomplete=sum(not e.complete for e in episodes),
         warnings=warnings,
     )
-    tmp = report.report_path.with_name(f".report.md.{os.getpid()}.tmp")
-    try:  # atomic, as the PNGs: a kill leaves the previous report.md whole
-        tmp.write_text(_markdown(bags, episodes, report))
-        os.replace(tmp, report.report_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # Atomic, as the PNGs: a kill leaves the previous report.md whole.
+    atomic_write_text(report.report_path, _markdown(bags, episodes, report))
     return report
 
 
@@ -223,7 +236,7 @@ def _latency_section(report: Report) -> list[str]:
     """Control-loop latency percentiles per stage (or a note that none were recorded)."""
     lines = ["## Control-loop latency (ms per step)", ""]
     if not report.latency:
-        return [*lines, "No latencies were recorded.", ""]
+        return [*lines, "No latencies were measured (see the reading notes).", ""]
     lines += ["| stage | steps | p50 | p90 | p99 | mean | max |", "|---|---:|---:|---:|---:|---:|---:|"]
     for row in report.latency:
         lines.append(
@@ -259,7 +272,7 @@ def _episodes_section(bags: Sequence[EvaluationBag]) -> list[str]:
             lines.append(
                 f"| {_cell(bag.path.name)} | {e.index} | {_cell(e.task)} | {_cell(e.object)} "
                 f"| {_cell(e.object_split or '')} | {'' if e.seed is None else e.seed} | {e.num_steps} "
-                f"| {result} | {e.safety_status.get('held', 0)} | {_cell(e.notes)} |"
+                f"| {result} | {e.safety_status.get('held', 0)} | {_cell(failure_reason(e))} |"
             )
     lines += [""]
     return lines

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mtdagger.files import output_error
 from mtdagger.recording.bag_reader import EpisodeSummary, EvaluationBag
 
 if TYPE_CHECKING:
@@ -30,6 +31,8 @@ def save_png(fig, path: Path) -> None:
     try:
         fig.savefig(tmp, format="png", dpi=100)
         os.replace(tmp, path)
+    except OSError as error:  # one line naming the PNG, never the temp file
+        raise output_error(path, error) from None
     finally:
         tmp.unlink(missing_ok=True)
 

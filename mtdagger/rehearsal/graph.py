@@ -1,10 +1,11 @@
 """The rehearsal graph: the real FR3 trial's nodes, in their real configuration, over real rclpy.
 
 Nodes (each the real class, one process, one executor; messages still go through rclpy and DDS):
-`pointcloud_preprocess`, `policy`, `arm_controller` with the parameters real.launch.py gives them
-when rehearse.launch.py includes it (robot franka_fr3, joint_trajectory, no camera driver, sim
-time), the FR3 cell (`sim_bridge/ros/fr3_cell_node.py`: franka_ros2, the camera driver and
-`ee_state` in one) with rehearse.launch.py's, and a bag recorder standing in for `ros2 bag record`.
+`ee_state`, `pointcloud_preprocess`, `policy`, `arm_controller` with the parameters real.launch.py
+gives them when rehearse.launch.py includes it (robot franka_fr3, joint_trajectory, no camera
+driver, sim time), the FR3 cell (`sim_bridge/ros/fr3_cell_node.py`: franka_ros2 and the camera
+driver in one) with rehearse.launch.py's, and a bag recorder standing in for `ros2 bag record
+--use-sim-time` (receive times on the simulated clock, as the launch records).
 Both sets come from the ONE function the launch files call,
 `mtdagger.deployment.plan.deployment_plan` ('rehearse', then 'real' with its include arguments),
 so the rehearsal cannot drift from the launch; only the seams below are changed, by name
@@ -13,10 +14,12 @@ so the rehearsal cannot drift from the launch; only the seams below are changed,
 Where the PyPI wheels force a seam (each also stated in the bag's notes and the docs):
 - no tf2_ros: the calibration reaches `pointcloud_preprocess` as `calibration_file` (the same
   YAML the launch hands to static_transform_publisher), and the bag gets its transform from it;
+- no robot_state_publisher: the cell publishes the latched `/robot_description` (the same URDF);
+  `ee_state` computes the EE pose from it and /joint_states exactly as under the launch;
 - no control_msgs: the gripper goal goes on the arm controller's stamped topic, not as a
   GripperCommand action;
-- sim time: every node runs with use_sim_time on the cell's /clock (lockstep: a step waits for
-  the command of its observation, however slow this machine is);
+- sim time is NOT a seam: the launch runs every node on the cell's /clock too (lockstep: a step
+  waits for the command of its observation, however slow the machine is);
 - one graph runs several tasks: the policy follows the cell's episode markers
   (`follow_episode_task`); on the robot each task is its own launch (`task:=`).
 """
@@ -30,14 +33,15 @@ from typing import Any
 
 import yaml
 
+from mtdagger.deployment.overrides import apply_overrides
 from mtdagger.deployment.plan import REHEARSAL_ROBOT, SOURCE_SHARE, DeploymentPlan, deployment_plan
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ROBOT = REHEARSAL_ROBOT
 NODE_CONFIG = SOURCE_SHARE / "config" / f"{ROBOT}.yaml"
-# The real graph's nodes the rehearsal runs; real.launch.py's others are played by the FR3 cell
-# (ee_state) or replaced by a seam (camera_calibration_tf: the calibration file, no tf2_ros).
-REAL_NODES = ("pointcloud_preprocess", "policy", "arm_controller")
+# The real graph's nodes the rehearsal runs; real.launch.py's other one is replaced by a seam
+# (camera_calibration_tf: the calibration file, no tf2_ros).
+REAL_NODES = ("ee_state", "pointcloud_preprocess", "policy", "arm_controller")
 CELL = "fr3_cell"
 RECORDER = "rehearsal_recorder"
 
@@ -83,11 +87,10 @@ def pypi_seams(settings: RehearsalSettings, calibration_file: str) -> dict[str, 
         "arm_controller": {"gripper_interface": "topic"},  # no control_msgs: no GripperCommand
         CELL: {
             "tasks": ",".join(settings.tasks), "gripper_interface": "topic",
-            # no ee_state or robot_state_publisher node here (no tf2_ros): the cell publishes both
-            "publish_ee_state": True, "publish_robot_description": True,
-            "use_sim_time": True,  # as every node of this one-process graph
+            "publish_robot_description": True,  # no robot_state_publisher on PyPI
             "exit_when_done": False,  # the recorder drains the last messages first
         },
+        # `ros2 bag record --use-sim-time` of the launch: receive times on the cell's /clock
         RECORDER: {"use_sim_time": True},
     }  # fmt: skip
 
@@ -98,10 +101,10 @@ def rehearsal_parameters(settings: RehearsalSettings) -> dict[str, dict[str, Any
     blocks = {name: dict(real.node(name).parameters) for name in REAL_NODES}
     blocks[CELL] = dict(rehearse.node(CELL).parameters)
     calibration = rehearse.includes[0].arguments["calibration_file"]
-    for source in (pypi_seams(settings, calibration), settings.overrides):
-        for node, values in source.items():
-            blocks.setdefault(node, {}).update(values)
-    return blocks
+    for node, values in pypi_seams(settings, calibration).items():
+        blocks.setdefault(node, {}).update(values)
+    # Checked against what each node declares (unknown, ignored or mistyped: refused, named).
+    return apply_overrides(blocks, settings.overrides)
 
 
 def parameter_file(blocks: dict[str, dict[str, Any]]) -> str:
@@ -143,9 +146,6 @@ def run_rehearsal(settings: RehearsalSettings, params_dir: Path, log=print) -> R
     """Build the graph, run every episode of the cell's schedule, close the bag."""
     ensure_policy_node_importable()
     import rclpy
-    from policy_node.arm_controller import ArmControllerNode
-    from policy_node.pointcloud_preprocess import PointCloudPreprocessNode
-    from policy_node.policy import PolicyNode
     from rclpy.executors import SingleThreadedExecutor
 
     from calibration.extrinsics import load_extrinsics
@@ -155,7 +155,8 @@ def run_rehearsal(settings: RehearsalSettings, params_dir: Path, log=print) -> R
     extrinsics = load_extrinsics(settings.calibration_file)
     params_dir.mkdir(parents=True, exist_ok=True)
     params = params_dir / "rehearsal_parameters.yaml"
-    params.write_text(parameter_file(rehearsal_parameters(settings)))
+    blocks = rehearsal_parameters(settings)
+    params.write_text(parameter_file(blocks))
     args = ["--ros-args", "--params-file", str(params)]
     started = time.monotonic()
     rclpy.init(args=args)
@@ -169,7 +170,7 @@ def run_rehearsal(settings: RehearsalSettings, params_dir: Path, log=print) -> R
             extrinsics.T_base_camera, extrinsics.base_frame, extrinsics.camera_frame
         )
         trajectories = _count(probe, cell)
-        nodes = [probe, PointCloudPreprocessNode(), PolicyNode(), ArmControllerNode(), cell.node]
+        nodes = [probe, *_real_nodes(with_ee_state=not blocks[CELL].get("publish_ee_state")), cell.node]
         executor = SingleThreadedExecutor()
         for node in nodes:
             executor.add_node(node)
@@ -199,6 +200,19 @@ def run_rehearsal(settings: RehearsalSettings, params_dir: Path, log=print) -> R
         if cell is not None:
             cell.close()
         rclpy.try_shutdown()
+
+
+def _real_nodes(with_ee_state: bool) -> list[Any]:
+    """The real graph's nodes (REAL_NODES), built from the parameter file. ee_state as under the
+    launch, unless the cell publishes the pose itself (`--set fr3_cell.publish_ee_state=true`:
+    the pose straight from the simulator)."""
+    from policy_node.arm_controller import ArmControllerNode
+    from policy_node.ee_state import EeStateNode
+    from policy_node.pointcloud_preprocess import PointCloudPreprocessNode
+    from policy_node.policy import PolicyNode
+
+    ee_state = [EeStateNode()] if with_ee_state else []
+    return [*ee_state, PointCloudPreprocessNode(), PolicyNode(), ArmControllerNode()]
 
 
 def _episode_line(end: dict[str, Any]) -> str:

@@ -122,7 +122,9 @@ class DeploymentLoop:
                 time.sleep(max(0.0, self.period_s - (time.perf_counter() - wall_start)))
             if result.done:
                 break
-        self._finish_episode(outcome.success)
+        limit = "the simulator's time limit" if outcome.steps < max_steps else f"max_steps={max_steps}"
+        # Every unsuccessful episode ends on a time limit; the report adds holds and the distance.
+        self._finish_episode(outcome.success, "" if outcome.success else f"timeout: {limit}")
         return outcome
 
     def _record_start(
@@ -153,12 +155,12 @@ class DeploymentLoop:
             latencies_ms=latencies,
         )
 
-    def _finish_episode(self, success: bool) -> None:
+    def _finish_episode(self, success: bool, notes: str = "") -> None:
         """The end marker, one period after the last step; the next episode starts a period later
         on the same clock, so bag stamps stay monotonic across episodes."""
         self.clock.now_s += self.period_s
         if self.recorder is not None:
-            self.recorder.end_episode(self._stamp_ns(), success=success)
+            self.recorder.end_episode(self._stamp_ns(), success=success, notes=notes)
         self._episode_start_s = self.clock.now_s + self.period_s
 
     def _stamp_ns(self) -> int:

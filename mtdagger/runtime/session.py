@@ -126,11 +126,12 @@ def _deployable_meta(checkpoint: str, sim: str, tasks: str | None):
     """The checkpoint's sidecar, refused unless it is a point-cloud student trained on the
     requested tasks; returns (meta, requested task list)."""
     from mtdagger.policy.checkpoint import CheckpointError, read_checkpoint_meta
-    from sim_bridge.registry import resolve_tasks
+    from sim_bridge.registry import resolve_tasks, simulator_for_checkpoint
 
     try:
         meta = read_checkpoint_meta(checkpoint)
-    except CheckpointError as error:
+        simulator_for_checkpoint(meta, sim)  # trained in this simulator, on its tasks
+    except (CheckpointError, ValueError) as error:
         raise DeploymentError(str(error)) from error
     if meta.point_cloud_contract is None:
         raise DeploymentError(
@@ -138,7 +139,10 @@ def _deployable_meta(checkpoint: str, sim: str, tasks: str | None):
             "deployment needs a point-cloud student"
         )
     run_tasks = list(meta.tasks)
-    requested = resolve_tasks(sim, tasks) if tasks else run_tasks
+    try:  # `tasks=""` names no task: refused, not read as "every task"
+        requested = resolve_tasks(sim, tasks) if tasks is not None else run_tasks
+    except ValueError as error:
+        raise DeploymentError(f"--tasks: {error}") from error
     unknown = [t for t in requested if t not in run_tasks]
     if unknown:
         raise DeploymentError(f"checkpoint was not trained on {unknown}; its tasks: {', '.join(run_tasks)}")

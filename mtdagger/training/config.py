@@ -18,6 +18,7 @@ import yaml
 
 from mtdagger.config_choice import choice_fields
 from mtdagger.config_validation import Bounds, ConfigError, build_dataclass
+from mtdagger.files import load_yaml, yaml_problem
 from mtdagger.perception.contract import PointCloudContract
 from mtdagger.scheduling import SCHEDULER_CONFIGS, SchedulerConfig, TaskNeedConfig, scheduler_config_from_dict
 from mtdagger.training.beta import BETA_SCHEDULES, BetaSchedule, LinearBeta, beta_schedule_from_dict
@@ -149,7 +150,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         if not sep or not all(k.strip() for k in keys):
             raise ConfigError(f"--set {item!r} must look like key.path=value (e.g. dagger.rounds=3)")
         try:
-            value = yaml.safe_load(raw)
+            value = load_yaml(raw)
         except yaml.YAMLError as error:
             problem = _yaml_problem(error)
             raise ConfigError(f"--set {path}: value {raw!r} is not valid YAML ({problem})") from None
@@ -163,11 +164,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def _yaml_problem(error: yaml.YAMLError) -> str:
-    """A YAML error on one line: the problem and where, without the parser's multi-line dump."""
-    mark = getattr(error, "problem_mark", None)
-    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark else problem
+_yaml_problem = yaml_problem  # the name other modules import
 
 
 def read_yaml_mapping(path: str | Path, what: str) -> dict[str, Any]:
@@ -176,7 +173,7 @@ def read_yaml_mapping(path: str | Path, what: str) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{what} {str(path)!r} not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise ConfigError(f"{what} {str(path)!r} is not valid YAML: {_yaml_problem(error)}") from None
     except UnicodeDecodeError:

@@ -27,6 +27,7 @@ def preflight(config: TrainConfig) -> list[str]:
     tasks = _tasks(config)
     _student(config, len(tasks))
     _scheduler(config)
+    _budget(config, len(tasks))
     camera_config(config.sim.camera, "sim.camera")
     return tasks
 
@@ -68,6 +69,27 @@ def _scheduler(config: TrainConfig) -> None:
 
     if config.scheduler.name not in SCHEDULERS:
         raise ConfigError(f"scheduler.name={config.scheduler.name!r} is unknown; valid: {sorted(SCHEDULERS)}")
+
+
+def _budget(config: TrainConfig, num_tasks: int) -> None:
+    """A round budget the rounds can use: DAgger rounds with no expert episodes would retrain on
+    the same data and evaluate again (empty rounds), and a per-task floor above the budget would be
+    lowered silently (scheduling/allocation.py), so both are refused."""
+    dagger, floor = config.dagger, config.scheduler.min_per_task
+    if dagger.rounds == 0:
+        return
+    if dagger.budget_per_round < 1:
+        raise ConfigError(
+            f"dagger.budget_per_round={dagger.budget_per_round} with dagger.rounds={dagger.rounds}: "
+            "every DAgger round would collect no expert episode; set a budget >= 1, or dagger.rounds=0 "
+            "for behaviour cloning on the round-0 demonstrations only"
+        )
+    if floor * num_tasks > dagger.budget_per_round:
+        raise ConfigError(
+            f"scheduler.min_per_task={floor} x {num_tasks} task(s) = {floor * num_tasks} exceeds "
+            f"dagger.budget_per_round={dagger.budget_per_round}; lower the floor to at most "
+            f"{dagger.budget_per_round // num_tasks} or raise the budget"
+        )
 
 
 def camera_config(path: str, flag: str) -> Any:

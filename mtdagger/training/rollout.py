@@ -22,6 +22,7 @@ as RolloutJobError naming the job, with the worker's traceback in the message.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import traceback
@@ -181,7 +182,9 @@ def collect_episodes(
             worker = _Worker(backend_config, student_factory, contract)
             try:
                 for job in jobs:
-                    yield worker.run(job)
+                    with _one_torch_thread(student_factory):
+                        episode = worker.run(job)
+                    yield episode
                     bar.update(1)
             finally:
                 worker.close()
@@ -195,6 +198,25 @@ def collect_episodes(
             for episode in pool.imap_unordered(_run_in_worker, jobs, chunksize=1):
                 bar.update(1)
                 yield episode
+
+
+@contextlib.contextmanager
+def _one_torch_thread(student_factory: StudentFactory | None) -> Iterator[None]:
+    """The student acts on one torch thread, in a pool worker (set once, `_init_worker`) and here in
+    the calling process (set for the episode, then restored). One thread is fastest for batch-1
+    inference with N workers, and the same thread count on both paths keeps an episode's numbers,
+    and a resumed run, independent of --workers; the caller's own count (BC training) is kept."""
+    if student_factory is None:
+        yield
+        return
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class _Worker:
@@ -246,6 +268,10 @@ def _init_worker(
     # pool respawn workers forever instead of reporting the error.
     global _worker
     os.environ.setdefault("MUJOCO_GL", "egl")
+    if student_factory is not None:  # its module imports torch anyway
+        import torch
+
+        torch.set_num_threads(1)  # see _one_torch_thread
     _worker = _Worker(backend_config, student_factory, contract)
 
 

@@ -13,21 +13,28 @@ RUN_DIR/
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from mtdagger.files import atomic_write_text, load_yaml
+
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON via temp file + fsync + rename, so a kill never leaves half a file behind."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w") as handle:
-        json.dump(data, handle, indent=2, sort_keys=False)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False))
+
+
+def _read_json(path: Path, what: str) -> Any:
+    """A run file's JSON, or a one-line ValueError naming the file (truncated by a full disk, edited)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"--resume: {path} ({what}) is not valid JSON ({error}); it was truncated or edited. "
+            "Restore it from a backup, or start a new run with another --out"
+        ) from None
 
 
 RESUMABLE_CHANGES = ("workers",)
@@ -70,7 +77,7 @@ class RunFolder:
         if resume:
             if not self.config_path.is_file():
                 raise FileNotFoundError(f"--resume: {self.root} holds no run (no config.yaml)")
-            saved = yaml.safe_load(self.config_path.read_text())
+            saved = load_yaml(self.config_path.read_text(), str(self.config_path))
             # The worker count changes speed, not results (episodes are stored and read back in
             # seed order), so a resume may use another one.
             saved, config = (
@@ -94,7 +101,10 @@ class RunFolder:
     def load_state(self) -> dict[str, Any] | None:
         if not self.state_path.is_file():
             return None
-        return json.loads(self.state_path.read_text())
+        state = _read_json(self.state_path, "the resume point")
+        if not isinstance(state, dict) or not {"run_id", "completed_round"} <= set(state):
+            raise ValueError(f"--resume: {self.state_path} is not a run state (no run_id / completed_round)")
+        return state
 
     def save_state(self, state: dict[str, Any]) -> None:
         write_json_atomic(self.state_path, state)
@@ -102,7 +112,19 @@ class RunFolder:
     def load_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics_path.is_file():
             return []
-        return json.loads(self.metrics_path.read_text())
+        metrics = _read_json(self.metrics_path, "the per-round metrics")
+        if not isinstance(metrics, list):
+            raise ValueError(f"--resume: {self.metrics_path} is not a list of per-round metrics")
+        return metrics
+
+    def check_resumable(self) -> None:
+        """Read every file a resume starts from (state, metrics, the episode manifest), without
+        changing any: a damaged one is refused here, naming it, before anything starts."""
+        from mtdagger.data.store import check_manifest
+
+        self.load_state()
+        self.load_metrics()
+        check_manifest(self.data_dir)
 
     def save_metrics(self, metrics: list[dict[str, Any]]) -> None:
         write_json_atomic(self.metrics_path, metrics)

@@ -1,22 +1,43 @@
-"""`ee_state`: the end-effector pose in the robot base frame, from TF, as a PoseStamped topic.
+"""`ee_state`: the end-effector pose in the robot base frame, one PoseStamped per joint state.
 
-On a real arm the pose comes from the robot's own state publisher (robot_state_publisher turning
-/joint_states and the URDF into TF); this node samples base_frame -> ee_frame of the robot config
-at the control rate and publishes it where the policy and the arm controller read proprioception
-(`/mtdagger/ee_state`, the evaluation-bag topic). In simulation the sim bridge publishes that topic
-itself and this node is not started. The message keeps the transform's stamp, so a frozen
-/joint_states shows up as a stale observation in the arm controller's watchdog.
+On a real arm the pose is what robot_state_publisher puts on TF (the URDF's forward kinematics at
+/joint_states); this node computes the same transform, base_frame -> ee_frame of the robot config,
+from the same two inputs (`mtdagger.control.ee_pose`) and publishes it where the policy and the
+arm controller read proprioception (`/mtdagger/ee_state`, the evaluation-bag topic), stamped with
+the joint state's stamp: a frozen /joint_states still shows up as a stale observation in the arm
+controller's watchdog. Driven by the joint states, not by a timer: it never stalls on a paused
+simulated clock, never samples a pose older than the newest state, and a node started late gets
+the pose from the next (or the next republished) joint state. No tf2_ros is needed (see
+mtdagger/control/ee_pose.py for why TF was the wrong source).
+
+in:  joint states (`joint_states_topic`, '' = the robot config's), the URDF (the
+     `robot_description` parameter, else the latched `/robot_description` topic that
+     robot_state_publisher publishes); out: `ee_state_topic`. `rate_hz` > 0 caps the rate on the
+     states' stamps (0: one pose per joint state). In simulation the sim bridge publishes the
+     topic itself and this node is not started; the FR3 rehearsal runs it as on the robot.
 """
 
 from __future__ import annotations
 
 from geometry_msgs.msg import PoseStamped
-from rclpy.duration import Duration
 from rclpy.node import Node
-from rclpy.time import Time
+from sensor_msgs.msg import JointState
+from std_msgs.msg import String
 
+from mtdagger.control.ee_pose import EePoseFromJoints
+from mtdagger.control.kinematics import KinematicsError
 from mtdagger.messages import topics
-from policy_node.ros_support import RELIABLE_QOS, load_robot, require_ros_package, run_node
+from mtdagger.messages.convert import pose_stamped_msg, stamp_ns_from_header
+from mtdagger.messages.factory import RclpyFactory
+from policy_node.ros_support import (
+    LATCHED_QOS,
+    RELIABLE_QOS,
+    StartupError,
+    load_robot,
+    now_ns,
+    run_node,
+    text_parameter,
+)
 
 
 class EeStateNode(Node):
@@ -26,40 +47,54 @@ class EeStateNode(Node):
         super().__init__("ee_state", **node_options)
         self.declare_parameter("robot_config", "")
         self.declare_parameter("ee_state_topic", topics.EE_STATE_TOPIC)
-        self.declare_parameter("rate_hz", 0.0)  # 0: the robot config's control rate
+        self.declare_parameter("joint_states_topic", "")  # '' = the robot config's
+        self.declare_parameter("robot_description", "")  # '' = the latched topic below
+        self.declare_parameter("robot_description_topic", topics.ROBOT_DESCRIPTION_TOPIC)
+        self.declare_parameter("rate_hz", 0.0)  # > 0: at most this rate (on the stamps); 0: every state
         robot = load_robot(self)
-        self._base_frame, self._ee_frame = robot.base_frame, robot.ee_frame
         rate = float(self.get_parameter("rate_hz").value)
-        period = 1.0 / rate if rate > 0 else robot.safety.control_period_s
-        tf2_ros = require_ros_package("tf2_ros", "ee_state (the EE pose from TF)")
-        self._tf_error = tf2_ros.TransformException
-        self._tf_buffer = tf2_ros.Buffer()
-        self._tf_listener = tf2_ros.TransformListener(self._tf_buffer, self)
+        if not rate >= 0:
+            raise StartupError(f"parameter rate_hz={rate!r} must be >= 0")
+        self._core = EePoseFromJoints(robot.base_frame, robot.ee_frame, 1.0 / rate if rate > 0 else 0.0)
+        self._factory = RclpyFactory()
         self._pub = self.create_publisher(
             PoseStamped, str(self.get_parameter("ee_state_topic").value), RELIABLE_QOS
         )
-        self._last_stamp = None
-        self.create_timer(period, self._tick)
+        description = text_parameter(self, "robot_description")
+        if description is not None:
+            self._set_description(description, refuse=True)
+        else:
+            topic = str(self.get_parameter("robot_description_topic").value)
+            self.create_subscription(String, topic, self._on_description, LATCHED_QOS)
+        joint_states = text_parameter(self, "joint_states_topic") or robot.controllers.joint_states_topic
+        self.create_subscription(JointState, joint_states, self._on_joints, RELIABLE_QOS)
+        self.get_logger().info(
+            f"{robot.base_frame} -> {robot.ee_frame} from {joint_states} on "
+            f"{self.get_parameter('ee_state_topic').value}"
+        )
 
-    def _tick(self) -> None:
+    def _set_description(self, urdf: str, refuse: bool = False) -> None:
         try:
-            transform = self._tf_buffer.lookup_transform(self._base_frame, self._ee_frame, Time(), Duration())
-        except self._tf_error as error:
-            self.get_logger().warn(
-                f"no transform {self._base_frame} <- {self._ee_frame}: {error}", throttle_duration_sec=2.0
-            )
+            self._core.set_robot_description(urdf)
+        except KinematicsError as error:
+            if refuse:
+                raise StartupError(f"robot_description: {error}") from None
+            self.get_logger().error(f"robot description unusable, no EE pose: {error}")
+
+    def _on_description(self, msg: String) -> None:
+        self._set_description(msg.data)
+
+    def _on_joints(self, msg: JointState) -> None:
+        stamp_ns = stamp_ns_from_header(msg.header) or now_ns(self)  # an unstamped state: now
+        pose = self._core.pose(msg.name, msg.position, stamp_ns)
+        if pose is None:
+            if self._core.problem:
+                self.get_logger().warn(f"no EE pose: {self._core.problem}", throttle_duration_sec=2.0)
             return
-        stamp = transform.header.stamp
-        if self._last_stamp is not None and (stamp.sec, stamp.nanosec) == self._last_stamp:
-            return  # nothing new since the last sample: do not make an old pose look fresh
-        self._last_stamp = (stamp.sec, stamp.nanosec)
-        msg = PoseStamped()
-        msg.header.stamp = stamp
-        msg.header.frame_id = self._base_frame
-        t, q = transform.transform.translation, transform.transform.rotation
-        msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = t.x, t.y, t.z
-        msg.pose.orientation = q
-        self._pub.publish(msg)
+        self._pub.publish(
+            pose_stamped_msg(self._factory, pose.position, pose.orientation_xyzw, pose.stamp_ns,
+                             self._core.base_frame)
+        )  # fmt: skip
 
 
 def main(args: list[str] | None = None) -> int:

@@ -17,8 +17,11 @@ reads the whole action from ONE stamped message, `/mtdagger/action/command` (ros
 twist and the gripper of a step cannot be paired wrongly.
 
 Proprioception (`observation.state` = EE xyz in the base frame + gripper opening): the EE position
-from a PoseStamped topic (the sim bridge, or the `ee_state` node from TF on a real arm), the
-opening from one JointState joint scaled to MetaWorld's 0 (closed) .. 1 (open).
+from a PoseStamped topic (the sim bridge, or the `ee_state` node on a real arm), the opening from
+one JointState joint scaled to MetaWorld's 0 (closed) .. 1 (open). Each cloud is paired with the
+samples of its own moment (`mtdagger.runtime.observation_sync`): it waits until both inputs have
+a sample stamped at or after it, or a sample that arrived after it, so the action never depends on
+which process delivered first.
 
 The task can change at run time (`ros2 param set /policy task drawer-close-v3`); a task the
 checkpoint does not know is rejected with the list of its tasks. Evaluation episodes on a real
@@ -52,6 +55,7 @@ from mtdagger.messages.convert import (
 )
 from mtdagger.messages.factory import RclpyFactory
 from mtdagger.recording.layout import BagMetadata, EpisodeInfo
+from mtdagger.runtime.observation_sync import ObservationSync, SyncedObservation
 from mtdagger.runtime.stages import PolicyStage
 from policy_node.ros_support import (
     LATCHED_QOS,
@@ -83,8 +87,7 @@ class PolicyNode(Node):
         self._stage = self._load_policy(checkpoint, task, contract_from_parameters(self, checkpoint))
         self._gripper_joint = str(self.get_parameter("gripper_joint").value)
         self._gripper_scale = float(self.get_parameter("gripper_opening_scale").value)
-        self._ee_position: np.ndarray | None = None
-        self._gripper_opening: float | None = None
+        self._sync = ObservationSync(("ee_position", "gripper_opening"))
         self._last_stamp_ns: int | None = None
         self._factory = RclpyFactory()
         self._episode: EpisodeInfo | None = None
@@ -251,13 +254,15 @@ class PolicyNode(Node):
 
     # ------------------------------------------------------------------ observations -> action
     def _on_ee(self, msg: PoseStamped) -> None:
-        self._ee_position, _ = pose_from_msg(msg)
+        position, _ = pose_from_msg(msg)
+        self._act(self._sync.on_sample("ee_position", position, stamp_ns_from_header(msg.header)))
 
     def _on_joints(self, msg: JointState) -> None:
         if self._gripper_joint in msg.name:
             index = list(msg.name).index(self._gripper_joint)
             if index < len(msg.position):
-                self._gripper_opening = float(msg.position[index]) * self._gripper_scale
+                opening = float(msg.position[index]) * self._gripper_scale
+                self._act(self._sync.on_sample("gripper_opening", opening, stamp_ns_from_header(msg.header)))
 
     def _on_cloud(self, msg: PointCloud2) -> None:
         stamp_ns = stamp_ns_from_header(msg.header)
@@ -266,18 +271,26 @@ class PolicyNode(Node):
             and stamp_ns - self._last_stamp_ns < 0.5 * self._period * NANOSECONDS
         ):
             return  # faster than the control rate (or a repeat): skip
-        if self._ee_position is None or self._gripper_opening is None:
+        ready = self._sync.on_cloud(msg, stamp_ns)
+        if ready is None and self._sync.missing():
             self.get_logger().warn(
                 f"no proprioception yet (end-effector pose and joint {self._gripper_joint!r}): no action",
                 throttle_duration_sec=2.0,
             )
+        self._act(ready)
+
+    def _act(self, observation: SyncedObservation | None) -> None:
+        """The action for a cloud whose proprioception has arrived (see the module docstring)."""
+        if observation is None:
             return
+        msg, stamp_ns = observation.cloud, observation.stamp_ns
         try:
             points = points_from_point_cloud2(msg)
         except ValueError as error:
             self.get_logger().warn(f"unusable point cloud: {error}", throttle_duration_sec=2.0)
             return
-        state = np.array([*self._ee_position, self._gripper_opening], dtype=np.float32)
+        values = observation.values
+        state = np.array([*values["ee_position"], values["gripper_opening"]], dtype=np.float32)
         try:
             output = self._stage.act(points, state)
         except ArithmeticError as error:  # NonFiniteActionError: never publish a NaN command

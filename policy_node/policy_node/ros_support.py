@@ -12,8 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import rclpy
 from rclpy.exceptions import ParameterUninitializedException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.logging import get_logger
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
 from mtdagger.messages.qos import latched_qos, reliable_qos, sensor_qos
@@ -70,31 +69,28 @@ def request_shutdown(node: Node, exit_code: int) -> None:
 
 
 def run_node(make_node: Callable[[], Node], args: list[str] | None = None, name: str = "policy_node") -> int:
-    """rclpy.init, build the node, spin until shutdown; returns the process exit code."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        try:
-            node = make_node()
-        except StartupError as error:
-            get_logger(name).fatal(f"cannot start: {error}")
-            return 1
+    """rclpy.init, build the node, spin until shutdown; returns the process exit code. A SIGINT
+    at any point (launch's, a terminal's, a second one during cleanup) ends it with exit code 0
+    and no traceback (mtdagger.messages.node_process)."""
+    from mtdagger.messages.node_process import run_node_process
+
+    def spin(node: Node) -> None:
         # One thread: callbacks of a node never race on its state (inference and IK take
         # milliseconds, well inside a control period).
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        try:
-            executor.spin()
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        return int(getattr(node, "exit_code", 0))
-    finally:
-        if node is not None:
-            close = getattr(node, "close", None)
-            if close is not None:
-                close()
-            node.destroy_node()
-        rclpy.try_shutdown()
+        executor.spin()
+
+    return run_node_process(
+        make_node, name=name, args=args, spin=spin, close=_close_node, refusals=(StartupError,)
+    )
+
+
+def _close_node(node: Node) -> None:
+    close = getattr(node, "close", None)
+    if close is not None:
+        close()
+    node.destroy_node()
 
 
 # ----------------------------------------------------------------- the point-cloud contract

@@ -56,3 +56,38 @@ def save_tiny_checkpoint(
     )
     save_checkpoint(directory, model, meta)
     return directory
+
+
+def save_tiny_fr3_checkpoint(directory: Path):
+    """An untrained point-cloud checkpoint with the FR3 cell's contract (franka_fr3.yaml node
+    config), control period and trajectory time: what the policy node demands in the FR3 cell."""
+    import torch
+
+    from mtdagger.control.action import ActionConvention
+    from mtdagger.control.robot_config import load_robot_config
+    from mtdagger.data.normalization import NormalizationStats
+    from mtdagger.policy.checkpoint import CheckpointMeta, save_checkpoint
+    from mtdagger.policy.networks import build_student
+    from mtdagger.policy.robot_acceptance import node_config_contract
+
+    torch.manual_seed(0)
+    contract = node_config_contract(Path(__file__).resolve().parents[1] / "config" / "franka_fr3.yaml")
+    robot = load_robot_config("franka_fr3")
+    safety = robot.safety
+    model = build_student("pointnet", {
+        "num_tasks": 2, "num_points": contract.num_points, "point_channels": [8, 16],
+        "head_hidden": [16], "task_embed_dim": 4,
+    })  # fmt: skip
+    rng = np.random.default_rng(0)
+    stats = NormalizationStats.from_arrays({
+        "state": rng.normal(0.5, 0.2, size=(50, 4)),
+        "action": rng.normal(0.0, [0.004, 0.004, 0.004, 0.5], size=(50, 4)),
+    })  # fmt: skip
+    meta = CheckpointMeta.for_model(
+        model, tasks=["drawer-open", "drawer-close"], contract=contract, normalization=stats,
+        action_convention=ActionConvention(control_period_s=safety.control_period_s,
+                                           max_step_m=safety.max_speed_m_s * safety.control_period_s,
+                                           trajectory_time_s=robot.controllers.trajectory_time_from_start_s),
+    )  # fmt: skip
+    save_checkpoint(directory, model, meta)
+    return directory

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from scipy.spatial.transform import Rotation
 
+from mtdagger.files import load_yaml
 from mtdagger.perception.camera_model import CameraModel, look_at_rotation
 from sim_bridge.camera.depth_noise import CameraRandomizationConfig, DepthNoiseConfig
 
@@ -121,7 +121,7 @@ class SimCameraConfig:
     def from_yaml(cls, path: str | Path) -> SimCameraConfig:
         resolved = resolve_config_path(path)
         with open(resolved, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
+            data = load_yaml(handle, f"camera config {str(path)!r}")
         if not isinstance(data, dict):
             raise ValueError(f"camera config {str(path)!r} must be a YAML mapping, got {type(data).__name__}")
         try:

@@ -17,7 +17,19 @@ behind the interface franka_ros2 gives a real FR3 (configs/robots/franka_fr3.yam
   computes from TF on a robot), the rendered depth camera, `/clock`, and the episode markers with
   the cabinet, its seen/unseen split and the task's success (the operator's and judge's part).
 
-Lockstep. A JointTrajectory carries no observation stamp (a JTC starts it on receipt), so the
+Lockstep. The simulated world is paused while the graph thinks: time (`/clock` and every stamp)
+advances by one control period per step, and a step waits for the command of the current
+observation. Waiting for the first command, the cell republishes the current observation (and
+/clock) every `republish_period_s` with ITS stamp, so a node that joined late (an `ee_state`,
+a policy still loading) still gets it. The stamps do not move while waiting, deliberately:
+restamping one unchanged observation would make the graph answer it more than once (the policy
+acts on every new stamp, and an action is a displacement to execute exactly once) and would make
+the episode depend on how long the graph took to start; a paused simulation keeps /clock still,
+as Gazebo paused or `ros2 bag play --start-paused` do. So nodes of the graph must not wait on a
+simulated-clock timer or on a new stamp to produce an observation (issue 21: the old `ee_state`
+did both); they are driven by the messages, which the republishing keeps coming.
+
+A JointTrajectory carries no observation stamp (a JTC starts it on receipt), so the
 cell pairs on the arm controller's stamped outputs that come with every command: the gripper goal
 (sent before the trajectory) and the applied command (sent after it). Once both carry the current
 observation's stamp, the cell waits at most `trajectory_grace_s` for the trajectory itself (none
@@ -239,9 +251,13 @@ class FR3CellCore:
         waited = wall_now_s - self._wait_started
         if not self._seen_command:
             if waited > self.config.startup_timeout_s:
+                gripper = "topic" if self.config.pair_gripper else "action"
                 raise StartupTimeoutError(
-                    f"no arm command within {self.config.startup_timeout_s:.0f} s of the first observation: "
-                    "is the arm controller running in 'joint_trajectory' mode with gripper_interface 'topic'?"
+                    f"no arm command within {self.config.startup_timeout_s:.0f} s of the first observation "
+                    f"(republished every {self.config.republish_period_s:g} s): is the arm controller "
+                    f"running in 'joint_trajectory' mode with gripper_interface '{gripper}', and do the "
+                    "policy and the arm controller get the EE pose (/mtdagger/ee_state) and the robot "
+                    "description?"
                 )
             return False
         return waited > self.config.command_timeout_s

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from mtdagger.files import load_yaml
 from sim_bridge.backend import UnknownTaskError
 
 HANDLE_TYPES = ("bar", "knob", "lip")
@@ -269,7 +269,7 @@ def load_drawer_split(path: str | Path = DEFAULT_SUITE) -> DrawerSplit:
     from sim_bridge.camera.sim_camera import resolve_config_path
 
     with open(resolve_config_path(path), encoding="utf-8") as handle:
-        data = yaml.safe_load(handle)
+        data = load_yaml(handle, f"drawer suite {str(path)!r}")
     if not isinstance(data, dict) or "objects" not in data:
         raise ValueError(f"drawer suite {str(path)!r} needs an 'objects' mapping with seen and unseen")
     objects = data["objects"]

@@ -1,14 +1,17 @@
 """`fr3_cell`: the FR3 drawer cell as a ROS 2 robot, franka_ros2-style (see sim_bridge/fr3/cell.py).
 
-Publishes what the robot's bring-up, the camera driver and the `ee_state` node publish on a real
-FR3 cell: `/robot_description` (latched, the backend's FR3 URDF, as robot_state_publisher does),
-`/joint_states` (fr3_joint1..7 + fingers), the TCP pose on `/mtdagger/ee_state`, the rendered
-depth camera on the realsense-ros topics (16UC1 mm by default) and `/clock` (everyone else runs
-with use_sim_time), plus the episode markers of the rehearsal. Consumes the arm controller's
-JointTrajectory on the robot config's `joint_trajectory_topic`, its stamped gripper goal
-(`/mtdagger/gripper_command`) and its applied command (the lockstep pairing). The camera pose is
-not published: under the PyPI wheels (no tf2_ros) the preprocessing reads the calibration file,
-the same YAML the real launch publishes as a static transform and the cell renders from.
+Publishes what the robot's bring-up and the camera driver publish on a real FR3 cell:
+`/robot_description` (latched, the backend's FR3 URDF, as robot_state_publisher does; off under
+rehearse.launch.py, where robot_state_publisher runs), `/joint_states` (fr3_joint1..7 + fingers),
+the rendered depth camera on the realsense-ros topics (16UC1 mm by default) and `/clock` (every
+node, this one included, runs with use_sim_time), plus the episode markers of the rehearsal. The
+TCP pose comes from the `ee_state` node as on the robot; `publish_ee_state:=true` publishes it
+from the simulator instead (the cell then starts without waiting for an ee_state node).
+Consumes the arm controller's JointTrajectory on the robot config's `joint_trajectory_topic`, its
+stamped gripper goal (`/mtdagger/gripper_command`) and its applied command (the lockstep
+pairing). The camera pose is not published: under the PyPI wheels (no tf2_ros) the
+preprocessing reads the calibration file, the same YAML the real launch publishes as a static
+transform and the cell renders from.
 """
 
 from __future__ import annotations
@@ -70,8 +73,9 @@ def _declare_parameters(node) -> None:
     node.declare_parameter("camera_namespace", "camera")
     node.declare_parameter("depth_encoding", "16UC1")
     node.declare_parameter("exit_when_done", True)
-    # Full ROS 2 install (rehearse.launch.py): 'action' serves franka_gripper's GripperCommand;
-    # ee_state and robot_state_publisher run there, so the cell publishes neither.
+    # rehearse.launch.py: 'action' serves franka_gripper's GripperCommand; robot_state_publisher
+    # runs there (the cell publishes no /robot_description), and ee_state runs in both rehearsals
+    # (the cell publishes no EE pose, and waits for the ee_state node before its first frame).
     node.declare_parameter("gripper_interface", "topic")
     node.declare_parameter("publish_ee_state", True)
     node.declare_parameter("publish_robot_description", True)
@@ -174,7 +178,8 @@ class FR3CellNode:
         self._info_pub = node.create_publisher(
             CameraInfo, f"{prefix}/aligned_depth_to_color/camera_info", qos_profile_sensor_data
         )
-        self._ee_pub = node.create_publisher(PoseStamped, topics.EE_STATE_TOPIC, 10)
+        if self._publish_ee:  # else ee_state's (the cell waits for that publisher to exist)
+            self._ee_pub = node.create_publisher(PoseStamped, topics.EE_STATE_TOPIC, 10)
         self._joints_pub = node.create_publisher(JointState, robot.controllers.joint_states_topic, 10)
         self._episode_pub = node.create_publisher(String, topics.EPISODE_TOPIC, 10)
         if self._publish_description:
@@ -212,7 +217,10 @@ class FR3CellNode:
 
     def _missing_inputs(self) -> list[str]:
         node = self.node
-        missing = [t for t in (self.trajectory_topic, topics.ACTION_TOPIC) if node.count_publishers(t) == 0]
+        needed = [self.trajectory_topic, topics.ACTION_TOPIC]
+        if not self._publish_ee:
+            needed.append(topics.EE_STATE_TOPIC)  # the ee_state node's: the policy acts on it
+        missing = [t for t in needed if node.count_publishers(t) == 0]
         if self._image_pub.get_subscription_count() == 0:
             missing.append("a subscriber of the camera image")
         return missing

@@ -87,26 +87,20 @@ class LockstepLoop:
 def run_lockstep_node(build: Callable[[Callable[..., Any]], Any], name: str, args: list[str] | None) -> int:
     """`main()` of a lockstep simulator node: init rclpy, build the node object with
     `rclpy.create_node` (a one-line fatal log and exit code 1 when its settings are refused), spin
-    until it finishes or is interrupted, return its `exit_code`, and always close it and shut down."""
+    until it finishes or is interrupted, return its `exit_code`, and always close it and shut down.
+    A SIGINT at any point, cleanup included, ends it quietly (mtdagger.messages.node_process)."""
     import rclpy
-    from rclpy.executors import ExternalShutdownException
-    from rclpy.logging import get_logger
 
-    rclpy.init(args=args)
-    simulator = None
-    try:
+    from mtdagger.messages.node_process import run_node_process
+
+    def close(simulator: Any) -> None:
         try:
-            simulator = build(rclpy.create_node)
-        except (OSError, ValueError, RuntimeError) as error:
-            get_logger(name).fatal(f"cannot start: {error}")
-            return 1
-        try:
-            rclpy.spin(simulator.node)
-        except (KeyboardInterrupt, ExternalShutdownException):
-            pass
-        return simulator.exit_code
-    finally:
-        if simulator is not None:
             simulator.close()
+        finally:
             simulator.node.destroy_node()
-        rclpy.try_shutdown()
+
+    return run_node_process(
+        lambda: build(rclpy.create_node), name=name, args=args,
+        spin=lambda simulator: rclpy.spin(simulator.node), close=close,
+        refusals=(OSError, ValueError, RuntimeError),
+    )  # fmt: skip

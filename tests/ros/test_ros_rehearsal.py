@@ -10,6 +10,8 @@ not that drawers open (the rehearsal report of issue 8 does that with a trained 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from graph_harness import REPO_ROOT
@@ -20,37 +22,9 @@ STEPS = 4
 @pytest.fixture(scope="module")
 def fr3_checkpoint(tmp_path_factory):
     """An untrained point-cloud checkpoint with the FR3 cell's contract and control period."""
-    import torch
+    from tiny_checkpoint import save_tiny_fr3_checkpoint
 
-    from mtdagger.control.action import ActionConvention
-    from mtdagger.control.robot_config import load_robot_config
-    from mtdagger.data.normalization import NormalizationStats
-    from mtdagger.policy.checkpoint import CheckpointMeta, save_checkpoint
-    from mtdagger.policy.networks import build_student
-    from mtdagger.policy.robot_acceptance import node_config_contract
-
-    torch.manual_seed(0)
-    contract = node_config_contract(REPO_ROOT / "policy_node" / "config" / "franka_fr3.yaml")
-    robot = load_robot_config("franka_fr3")
-    safety = robot.safety
-    model = build_student("pointnet", {
-        "num_tasks": 2, "num_points": contract.num_points, "point_channels": [8, 16],
-        "head_hidden": [16], "task_embed_dim": 4,
-    })  # fmt: skip
-    rng = np.random.default_rng(0)
-    stats = NormalizationStats.from_arrays({
-        "state": rng.normal(0.5, 0.2, size=(50, 4)),
-        "action": rng.normal(0.0, [0.004, 0.004, 0.004, 0.5], size=(50, 4)),
-    })  # fmt: skip
-    meta = CheckpointMeta.for_model(
-        model, tasks=["drawer-open", "drawer-close"], contract=contract, normalization=stats,
-        action_convention=ActionConvention(control_period_s=safety.control_period_s,
-                                           max_step_m=safety.max_speed_m_s * safety.control_period_s,
-                                           trajectory_time_s=robot.controllers.trajectory_time_from_start_s),
-    )  # fmt: skip
-    directory = tmp_path_factory.mktemp("fr3_ckpt") / "tiny"
-    save_checkpoint(directory, model, meta)
-    return directory
+    return save_tiny_fr3_checkpoint(tmp_path_factory.mktemp("fr3_ckpt") / "tiny")
 
 
 def test_a_rehearsal_runs_the_real_graph_records_a_bag_and_report_splits_seen_and_unseen(
@@ -124,3 +98,97 @@ def test_a_rehearsal_runs_the_real_graph_records_a_bag_and_report_splits_seen_an
     text = (out / "report.md").read_text()
     assert "| drawer-open | seen | 0/1 |" in text or "| drawer-open | seen | 1/1 |" in text
     assert "| drawer-open | unseen |" in text
+
+
+def _settings(checkpoint, bag: Path, steps: int, **changes):
+    from mtdagger.rehearsal.graph import RehearsalSettings
+
+    return RehearsalSettings(**{
+        "checkpoint": str(checkpoint), "bag": str(bag), "tasks": ("drawer-open",), "objects": "seen",
+        "episodes_per_task": 1, "seed": 3, "max_episode_steps": steps,
+        "calibration_file": str(REPO_ROOT / "configs" / "calibration" / "fr3_cell.yaml"),
+        "camera_config": str(REPO_ROOT / "configs" / "cameras" / "fr3_d435.yaml"), "timeout_s": 240.0,
+        **changes,
+    })  # fmt: skip
+
+
+def _bag_messages(bag: Path, wanted: tuple[str, ...]) -> dict[str, list[tuple[int, object]]]:
+    """topic -> [(receive time ns, message)], in the bag's order."""
+    from rosbags.highlevel import AnyReader
+    from rosbags.typesys import Stores, get_typestore
+
+    found: dict[str, list] = {topic: [] for topic in wanted}
+    with AnyReader([bag], default_typestore=get_typestore(Stores.ROS2_JAZZY)) as reader:
+        connections = [c for c in reader.connections if c.topic in wanted]
+        for connection, receive_ns, raw in reader.messages(connections=connections):
+            found[connection.topic].append((receive_ns, reader.deserialize(raw, connection.msgtype)))
+    return found
+
+
+def _stamp_ns(msg) -> int:
+    return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+
+
+def test_a_rehearsal_bag_stores_receive_times_on_the_simulated_clock(fr3_checkpoint, tmp_path):
+    """`ros2 bag record --use-sim-time` semantics (issue 21): a camera frame or joint state is
+    received at the simulated time it is stamped with (lockstep: the clock waits for the graph, so
+    the delay in simulated time is nil; +1 ns per message keeps the arrival order within a step).
+    Wall-clock receive times made `ros2 bag play` of such a bag hold real.launch.py on stale
+    observations. The latched metadata and /tf_static, received before the first /clock, are
+    written at the first clock value, not lost and not at time 0."""
+    from mtdagger.messages import topics
+    from mtdagger.rehearsal.graph import run_rehearsal
+    from sim_bridge.lockstep import CLOCK_START_S
+
+    steps = 4
+    settings = _settings(fr3_checkpoint, tmp_path / "bag", steps)
+    result = run_rehearsal(settings, tmp_path / "params", log=lambda _line: None)
+    assert result.exit_code == 0
+    wanted = (topics.ALIGNED_DEPTH_TOPIC, topics.ALIGNED_DEPTH_INFO_TOPIC, topics.JOINT_STATES_TOPIC)
+    messages = _bag_messages(result.bag, (*wanted, topics.METADATA_TOPIC, topics.TF_STATIC_TOPIC))
+    for topic in wanted:
+        pairs = [(receive, _stamp_ns(msg)) for receive, msg in messages[topic]]
+        # the first frame and one after each step but the last (the episode ends there)
+        assert len({stamp for _, stamp in pairs}) == steps, topic
+        late = [(receive - stamp) for receive, stamp in pairs if not 0 <= receive - stamp < 1_000]
+        assert not late, f"{topic}: receive - stamp (ns) off the simulated clock: {late[:5]}"
+    first_clock = round(CLOCK_START_S * 1e9)  # the cell's /clock before its first step
+    for topic in (topics.METADATA_TOPIC, topics.TF_STATIC_TOPIC):
+        assert len(messages[topic]) == 1, topic
+        assert 0 <= messages[topic][0][0] - first_clock < 1_000, topic
+
+
+def test_the_launchs_ee_state_path_and_the_simulators_pose_give_the_same_episode(fr3_checkpoint, tmp_path):
+    """Paired seeds, two topologies: the EE pose from the `ee_state` node (forward kinematics of
+    /joint_states and /robot_description, as rehearse.launch.py runs it) and straight from the
+    simulator (the cell publishing it, the old PyPI seam). Issue 21 found the launch path failing
+    where the in-process one succeeded, with stale-observation holds; here every step's action and
+    applied command agree to the bit, and neither run holds for staleness."""
+    import json
+
+    from mtdagger.messages import topics
+    from mtdagger.rehearsal.graph import run_rehearsal
+
+    steps = 6
+    runs = {}
+    for name, overrides in (("ee_state", {}), ("simulator", {"fr3_cell": {"publish_ee_state": True}})):
+        settings = _settings(fr3_checkpoint, tmp_path / name, steps, overrides=overrides)
+        result = run_rehearsal(settings, tmp_path / f"params_{name}", log=lambda _line: None)
+        assert result.exit_code == 0, name
+        assert [e["notes"] for e in result.episodes] == [""], name  # every step had its command
+        runs[name] = (result, _bag_messages(result.bag, (
+            topics.ACTION_TOPIC, topics.APPLIED_COMMAND_TOPIC, topics.SAFETY_TOPIC, topics.EE_STATE_TOPIC)))
+    (ee_run, ee_bag), (sim_run, sim_bag) = runs["ee_state"], runs["simulator"]
+    assert ee_run.episodes == sim_run.episodes  # outcome, steps, drawer opening
+    for topic in (topics.ACTION_TOPIC, topics.APPLIED_COMMAND_TOPIC, topics.EE_STATE_TOPIC):
+        def steps_of(bag, topic=topic):
+            return [(_stamp_ns(m), *((m.twist.linear.x, m.twist.linear.y, m.twist.linear.z)
+                                     if hasattr(m, "twist") else (m.pose.position.x, m.pose.position.y,
+                                                                  m.pose.position.z)))
+                    for _, m in bag[topic]]  # fmt: skip
+
+        assert len(steps_of(ee_bag)) >= steps, topic
+        assert sorted(set(steps_of(ee_bag))) == sorted(set(steps_of(sim_bag))), topic
+    for bag in (ee_bag, sim_bag):
+        reasons = {r for _, m in bag[topics.SAFETY_TOPIC] for r in json.loads(m.data)["reasons"]}
+        assert not {r for r in reasons if r.startswith("stale")}, reasons

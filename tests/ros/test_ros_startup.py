@@ -82,6 +82,9 @@ def test_every_node_refuses_bad_input_at_start_up_with_a_message(ros, checkpoint
                                               "gripper_interface": "topic"}, "no joint_trajectory_topic"),
         "arm_unknown": (ArmControllerNode, {**sim, "command_interface": "velocity"}, "'velocity' is not"),
         "arm_gripper_unknown": (ArmControllerNode, {**sim, "gripper_interface": "x"}, "valid: action, topic"),
+        "ee_state_robot": (EeStateNode, {"robot_config": "no_such_robot"}, "no_such_robot"),
+        "ee_state_description": (EeStateNode, {**sim, "robot_description": "<robot"}, "not valid XML"),
+        "ee_state_rate": (EeStateNode, {**sim, "rate_hz": -1.0}, "rate_hz=-1.0 must be >= 0"),
     }  # fmt: skip
     if _missing("control_msgs"):
         cases["arm_needs_control_msgs"] = (ArmControllerNode, sim, "needs the ROS package 'control_msgs'")
@@ -89,7 +92,6 @@ def test_every_node_refuses_bad_input_at_start_up_with_a_message(ros, checkpoint
         cases["preprocess_needs_tf2"] = (
             PointCloudPreprocessNode, {**sim, "checkpoint": str(checkpoint)}, "the ROS package 'tf2_ros'"
         )  # fmt: skip
-        cases["ee_state_needs_tf2"] = (EeStateNode, sim, "needs the ROS package 'tf2_ros'")
     for case, (node_class, parameters, fragment) in cases.items():
         message = _refusal(node_class, parameters)
         assert message is not None, f"{case}: the node started"
