@@ -7,6 +7,7 @@ start-up, with the numbers of policy_node/config/franka_fr3.yaml and configs/rob
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from mtdagger.policy.robot_acceptance import load_policy_for_robot, node_config_
 REPO = Path(__file__).resolve().parents[1]
 NODE_CONFIG = REPO / "policy_node" / "config" / "franka_fr3.yaml"
 CALIBRATION = REPO / "configs" / "calibration" / "fr3_cell.yaml"
-PRESETS = ("configs/fr3-drawer-pointcloud-cpu.yaml",)
+PRESETS = ("configs/fr3-drawer-pointcloud-cpu.yaml", "configs/fr3-drawer-pointcloud.yaml")
 
 pytest.importorskip("mujoco")
 
@@ -107,7 +108,14 @@ def fr3_checkpoint(tmp_path_factory):
     config = yaml.safe_load((REPO / "configs" / "fr3-drawer-pointcloud-cpu.yaml").read_text())
     config.update(name="fr3-tiny", workers=1)
     config["sim"]["max_episode_steps"] = 8
-    config["student"]["config"] = {"point_channels": [8, 16], "task_embed_dim": 4, "head_hidden": [16]}
+    config["student"]["config"] = {
+        "point_channels": [8, 16],
+        "task_embed_dim": 4,
+        "head_hidden": [16],
+        "ee_relative": True,  # the preset's gripper-frame inputs, small
+        "local_points": 8,
+        "local_channels": [8],
+    }
     config["dagger"].update(
         rounds=1, initial_episodes_per_task=1, budget_per_round=2, eval_episodes_per_task=1
     )
@@ -152,6 +160,29 @@ def test_real_launch_refuses_an_fr3_checkpoint_trained_with_another_trajectory_t
     (other / "checkpoint.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="trajectory_time_s"):
         _fr3_node_checks(other)
+
+
+@pytest.mark.integration
+def test_real_launch_refuses_a_student_reading_inputs_the_graph_does_not_produce(fr3_checkpoint):
+    """The gripper-frame student is accepted (the node produces cloud, state and ee_position);
+    a student that reads privileged simulator state is refused, naming the input."""
+    from mtdagger.data.normalization import NormalizationStats
+    from mtdagger.policy.checkpoint import CheckpointMeta, read_checkpoint_meta, save_checkpoint
+    from mtdagger.policy.networks import build_student
+
+    policy = _fr3_node_checks(fr3_checkpoint)
+    assert "ee_position" in policy.model.config.input_keys()
+    meta = read_checkpoint_meta(fr3_checkpoint)
+    privileged_dim = NormalizationStats.from_dict(meta.normalization).dim("privileged")
+    config = {"num_tasks": 2, "privileged_dim": privileged_dim, "hidden": [8], "task_embed_dim": 4}
+    model = build_student("state", config)
+    state_meta = dataclasses.replace(
+        meta, architecture="state", architecture_config=model.config.to_dict(), weights_sha256=""
+    )
+    directory = fr3_checkpoint.parent.parent / "state-student"
+    save_checkpoint(directory, model, CheckpointMeta.from_dict(state_meta.to_dict()))
+    with pytest.raises(CheckpointError, match=r"reads \['privileged'\], which the robot's graph does not"):
+        _fr3_node_checks(directory)
 
 
 def test_real_launch_for_franka_fr3_refuses_metaworld_checkpoints(tmp_path):
