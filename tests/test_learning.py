@@ -97,7 +97,7 @@ def test_bc_trainer_reduces_the_loss_on_a_tiny_dataset():
     stats = NormalizationStats.from_episodes(episodes)
     dataset = TransitionDataset(episodes, use_point_clouds=True, stats=stats)
     model = build_student("pointnet", TINY)
-    trainer = BCTrainer(BCConfig(epochs=25, batch_size=32, lr=3e-3), "pointnet", seed=0)
+    trainer = BCTrainer(BCConfig(epochs=25, batch_size=32, lr=3e-3), seed=0)
     before = trainer.per_task_loss(model, dataset, len(TASKS))
     fit = trainer.fit(model, dataset, desc="test")
     after = trainer.per_task_loss(model, dataset, len(TASKS))
@@ -181,7 +181,7 @@ def test_training_brings_predictions_on_a_stored_expert_episode_towards_the_expe
     meta = dict(tasks=[task], contract=contract, action_convention=ACTION, normalization=stats)
     save_checkpoint(tmp_path / "before", model, CheckpointMeta.for_model(model, **meta))
     dataset = TransitionDataset(episodes, use_point_clouds=True, stats=stats)
-    BCTrainer(BCConfig(epochs=40, batch_size=16, lr=3e-3), "pointnet").fit(model, dataset)
+    BCTrainer(BCConfig(epochs=40, batch_size=16, lr=3e-3)).fit(model, dataset)
     save_checkpoint(tmp_path / "after", model, CheckpointMeta.for_model(model, **meta))
 
     before = _policy_error(StudentPolicy.from_checkpoint(tmp_path / "before"), episodes[0])

@@ -125,7 +125,7 @@ def _algorithm(*, retrain="finetune", collected=None, success=None, train=(), he
             "dagger": {"retrain": retrain, "initial_episodes_per_task": 3, "budget_per_round": 4},
         }
     )
-    trainer = BCTrainer(config.bc, "state")
+    trainer = BCTrainer(config.bc)
     trainer.fit = lambda model, dataset, desc="": FitResult([0.125], 0)  # the model stays as built
     success = success or {}
     defaults = {

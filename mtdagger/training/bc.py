@@ -69,10 +69,10 @@ class FitResult:
 
 class BCTrainer:
     def __init__(
-        self, config: BCConfig, architecture: str, seed: int = 0, device: torch.device | None = None
+        self, config: BCConfig, seed: int = 0, device: torch.device | None = None
     ) -> None:
         self.config = config
-        del architecture  # each student declares its own inputs (networks.forward_batch)
+        # Each student declares its own inputs, so one forward serves every architecture.
         self.forward: ForwardFn = forward_batch
         self.generator = torch.Generator().manual_seed(seed)
         self.device = device if device is not None else training_device()

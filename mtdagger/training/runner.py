@@ -111,7 +111,7 @@ class DaggerRunner:
             seed=cfg.seed,
             scheduler=scheduler,
             beta=cfg.dagger.beta,
-            trainer=BCTrainer(cfg.bc, cfg.student.architecture, seed=cfg.seed),
+            trainer=BCTrainer(cfg.bc, seed=cfg.seed),
             new_model=lambda: build_student(
                 cfg.student.architecture, student_architecture_config(cfg, len(tasks), self.backend)
             ),
