@@ -28,6 +28,7 @@ def _add_rollout(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--policy", default="expert", help="'expert' or a checkpoint directory")
     p.add_argument("--episodes", type=int, default=5, help="episodes per task")
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes")
+    p.add_argument("--ray", default=None, metavar="ADDRESS", help="Ray cluster: auto, local, HOST:PORT")
     p.add_argument("--seed", type=int, default=0, help="first seed; episode i uses seed+i")
     p.add_argument("--max-steps", type=int, default=None, help="override the episode step limit")
     p.add_argument("--camera-config", default=None, help="camera YAML (default: the suite's camera)")
@@ -58,6 +59,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "--workers", type=int, default=None,
         help="override rollout worker count (changes speed, not results: a resume may change it)",
     )  # fmt: skip
+    p.add_argument("--ray", default=None, metavar="ADDRESS", help="Ray cluster: auto, local, HOST:PORT")
     p.add_argument(
         "--set",
         action="append",
@@ -77,6 +79,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tasks", default=None, help="default: the checkpoint's task list")
     p.add_argument("--episodes", type=int, default=10, help="episodes per task (>= 1)")
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes (1..256)")
+    p.add_argument("--ray", default=None, metavar="ADDRESS", help="Ray cluster: auto, local, HOST:PORT")
     p.add_argument("--seed", type=int, default=10_000, help="first seed; episode i uses seed+i")
     p.add_argument(
         "--max-steps", type=int, default=None, help="episode step limit (default: the training horizon)"
@@ -156,6 +159,8 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out", default=None, help="report directory, new or empty (default: report/ beside the first bag)"
     )
+    p.add_argument("--sim-eval", default=None, metavar="FILE", help="sim results of the same checkpoint "
+                   "(YAML: mtdagger/recording/report_trial.py): a sim-versus-real table")  # fmt: skip
     p.set_defaults(module="mtdagger.commands.report")
 
 
@@ -163,10 +168,13 @@ def _add_gap(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("gap", help="sim-to-real gap check: a bag's depth vs what training saw")
     p.add_argument("bag", help="evaluation bag directory recorded with depth (e.g. by deploy --record)")
     p.add_argument(
-        "--config", required=True, help="training preset YAML: its point-cloud contract, simulator and camera"
+        "--config", default=None, help="training preset YAML: its point-cloud contract, simulator and camera"
     )
     p.add_argument("--out", default=None, help="report directory (default: BAG_gap beside the bag)")
     p.add_argument("--episodes", type=int, default=8, help="compare the first frame of this many episodes")
+    p.add_argument("--reflex", action="store_true", help="instead: bag commands at 1 kHz vs joint limits")
+    p.add_argument("--robot", default="franka_fr3", help="--reflex: robot config (name or YAML)")
+    p.add_argument("--urdf", default=None, help="--reflex: URDF to replay the arm controller with")
     p.set_defaults(module="mtdagger.commands.gap")
 
 
@@ -213,7 +221,11 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:  # house-rules: one lin
     b.add_argument("--targets", default="0.6,0.8", help="mean-success targets for 'expert eps to'")
     b.add_argument("--schedulers", default="all", help="comma-separated variants (default all)")
     b.add_argument("--set", action="append", default=[], help="preset override key=value (repeatable)")
+    b.add_argument("--ray", default=None, metavar="ADDRESS", help="run the cells as Ray tasks there")
     b.set_defaults(module="mtdagger.bench.schedulers")
+    from mtdagger.bench.rollouts import add_parser as add_rollouts  # its flags live beside it
+
+    add_rollouts(bench, _POSITIVE, count_list_type())
     b = bench.add_parser("schedulers-scale", help="scheduler allocation + update time, 1e3-1e5 tasks")
     b.add_argument(
         "--tasks", type=count_list_type(), default="1000,10000,100000", help="comma-separated task counts"
@@ -267,65 +279,6 @@ def _add_bag(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(module="mtdagger.commands.bag")
 
 
-def _add_calibrate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("calibrate", help="hand-eye calibration: board, solve a capture, verify in sim")
-    cal = p.add_subparsers(dest="action", required=True)
-    b = cal.add_parser("board", help="write board.png, a true-scale board.pdf and board.yaml")
-    b.add_argument("--out", required=True, help="output directory")
-    b.add_argument("--squares-x", type=int, default=7, help="chessboard squares across")
-    b.add_argument("--squares-y", type=int, default=5, help="chessboard squares down")
-    b.add_argument("--square-length", type=float, default=0.04, help="square side in metres")
-    b.add_argument("--marker-length", type=float, default=0.03, help="ArUco marker side in metres")
-    b.add_argument("--dictionary", default="DICT_5X5_100", help="cv2.aruco dictionary name")
-    b.add_argument("--dpi", type=int, default=300, help="print resolution of the PNG/PDF")
-    s = cal.add_parser("solve", help="solve a capture folder and write the calibration YAML")
-    s.add_argument("capture_dir", help="folder written by the calibration_capture node")
-    s.add_argument("--out", default=None, help="calibration YAML (default: CAPTURE_DIR/calibration.yaml)")
-    s.add_argument("--board", default=None, help="board.yaml (default: the board stored in the capture)")
-    s.add_argument("--method", default=None, help="force a hand-eye method (default: lowest residual)")
-    s.add_argument("--id", default=None, help="calibration_id (default: the capture folder's name)")
-    s.add_argument("--min-views", type=count_type(3), default=5, help="fewest usable views to accept (>= 3)")
-    s.add_argument("--max-reprojection-px", type=float, default=1.0, help="reject views fitting worse")
-    s.add_argument(
-        "--max-residual-mm", type=float, default=10.0,
-        help="refuse a solution whose board mount spreads more than this (rms) across the views",
-    )  # fmt: skip
-    s.add_argument(
-        "--max-residual-deg", type=float, default=1.0, help="the same limit for the mount's rotation (rms)"
-    )
-    s.add_argument(
-        "--child",
-        choices=["link", "optical"],
-        default="link",
-        help="YAML child frame: the camera link (the driver publishes link -> optical) or the optical "
-        "frame itself (a graph without the driver's TF, e.g. real.launch.py's publish_tf:=false)",
-    )
-    g = cal.add_parser("bag", help="capture folder from a rosbag2 recording: one sample per pause of the arm")
-    g.add_argument("bag", help="rosbag2 directory")
-    g.add_argument("--out", required=True, help="capture folder to write")
-    g.add_argument("--board", required=True, help="board.yaml")
-    g.add_argument("--image-topic", default="/camera/camera/color/image_raw", help="colour image topic")
-    g.add_argument("--camera-info-topic", default="/camera/camera/color/camera_info", help="its CameraInfo")
-    g.add_argument("--pose-topic", default="/mtdagger/ee_state", help="gripper PoseStamped in the base frame")
-    g.add_argument("--base-frame", default="base_link", help="robot base frame (the poses' frame_id)")
-    g.add_argument("--gripper-frame", default="tool0", help="gripper frame (eye-in-hand YAML parent)")
-    g.add_argument("--camera-frame", default="camera_link", help="camera link frame (the YAML child)")
-    g.add_argument("--setup", default="eye_to_hand", help="eye_to_hand or eye_in_hand")
-    g.add_argument("--camera-serial", default="", help="recorded in the calibration YAML")
-    g.add_argument("--still-s", type=float, default=0.5, help="shortest pause that makes a sample")
-    v = cal.add_parser("verify", help="simulated capture with a known camera pose: error per method")
-    v.add_argument("--out", default="runs/calibrate-verify", help="work directory (captures, YAML, table)")
-    v.add_argument("--poses", type=int, default=20, help="board poses per capture")
-    v.add_argument("--seed", type=int, default=0, help="pose and noise seed")
-    v.add_argument("--setups", default="eye_to_hand,eye_in_hand", help="comma-separated set-ups to verify")
-    v.add_argument(
-        "--camera-calibration",
-        default=None,
-        help="place the simulated camera where this calibration YAML does (e.g. the FR3 cell's)",
-    )
-    p.set_defaults(module="mtdagger.commands.calibrate")
-
-
 def _settable_keys_epilog() -> str:
     """`train --help` lists every key `--set` accepts (from the config dataclasses themselves)."""
     from mtdagger.training.config import settable_keys
@@ -363,12 +316,17 @@ def build_parser() -> argparse.ArgumentParser:
         _add_deploy,
         _add_report,
         _add_bench,
-        _add_calibrate,
         _add_bag,
         _add_gap,
         _add_rehearse,
     ):
         add(sub)
+    from mtdagger.commands.trial import add_parser as add_trial  # its sub-commands' flags live beside them
+
+    add_trial(sub)
+    from mtdagger.cli_calibrate import add_parser as add_calibrate
+
+    add_calibrate(sub)
     return parser
 
 

@@ -48,11 +48,14 @@ LAYERS: list[tuple[str, ...]] = [
     ("mtdagger.deployment",),  # the deployment plan: launch arguments, camera, node config, bags
     ("mtdagger.runtime",),  # the deployment stages in one process
     ("mtdagger.training",),
+    ("mtdagger.trial",),  # a real trial's plan, console logic and rclpy adapter (policy_node reads its spec)
+    ("mtdagger.distributed",),  # Ray rollout actors, DDP: adapts training's pieces to the engines
     ("policy_node",),  # the ROS nodes: the top of the deployed stack
     ("mtdagger.rehearsal",),  # runs the nodes' graph in one process (a launch file in Python)
     ("mtdagger.bench",),
     ("mtdagger.commands",),
-    ("mtdagger.cli", "mtdagger.cli_types", "mtdagger"),  # `mtdagger <command>` and the package's own __init__
+    # `mtdagger <command>` (its argument modules) and the package's own __init__
+    ("mtdagger.cli", "mtdagger.cli_types", "mtdagger.cli_calibrate", "mtdagger"),
 ]
 
 # Top-level packages and where they live under the root (launch files are not scanned).

@@ -40,6 +40,7 @@ def _robot(**changes):
         base_frame="base",
         ee_frame="tip",
         joint_names=("yaw", "shoulder", "elbow"),
+        joint_limits=None,  # the FR3's dynamics limits: tests/test_joint_limits.py
         safety=limits,
         controllers=topics,
         gripper=GripperConfig(open_position_m=0.04, closed_position_m=0.0, max_effort_n=20.0),

@@ -23,6 +23,8 @@ def _fr3_checkpoint(directory) -> None:
     import torch
 
     from mtdagger.control.action import ActionConvention
+    from mtdagger.control.robot_config import load_robot_config
+    from mtdagger.deployment.node_config import execution_contract_for
     from mtdagger.policy.checkpoint import CheckpointMeta, save_checkpoint
     from mtdagger.policy.networks import build_student
     from mtdagger.policy.robot_acceptance import node_config_contract
@@ -32,10 +34,14 @@ def _fr3_checkpoint(directory) -> None:
     config = {"num_tasks": 2, "num_points": contract.num_points, "point_channels": [8], "head_hidden": [8],
               "task_embed_dim": 4}  # fmt: skip
     model = build_student("pointnet", config)
+    trajectory_time = load_robot_config("franka_fr3").controllers.trajectory_time_from_start_s
+    convention = ActionConvention(control_period_s=0.05, max_step_m=0.01, trajectory_time_s=trajectory_time)
     meta = CheckpointMeta.for_model(
-        model, tasks=["drawer-open", "drawer-close"], contract=contract,
-        action_convention=ActionConvention(control_period_s=0.05, max_step_m=0.01, trajectory_time_s=0.1),
+        model, tasks=["drawer-open", "drawer-close"], contract=contract, action_convention=convention,
         normalization=stats(39), provenance={"max_episode_steps": 20, "sim_backend": "fr3"},
+        execution_contract=execution_contract_for(
+            "franka_fr3", point_cloud_contract=contract, action=convention
+        ),
     )  # fmt: skip
     save_checkpoint(directory, model, meta)
 

@@ -142,8 +142,8 @@ def test_real_launch_for_franka_fr3_accepts_a_checkpoint_trained_in_the_fr3_cell
     assert policy.tasks == ["drawer-open", "drawer-close"]
     assert policy.action_convention.control_period_s == 0.05
     assert policy.action_convention.frame == "base"
-    # Trained with the real arm controller's joint-trajectory time (robot config: 2 periods).
-    assert policy.action_convention.trajectory_time_s == 0.1
+    # Trained with the real arm controller's joint-trajectory time (robot config: 3 periods).
+    assert policy.action_convention.trajectory_time_s == 0.15
 
 
 @pytest.mark.integration

@@ -213,6 +213,7 @@ LAZY_ROS_MODULES = (
     REPO / "mtdagger" / "rehearsal" / "graph.py", REPO / "mtdagger" / "rehearsal" / "bag_recorder.py",
     REPO / "sim_bridge" / "ros" / "lockstep_loop.py", REPO / "mtdagger" / "messages" / "qos.py",
     REPO / "mtdagger" / "messages" / "node_process.py",
+    REPO / "mtdagger" / "trial" / "ros_client.py", REPO / "mtdagger" / "commands" / "trial_rehearsal.py",
 )  # fmt: skip
 
 

@@ -20,8 +20,14 @@ from mtdagger.data.normalization import NormalizationStats
 from mtdagger.training import success_signal as signal_module
 from mtdagger.training.algorithm import MultitaskDAgger, PublishedStudent
 from mtdagger.training.bc import BCTrainer, FitResult
+from mtdagger.training.collection import episode_seed
 from mtdagger.training.config import config_from_dict
-from mtdagger.training.success_signal import EVAL_SEED_OFFSET, BetaZeroEvaluation, SuccessMeasurement
+from mtdagger.training.success_signal import (
+    EVAL_SEED_OFFSET,
+    MAX_ROUNDS,
+    BetaZeroEvaluation,
+    SuccessMeasurement,
+)
 
 TASKS = ["task-0", "task-1"]
 P = 5
@@ -112,7 +118,7 @@ class FixedSignal:
         self.measurement = measurement
         self.students = []
 
-    def measure(self, student, collected, *, keep_visited):
+    def measure(self, student, collected, *, keep_visited, round_index):
         self.students.append(student)
         return self.measurement
 
@@ -284,10 +290,10 @@ def test_amf_receives_the_students_features_of_visited_and_training_states():
     assert sum(amf.allocate(9).values()) == 9
 
 
-def test_the_default_signal_rolls_the_student_out_alone_on_the_same_seeds_every_round(monkeypatch):
+def test_the_default_signal_rolls_the_student_out_alone_on_fresh_seeds_every_round(monkeypatch):
     asked = []
 
-    def collect_episodes(jobs, backend_config, student, contract, workers):
+    def collect_episodes(jobs, backend_config, student, contract, workers, engine=None):
         asked.append(([(j.task, j.seed, j.beta) for j in jobs], student))
         for job in jobs:  # task-0 succeeds on its first seed only, task-1 never
             success = job.task == "task-0" and job.seed == jobs[0].seed
@@ -305,11 +311,19 @@ def test_the_default_signal_rolls_the_student_out_alone_on_the_same_seeds_every_
         workers=1,
     )
     assisted = {t: [_episode(i, 1, 1.0, True)] for i, t in enumerate(TASKS)}
-    first = signal.measure("student-1", assisted, keep_visited=False)
-    signal.measure("student-2", {}, keep_visited=False)
-    (jobs_1, student_1), (jobs_2, student_2) = asked
+    first = signal.measure("student-1", assisted, keep_visited=False, round_index=0)
+    signal.measure("student-2", {}, keep_visited=False, round_index=1)
+    signal.measure("student-2", {}, keep_visited=False, round_index=1)  # a resumed round: the same
+    (jobs_1, student_1), (jobs_2, student_2), (jobs_2_again, _) = asked
     assert (student_1, student_2) == ("student-1", "student-2")
-    assert jobs_1 == jobs_2 and {beta for _, _, beta in jobs_1} == {0.0}
-    assert all(seed >= EVAL_SEED_OFFSET for _, seed, _ in jobs_1)
+    assert {beta for _, _, beta in jobs_1 + jobs_2} == {0.0}
+    # Fresh seeds each round (the Kalman filter's independent measurements), the same on resume,
+    # and none of them a training seed (collection.episode_seed of any round below MAX_ROUNDS).
+    seeds_1, seeds_2 = ({seed for _, seed, _ in jobs} for jobs in (jobs_1, jobs_2))
+    assert len(seeds_1) == len(seeds_2) == 4 and not seeds_1 & seeds_2 and jobs_2 == jobs_2_again
+    training = {episode_seed(7, k, i, j) for k in range(MAX_ROUNDS) for i in range(2) for j in range(50)}
+    assert not (seeds_1 | seeds_2) & training and all(seed >= EVAL_SEED_OFFSET for seed in seeds_1)
+    with pytest.raises(ValueError, match="disjoint"):
+        signal.measure("student-3", {}, keep_visited=False, round_index=MAX_ROUNDS)
     assert first.success == {"task-0": 0.5, "task-1": 0.0}  # not the assisted rollouts' 1.0
     assert first.rollouts == {"task-0": 2, "task-1": 2} and dict(first.visited) == {}

@@ -64,7 +64,7 @@ def _parameters(tmp: Path, checkpoint: Path, task: str, steps: int) -> Path:
     from sim_bridge.ros.bridge_node import write_sim_calibration
 
     calibration = write_sim_calibration(tmp / "calibration.yaml", CAMERA_CONFIG, "right_arm_base_link")
-    common = {"robot_config": ROBOT, "use_sim_time": True}
+    common = {"robot_config": ROBOT, "use_sim_time": True, "contract_source": "checkpoint"}
     blocks = {
         "sim_bridge": {
             "robot_config": ROBOT, "tasks": task, "episodes_per_task": 1, "seed": 1,

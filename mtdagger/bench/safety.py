@@ -24,7 +24,11 @@ position, stale or future stamp); a linear velocity that is not the applied disp
 
 A joint-limit approach scenario drives a synthetic 3-joint arm (joint_trajectory interface, IK
 per step, a few ms each, hence `--joint-steps`, not 10^6) toward a yaw limit; unsafe there is a
-joint command within `joint_limit_margin_rad` of a hard limit.
+joint command within `joint_limit_margin_rad` of a hard limit. A joint-dynamics scenario (robots
+with `joint_limits`; the FR3's URDF) sends random and adversarial actions (5x the step, reversals
+every step, NaN) through the core in joint_trajectory mode and executes every trajectory it sends
+with the trajectory-execution model at 1 kHz (perfect tracking); unsafe there is a control period
+whose executed motion is beyond a joint position, velocity, acceleration or jerk limit.
 
 Latency: `--timed` filter calls (random scenario inputs) timed one by one with perf_counter_ns.
 """
@@ -198,7 +202,7 @@ def joint_limit_approach(robot, steps: int, rng) -> tuple[int, int, int]:
 
     limits = replace(robot.safety, workspace_min=(-1.0, -1.0, 0.0), workspace_max=(1.0, 1.0, 1.0),
                      joint_limit_margin_rad={"yaw": 0.1})
-    robot = replace(robot, joint_names=("yaw", "shoulder", "elbow"), safety=limits,
+    robot = replace(robot, joint_names=("yaw", "shoulder", "elbow"), safety=limits, joint_limits=None,
                     controllers=ControllerTopics(joint_trajectory_topic="/bench/joint_trajectory"))
     kinematics = ArmKinematics(_ARM_URDF, "base", "tip", IkSettings(hold_orientation=False))
     core = ArmControlCore(robot, ArmControlSettings("joint_trajectory"))
@@ -233,6 +237,47 @@ def joint_limit_approach(robot, steps: int, rng) -> tuple[int, int, int]:
     return steps, inside, holds
 
 
+def joint_dynamics(robot, steps: int, rng) -> tuple[int, int, int, str]:
+    """(steps, periods beyond a joint limit, steps scaled or held by the limits, peak use of each
+    limit) for random/adversarial actions through the FR3 core, executed at 1 kHz."""
+    from scipy.spatial.transform import Rotation
+
+    from mtdagger.control.arm_command import ArmControlCore, ArmControlSettings
+    from mtdagger.control.joint_limits import peaks, violations
+    from mtdagger.control.kinematics import ArmKinematics
+    from mtdagger.control.trajectory_execution import TrajectoryExecution
+    from sim_bridge.fr3.model import BASE_LINK, HOME_Q, TCP_LINK, fr3_urdf
+
+    kinematics = ArmKinematics(fr3_urdf(), BASE_LINK, TCP_LINK)
+    names, law = list(robot.joint_names), robot.execution_law()
+    beyond = limited = 0
+    use = dict.fromkeys(("velocity", "acceleration", "jerk"), 0.0)
+    for i in range(steps):
+        if i % 200 == 0:  # a new episode at rest
+            core = ArmControlCore(robot, ArmControlSettings("joint_trajectory", 1.0))
+            core.set_kinematics(kinematics)
+            controller, previous = TrajectoryExecution(law, np.asarray(HOME_Q, float)), np.zeros(len(names))
+        now, q = i * robot.safety.control_period_s, controller.desired[0]
+        T = kinematics.forward(q)
+        core.on_ee_pose(T[:3, 3], now, Rotation.from_matrix(T[:3, :3]).as_quat())
+        core.on_joint_state(names, q)
+        action = rng.uniform(-1, 1, 4) * 5 * robot.safety.max_speed_m_s * robot.safety.control_period_s
+        action[:3] *= (-1) ** i  # a reversal every step
+        if rng.random() < 0.02:
+            action[rng.integers(3)] = np.nan
+        command = core.on_action(action, now, now)
+        if command.joint_positions is not None:
+            controller.receive(core.trajectory_points(command.joint_positions))
+        limited += any(r in command.applied.reasons for r in ("joint_limit_scaled", "joint_dynamics_hold"))
+        samples = controller.advance(robot.safety.control_period_s)
+        peak = peaks(samples, previous, law.update_period_s)
+        previous = samples.accelerations[-1]
+        beyond += bool(violations(peak, robot.joint_limits, names, tolerance=1e-6))
+        for key in use:
+            use[key] = max(use[key], float(np.max(peak[key] / robot.joint_limits.array(key, names))))
+    return steps, beyond, limited, ", ".join(f"{k} {v:.0%}" for k, v in use.items())
+
+
 def run(args) -> int:
     from mtdagger.control.arm_command import ArmControlCore, ArmControlSettings
     from mtdagger.control.robot_config import load_robot_config
@@ -262,6 +307,11 @@ def run(args) -> int:
         steps, inside, holds = joint_limit_approach(robot, args.joint_steps, rng)
         total_unsafe += inside
         rows.append(["joint-limit approach (IK)", steps, holds, inside, "inside margin" if inside else "-"])
+        if robot.joint_limits is not None and robot.name == "franka_fr3":
+            steps, beyond, limited, use = joint_dynamics(robot, args.joint_steps, rng)
+            total_unsafe += beyond
+            rows.append(["joint dynamics (FR3 IK, 1 kHz)", steps, limited, beyond,
+                         "beyond a joint limit" if beyond else f"- (peak use: {use})"])
     wall, cpu = time_filter(limits, generate("random", 10_000, limits, rng)[0], args.timed)
     print_table(
         f"safety fuzz: {robot.name}, {per_scenario * len(SCENARIOS)} actions through ArmControlCore (twist), "

@@ -13,21 +13,22 @@ A plot shows mean success against cumulative expert episodes with the bootstrap 
 
 Cached and resumable: every run lives in `<out>/<suite>/<scheduler>-seed<i>/`; a finished run
 is read back, an interrupted one resumes (DaggerRunner's resume), so re-running the command
-continues where it stopped. Seed-major order: an interruption leaves complete seeds.
+continues where it stopped. Seed-major order: an interruption leaves complete seeds. Round 0
+runs once per seed and is shared by its schedulers (`<out>/<suite>/round0-seed<i>/`;
+schedulers_cells.py). `--ray ADDRESS` runs the cells as Ray tasks across a cluster.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
 
+from mtdagger.bench.schedulers_cells import run_cell, run_cells_on_ray, shared_round0, variant_config
 from mtdagger.bench.schedulers_stats import beats_baseline, curve_band, fmt_interval, summarise
 from mtdagger.bench.table import print_table
-from mtdagger.scheduling import scheduler_config_like
-from mtdagger.training.config import load_train_config
+from mtdagger.training.config import check_ray_address, load_train_config
 
 VARIANTS: dict[str, dict] = {
     "uniform": {"name": "uniform"},
@@ -54,20 +55,23 @@ def run_dir_name(label: str, seed: int) -> str:
 
 
 def _run_variant(base_config, label: str, seed: int, out: Path) -> list[dict]:
-    from mtdagger.training.runner import DaggerRunner
+    config = variant_config(base_config, VARIANTS[label], label, seed)
+    return run_cell(config, out / run_dir_name(label, seed), shared_round0(base_config, seed, out))
 
-    variant = dict(VARIANTS[label])
-    scheduler = scheduler_config_like(base_config.scheduler, variant.pop("name"), **variant)
-    config = dataclasses.replace(
-        base_config, scheduler=scheduler, seed=seed, name=f"{base_config.name}-{label}"
-    )
-    run_dir = out / run_dir_name(label, seed)
-    metrics_path = run_dir / "metrics.json"
-    if (run_dir / "checkpoints" / "final").exists():  # finished earlier: reuse (benchmarks are long)
-        return json.loads(metrics_path.read_text())
-    loop = DaggerRunner(config, run_dir, resume=run_dir.exists())
-    loop.train()
-    return loop.metrics
+
+def _run_all(
+    base, labels: list[str], seeds: range, out: Path, ray: str | None
+) -> dict[str, list[list[dict]]]:
+    """Every (scheduler, seed) cell, seed-major here, or all at once as Ray tasks (`--ray`)."""
+    if ray is None:
+        return {label: [_run_variant(base, label, seed, out) for seed in seeds] for label in labels}
+    cells = [
+        (label, seed, variant_config(base, VARIANTS[label], label, seed), out / run_dir_name(label, seed))
+        for seed in seeds
+        for label in labels
+    ]
+    done = run_cells_on_ray(ray, cells, base, out.resolve())
+    return {label: [done[(label, seed)] for seed in seeds] for label in labels}
 
 
 def _labels(spec: str) -> list[str]:
@@ -94,6 +98,7 @@ def run(args) -> int:
     try:
         labels = _labels(args.schedulers)
         targets = _targets(args.targets)
+        check_ray_address(getattr(args, "ray", None), "--ray")
         base = load_train_config(args.config, [f"sim.tasks={tasks}", *args.set])
         from mtdagger.training.preflight import preflight
 
@@ -103,12 +108,9 @@ def run(args) -> int:
         return 2
     out = Path(args.out) / args.suite
     out.mkdir(parents=True, exist_ok=True)
-    runs: dict[str, list[list[dict]]] = {label: [] for label in labels}
     t0 = time.perf_counter()
     seeds = range(args.first_seed, args.first_seed + args.seeds)  # split a study across machines
-    for seed in seeds:
-        for label in labels:
-            runs[label].append(_run_variant(base, label, seed, out))
+    runs = _run_all(base, labels, seeds, out, getattr(args, "ray", None))
     elapsed = time.perf_counter() - t0
     summary = summarise(runs, targets)
     rows = []

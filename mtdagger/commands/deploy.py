@@ -3,6 +3,11 @@
 The checkpoint is validated against this run before anything moves: its point-cloud contract
 (against --config), its action convention (against the simulator's) and the requested tasks
 (against its task list). A mismatch is refused with the checkpoint loader's message.
+
+One safety pass per step: MetaWorld's actions go through the runtime loop's filter; the FR3 cell
+runs the arm controller's core itself (filter, IK, joint limits), so the loop hands it the
+policy's action unfiltered and records that pass's verdict and every reason it gives
+(mtdagger.runtime.loop, `runs_safety_filter`).
 """
 
 from __future__ import annotations

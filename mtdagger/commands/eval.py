@@ -20,7 +20,7 @@ def _checked_meta(args):
     worker's RolloutJobError), `args.sim` resolved; returns (meta, tasks to evaluate)."""
     from mtdagger.commands.paths import MAX_WORKERS, PathError, check_count
     from mtdagger.policy.checkpoint import CheckpointError, load_checkpoint
-    from mtdagger.training.config import SimConfig
+    from mtdagger.training.config import SimConfig, check_ray_address
     from mtdagger.training.sim_setup import resolve_run_tasks
     from sim_bridge.registry import simulator_for_checkpoint
 
@@ -29,8 +29,9 @@ def _checked_meta(args):
         check_count(args.workers, "--workers", maximum=MAX_WORKERS)
         check_count(args.seed, "--seed", minimum=0)
         check_count(getattr(args, "max_steps", None), "--max-steps")
+        check_ray_address(getattr(args, "ray", None), "--ray")
         _, meta = load_checkpoint(args.checkpoint)
-    except (CheckpointError, PathError) as error:
+    except (CheckpointError, PathError, ValueError) as error:
         raise _Refusal(str(error)) from None
     try:
         args.sim = simulator_for_checkpoint(meta, args.sim)
@@ -84,12 +85,20 @@ def run(args) -> int:
             contract=contract,
             max_steps=max_steps,
             workers=args.workers,
+            engine=engine,
         )
 
+    from mtdagger.distributed import rollout_engine
+
+    engine = rollout_engine(getattr(args, "ray", None), args.workers)  # None: the local pool
     noise, randomize = getattr(args, "noise", "none"), getattr(args, "randomize", False)
-    if getattr(args, "robustness", False):
-        return _robustness(args, evaluate, contract, splits, noise, randomize)
-    return _one_condition(args, evaluate, splits, max_steps, noise, randomize)
+    try:
+        if getattr(args, "robustness", False):
+            return _robustness(args, evaluate, contract, splits, noise, randomize)
+        return _one_condition(args, evaluate, splits, max_steps, noise, randomize)
+    finally:
+        if engine is not None:
+            engine.close()
 
 
 def _one_condition(args, evaluate, splits: list[str], max_steps: int, noise: str, randomize: bool) -> int:

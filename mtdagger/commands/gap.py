@@ -1,4 +1,5 @@
 """`mtdagger gap BAG --config PRESET`: the sim-to-real gap check a researcher runs before a trial.
+(`mtdagger gap BAG --reflex [--robot R]`: the joint-limit reflex check of the bag's commands.)
 
 The first depth frame of each episode in the bag (placed with the bag's own /tf_static, i.e. the
 cell's calibration) is compared with what training saw: the simulator named by the preset
@@ -20,6 +21,10 @@ def run(args) -> int:
     from mtdagger.recording.depth_frames import first_depth_frames
     from mtdagger.recording.gap_report import write_gap_report
 
+    if getattr(args, "reflex", False):
+        return run_reflex(args)
+    if args.config is None:
+        return _fail("--config is required (the training preset), unless --reflex")
     if args.episodes < 1:
         return _fail(f"--episodes must be at least 1, got {args.episodes}")
     bag = Path(args.bag)
@@ -64,6 +69,42 @@ def run(args) -> int:
     else:
         print("no statistic differs beyond tolerance")
     return 0
+
+
+def run_reflex(args) -> int:
+    """`mtdagger gap BAG --reflex`: mtdagger.recording.reflex_check; writes reflex.md beside the bag.
+    Exit 0 without a violation, 1 with one, 2 for input it cannot use."""
+    from mtdagger.control.kinematics import ArmKinematics, KinematicsError
+    from mtdagger.control.robot_config import load_robot_config
+    from mtdagger.recording.bag_reader import BagError
+    from mtdagger.recording.reflex_check import check_bag, format_report
+
+    bag = Path(args.bag)
+    out = Path(args.out) if args.out else bag.parent / f"{bag.name.removesuffix('.mcap')}_reflex"
+    try:
+        robot = load_robot_config(args.robot)
+        urdf = Path(args.urdf).read_text() if args.urdf else _default_urdf(robot)
+        kinematics = None if urdf is None else ArmKinematics(urdf, robot.base_frame, robot.ee_frame)
+        report = check_bag(bag, robot, kinematics)
+    except (BagError, FileNotFoundError, ValueError, KinematicsError, OSError) as error:
+        return _fail(str(error))
+    text = format_report(report)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "reflex.md").write_text(text + "\n")
+    except OSError as error:
+        return _fail(f"cannot write the report to {out}: {error}")
+    print(text)
+    return 1 if report.violations else 0
+
+
+def _default_urdf(robot) -> str | None:
+    """The FR3 cell's URDF for franka_fr3 (what rehearsal bags were driven with); else none."""
+    if robot.name != "franka_fr3":
+        return None
+    from sim_bridge.fr3.model import fr3_urdf
+
+    return fr3_urdf()
 
 
 def render_training_frames(config, frames):

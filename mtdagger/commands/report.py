@@ -1,4 +1,7 @@
-"""`mtdagger report BAG_DIR... [--out DIR]`: evaluation bags -> report.md + PNGs.
+"""`mtdagger report BAG_DIR... [--out DIR] [--sim-eval FILE]`: evaluation bags -> report.md + PNGs.
+
+A trial's bags (`mtdagger trial run`) also get the operator verdicts per object and task, seen vs
+unseen, and with `--sim-eval` a sim-versus-real table (mtdagger/recording/report_trial.py).
 
 Each argument is a bag (a directory with .mcap files, or one .mcap file) or a folder of bags, such
 as the `bag_dir` a launch records into: every bag below it is reported, in name order.
@@ -16,6 +19,7 @@ from pathlib import Path
 
 from mtdagger.recording.bag_reader import BagError, read_evaluation_bag
 from mtdagger.recording.report import Report, ReportError, write_report
+from mtdagger.recording.report_trial import SimEvalError, load_sim_eval, sim_vs_real
 
 
 def default_out_dir(first_bag: str | Path) -> Path:
@@ -53,12 +57,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
+        sim_eval = load_sim_eval(args.sim_eval) if getattr(args, "sim_eval", None) else None
         bags = [read_evaluation_bag(path) for path in paths]
-    except BagError as error:
+    except (BagError, SimEvalError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
-        report = write_report(bags, out)
+        report = write_report(bags, out, sim_eval)
     except ReportError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -87,6 +92,10 @@ def _print_summary(report: Report) -> None:
                 str(row.incomplete),
             )
         console.print(table)
+    if report.trial is not None and report.trial.sim is not None:
+        outside = [f"{o} {t}" for o, _s, t, *_rest, flagged in sim_vs_real(report.trial) if flagged]
+        print(f"sim vs real: {len(outside)} object/task pair(s) outside the simulated interval"
+              + (f": {', '.join(outside)}" if outside else ""))  # fmt: skip
     for warning in report.warnings:
         console.print(f"[yellow]note:[/yellow] {warning}")
     print(report.report_path)

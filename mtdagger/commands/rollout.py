@@ -24,6 +24,7 @@ from mtdagger.commands.rollout_out import RolloutOutput
 from mtdagger.data.episode import Episode
 from mtdagger.stats import wilson_interval
 from mtdagger.testing_hooks import pause_point
+from mtdagger.training.config import check_ray_address
 from mtdagger.training.rollout import RolloutJob, collect_episodes
 
 EXIT_USAGE = 2
@@ -59,13 +60,20 @@ def run(args: Any) -> int:
 
     beta = 1.0 if student_factory is None else 0.0
     jobs, episodes = _jobs_to_run(args, tasks, task_index, beta, output)
-    for episode in collect_episodes(
-        jobs, backend_config, student_factory, student_contract, workers=args.workers, progress=True
-    ):
-        episodes[episode.task_name].append(episode)
-        if output is not None:  # on disk as it finishes: a kill loses no finished episode
-            output.add(episode)
-            pause_point(f"rollout-out:{sum(map(len, episodes.values()))}")
+    from mtdagger.distributed import rollout_engine
+
+    engine = rollout_engine(getattr(args, "ray", None), args.workers)  # None: the local pool
+    try:
+        for episode in collect_episodes(
+            jobs, backend_config, student_factory, student_contract, workers=args.workers, engine=engine
+        ):
+            episodes[episode.task_name].append(episode)
+            if output is not None:  # on disk as it finishes: a kill loses no finished episode
+                output.add(episode)
+                pause_point(f"rollout-out:{sum(map(len, episodes.values()))}")
+    finally:
+        if engine is not None:
+            engine.close()
 
     console.print(success_table(tasks, episodes, title=f"{args.sim} rollout, policy={args.policy}"))
     if output is not None:
@@ -85,6 +93,7 @@ def _check_counts(args: Any) -> None:
     check_count(args.workers, "--workers", maximum=MAX_WORKERS)
     check_count(args.seed, "--seed", minimum=0)
     check_count(args.max_steps, "--max-steps")
+    check_ray_address(getattr(args, "ray", None), "--ray")
 
 
 def _backend_config(args: Any, preset: Any, tasks: list[str], *, render_depth: bool) -> Any:

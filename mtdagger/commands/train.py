@@ -1,4 +1,4 @@
-"""`mtdagger train --config configs/NAME.yaml --out RUN_DIR [--resume]`.
+"""`mtdagger train --config configs/NAME.yaml --out RUN_DIR [--resume] [--ray ADDRESS]`.
 
 Everything the user typed is checked before anything runs: the whole resolved config (every
 section's keys, types and ranges, the student's architecture config, the β schedule, the camera
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mtdagger.commands.paths import PathError, check_output_dir, resolve_input_file
 from mtdagger.data.episode_format import EpisodeStoreError
-from mtdagger.training.config import FIELD_BOUNDS, TrainConfig, load_train_config
+from mtdagger.training.config import FIELD_BOUNDS, TrainConfig, check_ray_address, load_train_config
 from mtdagger.training.run_folder import RunFolder
 
 EXIT_USAGE = 2
@@ -28,6 +28,8 @@ def run(args) -> int:
         if args.workers is not None:
             FIELD_BOUNDS[(TrainConfig, "workers")].check(args.workers, "--workers")
             config = dataclasses.replace(config, workers=args.workers)
+        if getattr(args, "ray", None) is not None:
+            config = dataclasses.replace(config, ray=check_ray_address(args.ray, "--ray"))
         from mtdagger.training.preflight import preflight
 
         preflight(config)
@@ -38,14 +40,20 @@ def run(args) -> int:
     except (FileNotFoundError, ValueError, PathError, EpisodeStoreError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    from mtdagger.distributed import rollout_engine
     from mtdagger.training.runner import DaggerRunner
 
+    engine = rollout_engine(config.ray, config.workers)  # None: the local process pool
     try:
-        loop = DaggerRunner(config, args.out, resume=args.resume)
-    except (FileExistsError, FileNotFoundError, ValueError, EpisodeStoreError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    final = loop.train()
+        try:
+            loop = DaggerRunner(config, args.out, resume=args.resume, engine=engine)
+        except (FileExistsError, FileNotFoundError, ValueError, EpisodeStoreError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        final = loop.train()
+    finally:
+        if engine is not None:
+            engine.close()
     print(f"final checkpoint: {final}")
     print(
         f"plots: {loop.run.plots_dir}  metrics: {loop.run.metrics_path}  "

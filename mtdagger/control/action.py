@@ -39,4 +39,11 @@ class ActionConvention:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ActionConvention:
+        """Unknown keys are refused: a field this code does not read (a newer writer, a typo)
+        would otherwise be dropped, and the convention checked without it."""
+        unknown = sorted(str(k) for k in data if k not in cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(
+                f"action_convention has unknown key(s) {unknown}; known: {sorted(cls.__dataclass_fields__)}"
+            )
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})

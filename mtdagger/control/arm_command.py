@@ -41,9 +41,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from mtdagger.control.action import ACTION_DIM
+from mtdagger.control.joint_limits import REASON_HOLD, limit_target
 from mtdagger.control.kinematics import ArmKinematics, JointLimitMarginError, KinematicsError
 from mtdagger.control.robot_config import COMMAND_INTERFACES, RobotConfig
 from mtdagger.control.safety import STATUS_HELD, AppliedCommand, SafetyFilter
+from mtdagger.control.trajectory_execution import TrajectoryExecution, TrajectoryPoint, command_points
+
+# A gap between commands longer than this: the controller's trajectory has long ended, the arm rests.
+_MIRROR_RESTART_S = 1.0
+_Shaped = tuple[AppliedCommand, np.ndarray | None]
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,16 @@ class ArmControlCore:
         self._last_arrival_s = -math.inf
         self._holding = True  # nothing to hold before the first action: send nothing
         self._last_gripper_sent: float | None = None
+        # The controller's execution as the arm controller commanded it (joint_trajectory): what the
+        # joint limits are checked against (mtdagger.control.joint_limits).
+        self.execution_law = robot.execution_law(settings.trajectory_time_from_start_s or None)
+        self._execution: TrajectoryExecution | None = None
+        self._execution_s = -math.inf
+        self._now_s = 0.0
+
+    def trajectory_points(self, joint_positions) -> tuple[TrajectoryPoint, ...]:
+        """The JointTrajectory points to send for a joint target (trajectory_execution.command_points)."""
+        return command_points(joint_positions, self.execution_law)
 
     @property
     def trajectory_time_s(self) -> float:
@@ -173,6 +189,7 @@ class ArmControlCore:
         ):
             self._held_rotation = self.kinematics.forward(self._joints)[:3, :3]
         self._episode_started = True
+        self._execution = None  # the arm is at rest at the start of an episode
         return True
 
     def stop(self, now_s: float, reason: str = "explicit_stop") -> ArmCommand | None:
@@ -196,6 +213,7 @@ class ArmControlCore:
         ahead = [s for s in stamps if s > now_s + self.limits.future_stamp_tolerance_s]
         self._last_observation_s = max(ahead) if ahead else min(stamps)
         self._last_arrival_s = float(now_s)
+        self._now_s = float(now_s)
         applied = self.safety.filter(
             self._last_action,
             ee_position=self._ee_position,
@@ -219,6 +237,7 @@ class ArmControlCore:
         ):
             return None
         # The filter itself classifies the staleness (and latches the hold's velocity memory).
+        self._now_s = float(now_s)
         applied = self.safety.filter(
             self._last_action,
             ee_position=self._ee_position,
@@ -229,9 +248,24 @@ class ArmControlCore:
         self._holding = True
         return self._shape(applied)
 
+    def fault_hold(self, now_s: float, reason: str) -> ArmCommand | None:
+        """A hold after an exception in the command path (the node's callbacks): the arm stays
+        where it is and the reason is recorded; None when not even a hold can be shaped."""
+        try:
+            if not self._episode_started:
+                self.start_episode()  # the failure came first: hold where the arm is measured
+            command = self._hold_now(now_s)
+        except Exception:  # the caller is already handling a failure: never raise from here
+            return None
+        if command is None:
+            return None
+        applied = replace(command.applied, status=STATUS_HELD, reasons=(*command.applied.reasons, reason))
+        return replace(command, applied=applied)
+
     def _hold_now(self, now_s: float) -> ArmCommand | None:
         if self._ee_position is None or not self._episode_started:
             return None
+        self._now_s = float(now_s)
         hold_action = np.zeros(ACTION_DIM)
         hold_action[3] = self.safety.last_gripper
         applied = self.safety.filter(
@@ -268,15 +302,49 @@ class ArmControlCore:
         if self.kinematics is None or self._joints is None:
             reason = "no_robot_description" if self.kinematics is None else "no_joint_state"
             return self._as_hold(applied, reason), None
-        if not applied.moved:
-            return applied, self._joints.copy()
-        try:
-            solution = self.kinematics.solve(applied.target_position, self._joints, self._held_rotation)
-        except JointLimitMarginError:
-            return self._as_hold(applied, "joint_limit_margin"), self._joints.copy()
-        except KinematicsError:
-            return self._as_hold(applied, "ik_unreachable"), self._joints.copy()
-        return applied, solution.joint_positions
+        target = None  # None: stop (a hold)
+        if applied.moved:
+            try:
+                solution = self.kinematics.solve(applied.target_position, self._joints, self._held_rotation)
+                target = solution.joint_positions
+            except JointLimitMarginError:
+                applied = self._as_hold(applied, "joint_limit_margin")
+            except KinematicsError:
+                applied = self._as_hold(applied, "ik_unreachable")
+            except (ValueError, ArithmeticError) as error:  # a NaN answer: a hold, never a raise
+                applied = self._as_hold(applied, f"ik_error: {error}")
+            if target is not None and not np.all(np.isfinite(target)):
+                target, applied = None, self._as_hold(applied, "ik_error: non-finite joint positions")
+        return self._within_joint_limits(applied, target)
+
+    def _within_joint_limits(self, applied: AppliedCommand, target) -> _Shaped:
+        """The joint target that may leave: checked on the trajectory as the controller executes it
+        (scaled, or None = send nothing; mtdagger.control.joint_limits). Without joint limits in the
+        robot config, a hold is the measured joints, as before."""
+        limits = self.robot.joint_limits
+        if limits is None:
+            return applied, (self._joints.copy() if target is None else target)
+        execution = self._execution_now()
+        verdict = limit_target(execution, target, limits, self.kinematics.joint_names)
+        if verdict.reason == REASON_HOLD and applied.moved:
+            applied = self._as_hold(applied, REASON_HOLD)
+        elif verdict.reason is not None:
+            applied = replace(applied, reasons=(*applied.reasons, verdict.reason))
+        if verdict.positions is not None:
+            execution.receive(self.trajectory_points(verdict.positions))
+        return applied, verdict.positions
+
+    def _execution_now(self) -> TrajectoryExecution:
+        """The controller's state now: the mirror advanced to `now`, or at rest at the measured joints."""
+        elapsed = self._now_s - self._execution_s
+        if self._execution is None or not 0 <= elapsed <= _MIRROR_RESTART_S:
+            self._execution = TrajectoryExecution(self.execution_law, self._joints)
+            self._execution_s = self._now_s
+        elif elapsed > 0:
+            self._execution.advance(elapsed)
+            dt = self.execution_law.update_period_s
+            self._execution_s += round(elapsed / dt) * dt
+        return self._execution
 
     def _near_joint_limit(self, applied: AppliedCommand) -> bool:
         """Twist / Cartesian: would the target put a joint within its margin? (False without a URDF.)"""
@@ -288,6 +356,8 @@ class ArmControlCore:
             return True
         except KinematicsError:
             return bool(self.kinematics.margin_problems(self._joints))
+        except (ValueError, ArithmeticError):  # a NaN answer: hold (conservative)
+            return True
         return False
 
     def _gripper_goal(self, command: float) -> float | None:

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from mtdagger.config_validation import Bounds, validate_fields
+from mtdagger.control.joint_limits import JointLimits
 from mtdagger.control.safety_limits import SafetyLimits
+from mtdagger.control.trajectory_execution import POINT_FIELDS, START_STATES, ExecutionLaw
 from mtdagger.files import load_yaml
 
 COMMAND_INTERFACES = ("joint_trajectory", "cartesian_pose", "twist")
@@ -55,6 +57,20 @@ class ControllerTopics:
     # A robot property, not a node setting: how far the arm gets in one step depends on it, so a
     # checkpoint is trained with it (ActionConvention.trajectory_time_s) and refused without it.
     trajectory_time_from_start_s: float = 0.0
+    # Which JointTrajectoryPoint fields the arm controller fills (the JTC's interpolation follows:
+    # positions -> linear, + velocities -> cubic, + accelerations -> quintic) and which state a new
+    # trajectory starts from: 'measured' (JTC default) or 'desired' (its
+    # interpolate_from_desired_state). mtdagger.control.trajectory_execution executes exactly this.
+    trajectory_point_fields: str = "positions_velocities"
+    trajectory_start_state: str = "measured"
+
+    def __post_init__(self) -> None:
+        if self.trajectory_point_fields not in POINT_FIELDS:
+            raise ValueError(f"trajectory_point_fields must be one of {POINT_FIELDS}, "
+                             f"got {self.trajectory_point_fields!r}")
+        if self.trajectory_start_state not in START_STATES:
+            raise ValueError(f"trajectory_start_state must be one of {START_STATES}, "
+                             f"got {self.trajectory_start_state!r}")
 
 
 PLAUSIBLE_BOUNDS[(ControllerTopics, "trajectory_time_from_start_s")] = Bounds(
@@ -102,6 +118,19 @@ class RobotConfig:
     gripper: GripperConfig | None = None
     default_command_interface: str = "twist"
     description: str = ""
+    # Joint position/velocity/acceleration/jerk limits checked on the executed trajectory before a
+    # joint trajectory leaves (mtdagger.control.joint_limits); None: no such check for this robot.
+    joint_limits: JointLimits | None = None
+
+    def execution_law(self, trajectory_time_s: float | None = None) -> ExecutionLaw:
+        """How this robot's trajectory controller executes the arm controller's trajectories."""
+        controllers = self.controllers
+        time_s = trajectory_time_s or controllers.trajectory_time_from_start_s or self.safety.control_period_s
+        return ExecutionLaw(
+            trajectory_time_s=float(time_s),
+            point_fields=self.controllers.trajectory_point_fields,
+            start_state=self.controllers.trajectory_start_state,
+        )
 
     def __post_init__(self) -> None:
         if not self.name or not self.base_frame or not self.ee_frame:
@@ -114,6 +143,9 @@ class RobotConfig:
         if unknown:
             raise ValueError(f"safety.joint_limit_margin_rad names joint(s) {unknown} that joint_names "
                              f"does not list ({', '.join(self.joint_names)})")
+        limited = [name for name, _ in self.joint_limits.joints] if self.joint_limits is not None else None
+        if limited is not None and limited != list(self.joint_names):
+            raise ValueError(f"joint_limits names {limited} are not joint_names {list(self.joint_names)}")
         if self.default_command_interface not in COMMAND_INTERFACES:
             raise ValueError(f"default_command_interface must be one of {COMMAND_INTERFACES}, "
                              f"got {self.default_command_interface!r}")
@@ -134,11 +166,16 @@ class RobotConfig:
                 _reject_unknown(gripper, GripperConfig, f"{source}: gripper")
                 validate_fields(GripperConfig, gripper, "gripper", PLAUSIBLE_BOUNDS)
                 gripper = GripperConfig(**{k: float(v) for k, v in gripper.items()})
+            joint_names = tuple(str(n) for n in data.pop("joint_names", ()))
+            limits = data.pop("joint_limits", None)
+            if limits is not None:
+                limits = JointLimits.from_dict(limits, joint_names)
             return cls(
                 safety=safety,
                 controllers=ControllerTopics(**controllers),
                 gripper=gripper,
-                joint_names=tuple(str(n) for n in data.pop("joint_names", ())),
+                joint_names=joint_names,
+                joint_limits=limits,
                 **data,
             )
         except KeyError as missing:

@@ -64,6 +64,8 @@ def module_file(module: str) -> Path:
 def _declarations(tree: ast.AST) -> dict[str, Declared]:
     found = {}
     for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call) and _name(n) == "declare_parameter"):
+        if not call.args or not isinstance(call.args[0], ast.Constant):
+            continue  # a name computed at run time (a loop over a table): not a literal declaration
         name = call.args[0].value
         default = call.args[1] if len(call.args) > 1 else None
         required = isinstance(default, ast.Attribute) and isinstance(default.value, ast.Attribute)

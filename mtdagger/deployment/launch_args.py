@@ -31,7 +31,7 @@ LAUNCH_FILES: Mapping[str, str] = MappingProxyType({
     "sim_rollout": "launch/sim_rollout.launch.py",
 })  # fmt: skip
 LAUNCHES = tuple(LAUNCH_FILES)
-KINDS = ("text", "bool", "int", "choice")
+KINDS = ("text", "bool", "int", "float", "choice")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 # Simulator defaults (sim.launch.py); mtdagger.deployment.plan.SIMULATORS holds every simulator's.
@@ -72,6 +72,11 @@ class LaunchArgument:
                 return int(value)
             except ValueError:
                 raise ValueError(f"launch argument {self.name}:={text!r} is not an integer") from None
+        if self.kind == "float":
+            number = float(value) if value.replace(".", "", 1).isdigit() else float("nan")
+            if not number >= 0:  # finite, non-negative: the float arguments are durations
+                raise ValueError(f"launch argument {self.name}:={text!r} is not a number of seconds >= 0")
+            return number
         if self.kind == "choice" and value not in self.choices:
             valid = ", ".join(repr(c) if not c else c for c in self.choices)
             raise ValueError(f"launch argument {self.name}:={text!r} is not one of {valid}")
@@ -101,6 +106,9 @@ ARGUMENTS: tuple[LaunchArgument, ...] = (
     _arg("command_interface", "joint_trajectory | cartesian_pose | twist (empty: the robot config's)",
          kind="choice", choices=("", "joint_trajectory", "cartesian_pose", "twist"),
          real="", eval_recording=""),
+    _arg("deadman_timeout_s",
+         "hold the arm when the trial console's heartbeat is missing this long (s; 0: off)",
+         kind="float", real="0.5", rehearse="0", eval_recording="0.5"),
     # --- the camera and its calibration
     _arg("camera_driver", "mtdagger | realsense2_camera | none (the camera topics come from elsewhere)",
          kind="choice", choices=("mtdagger", "realsense2_camera", "none"),

@@ -25,7 +25,11 @@ SHARED_PARAMETERS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "robot_config": ROBOT_NODES,
     "contract_source": CONTRACT_NODES,
     "contract.": CONTRACT_NODES,
+    # Part of the execution contract (mtdagger.control.execution_contract): the policy node checks
+    # it against the checkpoint as the arm controller does, so both take it from one place.
+    "gripper_change_threshold": ("policy", "arm_controller"),
 })  # fmt: skip
+SOURCE_SHARE = Path(__file__).resolve().parents[2] / "policy_node"
 
 
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -96,3 +100,34 @@ def load_node_config(path: str | Path) -> NodeConfig:
         else:
             per_node.setdefault(str(section).strip("/").split("/")[-1], {}).update(params)
     return NodeConfig(str(path), shared, per_node)
+
+
+def execution_contract_for(robot: str, *, point_cloud_contract: Any, action: Any, share_dir: str | Path = ""):
+    """The ExecutionContract a run with `action` (the ActionConvention its simulator executed)
+    records: built from the robot config and the node config that the robot's nodes read
+    (policy_node/config/<robot>.yaml; a value it leaves out is the node's declared default), so
+    the numbers checked at start-up are, by construction, those training used."""
+    from mtdagger.control.execution_contract import ExecutionContract
+    from mtdagger.control.robot_config import load_robot_config
+    from mtdagger.deployment.declarations import declared_by_node
+
+    config = load_node_config(node_config_path(share_dir or SOURCE_SHARE, robot))
+    declared = declared_by_node()
+
+    def value(node: str, name: str) -> float:
+        given = config.for_node(node)
+        return float(given[name] if name in given else declared[node][name].default)
+
+    threshold = value("arm_controller", "gripper_change_threshold")
+    if value("policy", "gripper_change_threshold") != threshold:
+        raise ValueError(f"node config {config.path}: gripper_change_threshold differs between policy "
+                         "and arm_controller; set it once in the '/**' section")
+    return ExecutionContract.from_configs(
+        load_robot_config(robot),
+        gripper_change_threshold=threshold,
+        gripper_opening_scale=value("policy", "gripper_opening_scale"),
+        point_cloud_contract=point_cloud_contract,
+        control_period_s=action.control_period_s,
+        trajectory_time_s=action.trajectory_time_s,
+        action_frame=action.frame,
+    )

@@ -92,7 +92,7 @@ def contract_of(parameters: Mapping[str, Any], meta: Any = None) -> Any:
     is 'parameters', else the checkpoint's (`meta`, a CheckpointMeta). ValueError if invalid."""
     from mtdagger.perception.contract import PointCloudContract
 
-    if parameters.get("contract_source", "checkpoint") != "parameters":
+    if parameters.get("contract_source", "parameters") != "parameters":
         if meta is None or meta.point_cloud_contract is None:
             raise ValueError("contract_source is 'checkpoint' but no point-cloud checkpoint was given")
         return PointCloudContract.from_dict(meta.point_cloud_contract)
@@ -106,7 +106,7 @@ def _check_contract_overrides(node: str, merged: Mapping[str, Any], given: Mappi
     changed = sorted(name for name in given if name.startswith("contract."))
     if not changed:
         return
-    if merged.get("contract_source", "checkpoint") != "parameters":
+    if merged.get("contract_source", "parameters") != "parameters":
         raise ValueError(
             f"--set {node}.{changed[0]}: ignored, {node}'s contract_source is "
             f"{merged.get('contract_source', 'checkpoint')!r} (the contract comes from the checkpoint)"

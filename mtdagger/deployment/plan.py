@@ -206,7 +206,9 @@ def _real(values: LaunchValues, share: Path) -> DeploymentPlan:
         ours("policy", {"checkpoint": checkpoint, "task": values["task"],
                         "calibration_id": calibration.calibration_id,
                         "object_label": values["object_label"]}),
-        ours("arm_controller", {"command_interface": interface}),
+        # The checkpoint too: the arm controller checks its execution contract at start-up.
+        ours("arm_controller", {"command_interface": interface, "checkpoint": checkpoint,
+                                "deadman_timeout_s": values["deadman_timeout_s"]}),
     ]  # fmt: skip
     record = RecordPlan(values["bag_dir"], robot.name, values["task"], tuple(recorded_topics()),
                         use_sim_time=values["use_sim_time"])  # fmt: skip
@@ -252,7 +254,7 @@ def _sim(values: LaunchValues, share: Path) -> DeploymentPlan:
         ours("policy", {"checkpoint": checkpoint, "task": tasks[0],
                         "calibration_id": sim_calibration_id(camera_config)}),
         # The bridge listens on MoveIt Servo's topic.
-        ours("arm_controller", {"command_interface": "twist"}),
+        ours("arm_controller", {"command_interface": "twist", "checkpoint": checkpoint}),
     )  # fmt: skip
     label = tasks[0] if len(tasks) == 1 else f"{len(tasks)}tasks"
     record = RecordPlan(values["bag_dir"], robot.name, label, tuple(recorded_topics(include_success=True)),
@@ -281,7 +283,7 @@ def _rehearse(values: LaunchValues, share: Path) -> DeploymentPlan:
     real = {
         "task": values["task"], "checkpoint": values["checkpoint"], "calibration_file": calibration,
         "robot": REHEARSAL_ROBOT, "command_interface": "joint_trajectory", "camera_driver": "none",
-        "use_sim_time": "true",
+        "use_sim_time": "true", "deadman_timeout_s": str(values["deadman_timeout_s"]),
         "record": "false",  # recorded here, with the cell's episode markers from the start
     }  # fmt: skip
     nodes = (

@@ -50,3 +50,9 @@ ACTION_COMMAND_TOPIC = "/mtdagger/action/command"
 # Arm controller -> gripper when no GripperCommand action server is used (simulation under PyPI
 # rclpy): JointState, name ['gripper'], position [metres], stamped like the arm command it goes with.
 GRIPPER_COMMAND_TOPIC = "/mtdagger/gripper_command"
+# Operator console -> arm controller while a trial runs (std_msgs/String JSON {"console", "seq"}):
+# the dead-man's heartbeat (mtdagger.control.deadman); missing longer than the timeout = hold.
+TRIAL_HEARTBEAT_TOPIC = "/mtdagger/trial/heartbeat"
+# Rehearsal only: the FR3 cell's own verdict on each episode (its end marker), kept off the episode
+# topic so the bag's markers are the console's; the scripted operator reads it as its judge.
+TRIAL_JUDGE_TOPIC = "/mtdagger/trial/judge"

@@ -26,6 +26,7 @@ import safetensors.torch
 from torch import nn
 
 from mtdagger.control.action import ActionConvention
+from mtdagger.control.execution_contract import ExecutionContract
 from mtdagger.data.durable_write import atomic_write_bytes
 from mtdagger.data.normalization import NormalizationStats
 from mtdagger.perception.contract import PointCloudContract
@@ -42,6 +43,8 @@ from mtdagger.provenance import sha256_bytes
 SCHEMA_VERSION = 1
 META_FILE = "checkpoint.json"
 _CHECKPOINT_ID_LENGTH = 12
+# Fields a checkpoint written before them lacks (read as None).
+OPTIONAL_FIELDS = ("execution_contract",)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,9 @@ class CheckpointMeta:
     normalization: dict[str, Any]
     provenance: dict[str, Any] = field(default_factory=dict)
     weights_sha256: str = ""  # filled in by save_checkpoint
+    # How the arm executed each action in training (mtdagger.control.execution_contract); None in
+    # checkpoints written before it existed, which the robot's nodes refuse unless opted in.
+    execution_contract: dict[str, Any] | None = None
 
     @classmethod
     def for_model(
@@ -66,6 +72,7 @@ class CheckpointMeta:
         action_convention: ActionConvention,
         normalization: NormalizationStats,
         provenance: Mapping[str, Any] | None = None,
+        execution_contract: ExecutionContract | None = None,
     ) -> CheckpointMeta:
         """Describe a registry-built student (see networks.py); weights_sha256 comes at save."""
         architecture = getattr(model, "architecture", None)
@@ -81,6 +88,7 @@ class CheckpointMeta:
             action_convention=action_convention.to_dict(),
             normalization=normalization.to_dict(),
             provenance=dict(provenance or {}),
+            execution_contract=None if execution_contract is None else execution_contract.to_dict(),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,7 +99,7 @@ class CheckpointMeta:
         if not isinstance(data, Mapping):
             raise CheckpointError(f"{META_FILE} must hold a JSON object, got {type(data).__name__}")
         names = [f.name for f in fields(cls)]
-        missing = [n for n in names if n not in data]
+        missing = [n for n in names if n not in data and n not in OPTIONAL_FIELDS]
         if missing:
             raise CheckpointError(f"{META_FILE} lacks fields {missing}")
         unknown = sorted(str(k) for k in data if k not in names)
@@ -110,7 +118,9 @@ class CheckpointMeta:
             "normalization": (dict,),
             "provenance": (dict,),
             "weights_sha256": (str,),
+            "execution_contract": (dict, type(None)),
         }
+        data = {**dict.fromkeys(OPTIONAL_FIELDS), **data}
         for name, types in expected_types.items():
             if not isinstance(data[name], types) or isinstance(data[name], bool):
                 raise CheckpointError(
@@ -225,9 +235,10 @@ def _validate_meta(meta: CheckpointMeta) -> NormalizationStats:
                 f"point_cloud_contract.num_points={contract.num_points}"
             )
     try:
-        ActionConvention.from_dict(meta.action_convention)
+        convention = ActionConvention.from_dict(meta.action_convention)
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"checkpoint action_convention is invalid: {error}") from error
+    _validate_execution_contract(meta, convention)
     try:
         stats = NormalizationStats.from_dict(meta.normalization)
     except (TypeError, ValueError) as error:
@@ -243,6 +254,29 @@ def _validate_meta(meta: CheckpointMeta) -> NormalizationStats:
                 f"checkpoint normalization.{key} has {have} dims but architecture_config says {dim}"
             )
     return stats
+
+
+def _validate_execution_contract(meta: CheckpointMeta, convention: ActionConvention) -> None:
+    """The recorded execution contract parses and agrees with the checkpoint's own convention
+    and point-cloud contract (one source of each number, not two that may drift)."""
+    if meta.execution_contract is None:
+        return
+    try:
+        contract = ExecutionContract.from_dict(meta.execution_contract)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"checkpoint execution_contract is invalid: {error}") from error
+    pairs = {
+        "control_period_s": convention.control_period_s,
+        "trajectory_time_s": convention.trajectory_time_s,
+        "action_frame": convention.frame,
+        "point_cloud_contract": meta.point_cloud_contract,
+    }
+    for name, value in pairs.items():
+        if getattr(contract, name) != value:
+            raise CheckpointError(
+                f"checkpoint execution_contract.{name}={getattr(contract, name)!r} disagrees with the "
+                f"checkpoint's own {value!r}"
+            )
 
 
 def is_complete_checkpoint(directory: str | Path) -> bool:

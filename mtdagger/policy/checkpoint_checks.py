@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from mtdagger.control.action import ActionConvention
+from mtdagger.control.execution_contract import ExecutionContract
 from mtdagger.perception.contract import PointCloudContract
 
 WEIGHTS_FILE = "model.safetensors"
@@ -76,6 +77,40 @@ def check_expectations(
         problems += _field_mismatches("action_convention", stored, expect_action.to_dict())
     if problems:
         raise CheckpointError("; ".join(problems))
+
+
+MISSING_CONTRACT_OPT_IN = "accept_checkpoint_without_execution_contract"
+
+
+def check_execution_contract(
+    meta: Any,  # CheckpointMeta
+    expected: ExecutionContract,
+    *,
+    only: Sequence[str] | None = None,
+    sources: Mapping[str, str] | None = None,
+    accept_missing: bool = False,
+) -> list[str]:
+    """Fail-closed start-up check of a node's configuration against the checkpoint's recorded
+    execution contract: CheckpointError naming every differing field. A checkpoint without one
+    (written before it existed) is refused unless `accept_missing` (the node parameter
+    MISSING_CONTRACT_OPT_IN, never the default); returns the warnings to log then."""
+    from mtdagger.control.execution_contract import ExecutionContract as Contract
+
+    if meta.execution_contract is None:
+        if not accept_missing:
+            raise CheckpointError(
+                "checkpoint has no execution_contract (written before it was recorded): retrain it, "
+                f"or start with {MISSING_CONTRACT_OPT_IN}:=true to run it unchecked at your own risk"
+            )
+        return [f"checkpoint has no execution_contract; running unchecked ({MISSING_CONTRACT_OPT_IN})"]
+    try:
+        stored = Contract.from_dict(meta.execution_contract)
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"checkpoint execution_contract is invalid: {error}") from error
+    problems = stored.mismatches(expected, only=only, sources=sources)
+    if problems:
+        raise CheckpointError("; ".join(problems) + " (retrain, or fix the configuration)")
+    return []
 
 
 def check_tensors(model: nn.Module, tensors: Mapping[str, torch.Tensor], architecture: str) -> None:

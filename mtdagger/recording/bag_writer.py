@@ -137,8 +137,11 @@ class EvaluationBagWriter:
         self._last_stamp_ns = stamp
         self._flush_chunk()
 
-    def start_episode(self, stamp_ns: int, info: EpisodeInfo | Mapping[str, Any]) -> None:
-        """Open an episode; `info` may be an `EpisodeInfo` or its marker dict ("episode", "task", ...)."""
+    def start_episode(
+        self, stamp_ns: int, info: EpisodeInfo | Mapping[str, Any], extra: Mapping[str, Any] | None = None
+    ) -> None:
+        """Open an episode; `info` may be an `EpisodeInfo` or its marker dict ("episode", "task", ...).
+        `extra`: more marker fields for both markers (a trial's labels, mtdagger.trial.spec)."""
         self._check_open()
         episode = info if isinstance(info, EpisodeInfo) else EpisodeInfo.from_mapping(info)
         if self._episode is not None:
@@ -146,21 +149,25 @@ class EvaluationBagWriter:
                 f"episode {self._episode.index} ({self._episode.task}) is still open; call end_episode first"
             )
         stamp = self._check_stamp(stamp_ns)
-        data = self._serialize(topics.EPISODE_TOPIC, self._string(json.dumps(episode.start_marker())))
+        self._extra = dict(extra or {})
+        marker = {**episode.start_marker(), **self._extra}
+        data = self._serialize(topics.EPISODE_TOPIC, self._string(json.dumps(marker)))
         self._begin(stamp)
         self._writer.write(self._connections[topics.EPISODE_TOPIC], stamp, data)
         self._last_stamp_ns = stamp
         self._episode = episode
         self._episode_steps = 0
 
-    def end_episode(self, stamp_ns: int, success: bool, notes: str = "") -> None:
+    def end_episode(
+        self, stamp_ns: int, success: bool, notes: str = "", extra: Mapping[str, Any] | None = None
+    ) -> None:
         """Close the open episode with its success label; the chunk is flushed right away so a
         finished episode survives any later kill."""
         self._check_open()
         if self._episode is None:
             raise RuntimeError("end_episode without an open episode (call start_episode first)")
         stamp = self._check_stamp(stamp_ns)
-        marker = self._episode.start_marker()
+        marker = {**self._episode.start_marker(), **getattr(self, "_extra", {}), **(extra or {})}
         marker.update(event="end", success=bool(success), notes=str(notes), num_steps=self._episode_steps)
         data = self._serialize(topics.EPISODE_TOPIC, self._string(json.dumps(marker)))
         self._writer.write(self._connections[topics.EPISODE_TOPIC], stamp, data)

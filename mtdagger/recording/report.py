@@ -33,6 +33,14 @@ from mtdagger.recording.report_plots import (
     plot_trajectories,
     workspace_box,
 )
+from mtdagger.recording.report_trial import (
+    SimEval,
+    SimEvalError,
+    TrialSummary,
+    check_sim_checkpoint,
+    trial_section,
+    trial_summary,
+)
 from mtdagger.stats import wilson_interval
 
 PERCENTILES = (50, 90, 99)
@@ -77,6 +85,7 @@ class Report:
     num_episodes: int
     num_incomplete: int
     warnings: list[str] = field(default_factory=list)
+    trial: TrialSummary | None = None  # operator verdicts of a trial's bags (report_trial)
 
 
 # --------------------------------------------------------------------------- numbers
@@ -144,8 +153,11 @@ class ReportError(ValueError):
     """The report cannot be written where asked (the message names --out); nothing was written."""
 
 
-def write_report(bags: Sequence[EvaluationBag], out_dir: str | Path) -> Report:
-    """Write `report.md` and its PNGs into `out_dir` (created) and return what they say."""
+def write_report(
+    bags: Sequence[EvaluationBag], out_dir: str | Path, sim_eval: SimEval | None = None
+) -> Report:
+    """Write `report.md` and its PNGs into `out_dir` (created) and return what they say; with
+    trial markers, the operator verdicts' section (and `sim_eval`'s sim-versus-real table)."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ReportError(f"--out {out}: is a file, not a directory; nothing was written")
@@ -153,6 +165,7 @@ def write_report(bags: Sequence[EvaluationBag], out_dir: str | Path) -> Report:
         check_distinct(bags)  # one recording twice would count its episodes twice
     except DuplicateBagError as error:
         raise ReportError(f"{error}; nothing was written") from None
+    trial = _trial(bags, sim_eval)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -188,11 +201,26 @@ def write_report(bags: Sequence[EvaluationBag], out_dir: str | Path) -> Report:
         safety_reasons=reasons,
         num_episodes=len(episodes),
         num_incomplete=sum(not e.complete for e in episodes),
-        warnings=warnings,
+        warnings=warnings + (trial.warnings if trial else []),
+        trial=trial,
     )
     # Atomic, as the PNGs: a kill leaves the previous report.md whole.
     atomic_write_text(report.report_path, _markdown(bags, episodes, report))
     return report
+
+
+def _trial(bags: Sequence[EvaluationBag], sim_eval: SimEval | None) -> TrialSummary | None:
+    """The trial's operator verdicts (None: no trial markers); refused before anything is written
+    when `sim_eval` is of another checkpoint or there is no trial to compare it with."""
+    try:
+        if sim_eval is not None:
+            check_sim_checkpoint(bags, sim_eval, "file")
+    except SimEvalError as error:
+        raise ReportError(f"{error}; nothing was written") from None
+    trial = trial_summary(bags, sim_eval)
+    if sim_eval is not None and trial is None:
+        raise ReportError("--sim-eval: these bags hold no trial (mtdagger trial run); nothing was written")
+    return trial
 
 
 def _markdown(bags: Sequence[EvaluationBag], episodes: list[EpisodeSummary], report: Report) -> str:
@@ -207,6 +235,8 @@ def _markdown(bags: Sequence[EvaluationBag], episodes: list[EpisodeSummary], rep
         lines += _warnings_section(report.warnings)
         return "\n".join(lines)
     lines += _success_section(report)
+    if report.trial is not None:
+        lines += trial_section(report.trial, _cell)
     lines += _latency_section(report)
     lines += _safety_section(report)
     lines += ["## End-effector trajectories", "", "Green: success, red: failure, grey: incomplete.", ""]

@@ -67,6 +67,10 @@ class DeploymentLoop:
         self.clock = clock
         self._episode_start_s = 0.0
         self.period_s = backend.action_convention.control_period_s
+        # A backend that runs the arm controller's core itself (the FR3 cell: safety filter, IK,
+        # joint limits) gets the policy's action unfiltered; its verdict is the step's record.
+        self.backend_filters = bool(getattr(backend, "runs_safety_filter", False))
+        self._last_gripper = -1.0
 
     def run_episode(
         self, task: str, seed: int, *, max_steps: int, episode_index: int = 0, object_label: str | None = None
@@ -75,6 +79,7 @@ class DeploymentLoop:
         observation = self.backend.reset(task, seed)
         state = np.asarray(observation[keys.STATE], dtype=np.float32)
         self.safety.reset(state[:3])
+        self._last_gripper = -1.0  # every episode starts with the gripper open
         outcome = EpisodeOutcome(task=task, seed=seed, success=False, steps=0)
         self.clock.now_s = self._episode_start_s
         if self.recorder is not None:
@@ -98,20 +103,8 @@ class DeploymentLoop:
             # input, so that every hold goes through the one place that decides holds.
             action = proposal.value if proposal.value is not None else np.full(4, np.nan, dtype=np.float32)
             observation_stamp = frame.stamp_s if frame is not None else -np.inf
-            t = time.perf_counter()
-            applied = self.safety.filter(
-                action,
-                ee_position=state[:3],
-                now_s=now_s,
-                observation_stamp_s=observation_stamp,
-                action_stamp_s=now_s,
-            )
-            latencies["safety"] = _ms(t)
+            result, applied = self._safe_step(action, state, now_s, observation_stamp, latencies)
             reasons = tuple(applied.reasons) + tuple(r for r in (cloud.reason, proposal.reason) if r)
-
-            t = time.perf_counter()
-            result = self.backend.step(applied.action)
-            latencies["robot"] = _ms(t)
 
             if self.recorder is not None:
                 self._record_step(frame, cloud.value, state, action, applied, reasons, latencies)
@@ -126,6 +119,49 @@ class DeploymentLoop:
         # Every unsuccessful episode ends on a time limit; the report adds holds and the distance.
         self._finish_episode(outcome.success, "" if outcome.success else f"timeout: {limit}")
         return outcome
+
+    def _safe_step(self, action, state, now_s: float, observation_stamp: float, latencies: dict):
+        """One safety pass, then the robot: the loop's filter, or the backend's own (timed as
+        'robot') when it filters itself. Returns (step result, the verdict to record)."""
+        if self.backend_filters:
+            t = time.perf_counter()
+            result, applied = self._step_filtering_backend(action)
+            latencies["safety"], latencies["robot"] = 0.0, _ms(t)
+            return result, applied
+        t = time.perf_counter()
+        applied = self.safety.filter(
+            action,
+            ee_position=state[:3],
+            now_s=now_s,
+            observation_stamp_s=observation_stamp,
+            action_stamp_s=now_s,
+        )
+        latencies["safety"] = _ms(t)
+        t = time.perf_counter()
+        result = self.backend.step(applied.action)
+        latencies["robot"] = _ms(t)
+        return result, applied
+
+    def _step_filtering_backend(self, action: np.ndarray):
+        """Step a backend that filters itself, and return (result, its verdict). A missing or
+        non-finite action becomes a hold (zero displacement, gripper unchanged) before it, recorded
+        as held with the reason; every reason of the backend's own pass is kept."""
+        from mtdagger.control.safety import STATUS_HELD, AppliedCommand
+
+        action = np.asarray(action, dtype=np.float32).reshape(-1)
+        own: tuple[str, ...] = ()
+        if action.shape != (4,) or not np.all(np.isfinite(action)):
+            own = ("non_finite_action",)
+            action = np.array([0.0, 0.0, 0.0, self._last_gripper], dtype=np.float32)
+        result = self.backend.step(action)
+        info = result.info or {}
+        applied_action = info.get("safety_applied")
+        applied_action = action if applied_action is None else np.asarray(applied_action, dtype=np.float32)
+        self._last_gripper = float(applied_action[3])
+        status = STATUS_HELD if own else (info.get("safety_status") or STATUS_HELD)
+        reasons = own + tuple(info.get("safety_reasons") or ())
+        target = np.asarray(result.observation[keys.STATE][:3], dtype=np.float64)
+        return result, AppliedCommand(applied_action, target, status, reasons)
 
     def _record_start(
         self, task: str, seed: int, observation: dict, episode_index: int, object_label: str | None

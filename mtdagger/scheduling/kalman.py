@@ -15,6 +15,12 @@ Model (a random walk; DESIGN.md §5, method-notes §1.3 "Recon"), per task and r
 
 A task with n = 0 only predicts: its estimate stays, its variance grows by Q.
 
+Independence: the update treats each round's measurement as a fresh binomial draw, so the
+measurements of successive rounds must not share their episodes' initial states. The default
+success signal draws fresh evaluation seeds every round for this reason (issue 23;
+training/success_signal.py, BetaZeroEvaluation); before, the same seeds were reused every round,
+their errors were correlated and the filter's variance P understated the real uncertainty.
+
 Deviation from the issue's R = p̄(1 - p̄)/n + ε, on purpose: with the raw p̄ an all-success or
 all-failure measurement has zero binomial variance whatever n is, so one lucky rollout (p̄ = 1,
 R = ε) would be trusted as much as fifty. Evaluating the variance at the smoothed p̃ keeps R

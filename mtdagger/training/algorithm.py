@@ -12,7 +12,7 @@ Round k ≥ 1:
      `retrain: scratch` too (which recomputes the statistics); the held-out set is fixed per
      episode;
   5. measure success: the success signal (success_signal.py; by default the new student alone,
-     β = 0, on fixed evaluation seeds) is what the scheduler receives and what metrics report;
+     β = 0, on evaluation seeds fresh each round) is what the scheduler receives and what metrics report;
   6. update the scheduler with that success and the losses of step 4.
 
 This module holds only the algorithm. Everything that touches the world comes in through four
@@ -180,7 +180,7 @@ class MultitaskDAgger:
         train_episodes, heldout_episodes = self.aggregate.split()  # 3. aggregate
         update = self._fit(k, train_episodes, heldout_episodes)  # 3. fit, 4. losses before/after
         measured = self.success_signal.measure(  # 5. measure the new student's success
-            self.student_factory, collected, keep_visited=self.scheduler.wants_embeddings
+            self.student_factory, collected, keep_visited=self.scheduler.wants_embeddings, round_index=k
         )
         self._update_scheduler(measured, update)  # 6. update the scheduler
         return RoundResult(
@@ -255,18 +255,7 @@ class MultitaskDAgger:
     def _feedback(
         self, measured: SuccessMeasurement, loss_before: dict[int, float], loss_after: dict[int, float]
     ) -> dict[str, TaskFeedback]:
-        """Per task: the success signal's rollouts and successes (none: the filter only
-        predicts) and the held-out loss before and after (none at round 0 or without held-out
-        data)."""
-        feedback = {}
-        for task_index, task in enumerate(self.tasks):
-            rollouts = measured.rollouts.get(task, 0)
-            successes = round(measured.success.get(task, 0.0) * rollouts)
-            before, after = loss_before.get(task_index), loss_after.get(task_index)
-            if before is None or after is None:
-                before = after = None
-            feedback[task] = TaskFeedback(rollouts, successes, loss_before=before, loss_after=after)
-        return feedback
+        return task_feedback(self.tasks, measured.success, measured.rollouts, loss_before, loss_after)
 
     # ------------------------------------------------------------------ helpers
 
@@ -284,6 +273,28 @@ class MultitaskDAgger:
         if loss_stats is not None:  # error in model units × std_model / std_ref = error in ref units
             scale = dataset.stats.std["action"] / loss_stats.std["action"]
         return self.trainer.per_task_loss(model, dataset, len(self.tasks), action_scale=scale)
+
+
+def task_feedback(
+    tasks: list[str],
+    success: Mapping[str, float],
+    rollouts: Mapping[str, int],
+    loss_before: Mapping[int, float],
+    loss_after: Mapping[int, float],
+) -> dict[str, TaskFeedback]:
+    """What the scheduler receives, per task: the success signal's rollouts and successes (none:
+    the filter only predicts) and the held-out loss before and after (none at round 0 or without
+    held-out data). A function of the round's recorded numbers, so a round can be replayed into
+    a scheduler (bench schedulers shares round 0 between schedulers this way)."""
+    feedback = {}
+    for task_index, task in enumerate(tasks):
+        n = rollouts.get(task, 0)
+        successes = round(success.get(task, 0.0) * n)
+        before, after = loss_before.get(task_index), loss_after.get(task_index)
+        if before is None or after is None:
+            before = after = None
+        feedback[task] = TaskFeedback(n, successes, loss_before=before, loss_after=after)
+    return feedback
 
 
 def _success_rates(episodes: Mapping[str, list[Episode]]) -> dict[str, float]:

@@ -26,7 +26,7 @@ from mtdagger.perception.contract import PointCloudContract
 from mtdagger.policy.checkpoint import checkpoint_id, read_checkpoint_meta
 from mtdagger.policy.student import CheckpointStudentFactory
 from mtdagger.testing_hooks import pause_point
-from mtdagger.training.rollout import RolloutJob, collect_episodes
+from mtdagger.training.rollout import RolloutEngine, RolloutJob, collect_episodes
 
 # Episode seeds: disjoint ranges per round and per task (success_signal.py adds a further
 # offset for evaluation episodes).
@@ -51,6 +51,7 @@ class StoreCollector:
     max_steps: int
     workers: int
     console: Console
+    engine: RolloutEngine | None = None  # None: the local pool; else e.g. Ray actors (same episodes)
 
     def collect(
         self,
@@ -70,7 +71,13 @@ class StoreCollector:
         # Provenance: which student acted (DESIGN.md §6), recorded on every episode it touched.
         student_id = None if student is None else checkpoint_id(read_checkpoint_meta(student.checkpoint_dir))
         for episode in collect_episodes(
-            jobs, self.backend_config, student, self.contract, workers=self.workers, progress=True
+            jobs,
+            self.backend_config,
+            student,
+            self.contract,
+            workers=self.workers,
+            progress=True,
+            engine=self.engine,
         ):
             if student_id is not None:
                 episode = dataclasses.replace(episode, student_checkpoint_id=student_id)

@@ -91,8 +91,14 @@ class TrainConfig:
     # (mtdagger/scheduling/registry.py; each scheduler module declares its fields).
     scheduler: SchedulerConfig = field(default_factory=TaskNeedConfig)
     bc: BCConfig = field(default_factory=BCConfig)
+    # Where rollouts and evaluation run: null = this machine's process pool (`workers`
+    # processes); 'auto' = the Ray cluster `ray start` runs here; 'local' = a private Ray in this
+    # process; HOST:PORT = that cluster's head. With Ray, `workers` is the number of actors.
+    # The episodes are the same either way (the driver assigns the seeds; docs/distributed.md).
+    ray: str | None = None
 
     def __post_init__(self) -> None:
+        check_ray_address(self.ray)
         if self.uses_point_clouds and self.point_cloud is None:
             raise ValueError(
                 f"a {self.student.architecture!r} student needs a point_cloud section (the contract)"
@@ -113,6 +119,18 @@ class TrainConfig:
         data["scheduler"] = self.scheduler.to_dict()
         data["dagger"]["beta"] = self.dagger.beta.to_dict()
         return data
+
+
+def check_ray_address(address: Any, name: str = "ray") -> str | None:
+    """None (the local pool), 'auto', 'local' or a cluster address such as 10.0.0.5:6379 or
+    ray://host:10001; anything else is refused with a one-line error naming `name`."""
+    if address is None:
+        return None
+    if not isinstance(address, str) or not address.strip() or any(c.isspace() for c in address):
+        raise ValueError(f"{name}: expected 'auto', 'local' or a cluster address HOST:PORT, got {address!r}")
+    if address not in ("auto", "local") and ":" not in address:
+        raise ValueError(f"{name}: {address!r} is not 'auto', 'local' or HOST:PORT")
+    return address
 
 
 def _build(cls: type, data: Any, where: str) -> Any:

@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from mtdagger.stats import wilson_interval
-from mtdagger.training.rollout import RolloutJob, collect_episodes
+from mtdagger.training.rollout import RolloutEngine, RolloutJob, collect_episodes
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,11 @@ def evaluate_student(
     contract,
     max_steps: int | None,
     workers: int = 1,
+    engine: RolloutEngine | None = None,
 ) -> list[TaskResult]:
     """Roll out `episodes` student-only episodes per task. `run_tasks` is the checkpoint's task list
-    (the student's task index), `tasks` the subset to evaluate."""
+    (the student's task index), `tasks` the subset to evaluate. `engine`: where the episodes run
+    (None: the local pool; e.g. Ray actors give the same episodes)."""
     jobs = [
         RolloutJob(
             task=task,
@@ -51,7 +53,9 @@ def evaluate_student(
         for j in range(episodes)
     ]
     outcomes: dict[str, list[tuple[bool, int]]] = defaultdict(list)
-    for episode in collect_episodes(jobs, backend_config, student_factory, contract, workers=workers):
+    for episode in collect_episodes(
+        jobs, backend_config, student_factory, contract, workers=workers, engine=engine
+    ):
         outcomes[episode.task_name].append((episode.success, episode.num_steps))
     results = []
     for task in tasks:

@@ -73,6 +73,23 @@ class RolloutJob:
             raise ValueError(f"RolloutJob.max_steps must be positive or None, got {self.max_steps}")
 
 
+class RolloutEngine(Protocol):
+    """Runs rollout jobs somewhere other than this machine's process pool (mtdagger/distributed/).
+
+    The caller builds the jobs (and so the seeds); an engine only decides where they run, so it
+    yields exactly the episodes the local pool would, each once, in completion order."""
+
+    def collect(
+        self,
+        jobs: Sequence[RolloutJob],
+        backend_config: BackendConfig,
+        student_factory: StudentFactory | None,
+        contract: PointCloudContract | None,
+        *,
+        progress: bool,
+    ) -> Iterator[Episode]: ...
+
+
 class RolloutJobError(RuntimeError):
     """A rollout job failed; the message names the job and carries the original traceback."""
 
@@ -159,12 +176,14 @@ def collect_episodes(
     contract: PointCloudContract | None,
     workers: int = 1,
     progress: bool = True,
+    engine: RolloutEngine | None = None,
 ) -> Iterator[Episode]:
     """Run every job and yield its Episode as soon as it finishes (in completion order).
 
     workers <= 1 runs in this process (tests, debugging); otherwise a 'spawn' process pool where
-    each worker builds one backend and one student and reuses them. A failed job raises
-    RolloutJobError naming the job; episodes yielded before it stay valid.
+    each worker builds one backend and one student and reuses them. An `engine` (e.g. Ray actors,
+    mtdagger/distributed/) runs the jobs instead; the jobs, hence the episodes, are the same. A
+    failed job raises RolloutJobError naming the job; episodes yielded before it stay valid.
     """
     jobs = list(jobs)
     needs_student = [job for job in jobs if job.beta < 1.0]
@@ -175,11 +194,14 @@ def collect_episodes(
         )
     if not jobs:
         return
+    if engine is not None:
+        yield from engine.collect(jobs, backend_config, student_factory, contract, progress=progress)
+        return
     from tqdm import tqdm
 
     with tqdm(total=len(jobs), disable=not progress, desc="rollouts", unit="episode") as bar:
         if workers <= 1:
-            worker = _Worker(backend_config, student_factory, contract)
+            worker = RolloutWorker(backend_config, student_factory, contract)
             try:
                 for job in jobs:
                     with _one_torch_thread(student_factory):
@@ -219,7 +241,7 @@ def _one_torch_thread(student_factory: StudentFactory | None) -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-class _Worker:
+class RolloutWorker:
     """One backend + one student + one expert per task, built on first use and then reused."""
 
     def __init__(
@@ -234,6 +256,12 @@ class _Worker:
         self.backend: Any = None
         self.student: StudentFn | None = None
         self.experts: dict[str, Any] = {}
+
+    def use_student(self, student_factory: StudentFactory | None) -> None:
+        """Act with another student from the next job on (a Ray actor gets each round's student
+        this way, keeping its backend and experts)."""
+        if student_factory != self.student_factory:
+            self.student_factory, self.student = student_factory, None
 
     def run(self, job: RolloutJob) -> Episode:
         try:
@@ -258,7 +286,7 @@ class _Worker:
             self.backend = None
 
 
-_worker: _Worker | None = None
+_worker: RolloutWorker | None = None
 
 
 def _init_worker(
@@ -272,7 +300,7 @@ def _init_worker(
         import torch
 
         torch.set_num_threads(1)  # see _one_torch_thread
-    _worker = _Worker(backend_config, student_factory, contract)
+    _worker = RolloutWorker(backend_config, student_factory, contract)
 
 
 def _run_in_worker(job: RolloutJob) -> Episode:

@@ -59,8 +59,13 @@ from mtdagger.training.success_signal import BetaZeroEvaluation
 class DaggerRunner:
     """One training run in one folder: `DaggerRunner(config, out, resume=...).train()`."""
 
-    def __init__(self, config: TrainConfig, run_dir: str | Path, *, resume: bool = False) -> None:
+    def __init__(
+        self, config: TrainConfig, run_dir: str | Path, *, resume: bool = False, engine: Any = None
+    ) -> None:
         self.config = config
+        # Where rollouts run: None = the local pool; else a RolloutEngine such as Ray actors
+        # (mtdagger/distributed/, built by the command from `config.ray`). Same episodes either way.
+        self.engine = engine
         self.run = RunFolder(run_dir)
         self.tasks = resolve_run_tasks(config.sim)
         self.backend_config = backend_config_for(
@@ -104,6 +109,7 @@ class DaggerRunner:
             "contract": cfg.point_cloud,
             "max_steps": cfg.sim.max_episode_steps,
             "workers": cfg.workers,
+            "engine": self.engine,
         }
         return MultitaskDAgger(
             tasks=tasks,
@@ -170,6 +176,9 @@ class DaggerRunner:
         previous_total = self.metrics[-1]["cumulative_expert_episodes"] if self.metrics else 0
         checkpoint = self.run.checkpoint_dir(k).relative_to(self.run.root)
         entry = metrics_entry(result, previous_total, str(checkpoint))
+        counts = getattr(self.engine, "counts", None)
+        if counts is not None:  # e.g. Ray: jobs re-run after a worker died, so far in this process
+            entry["rollout_engine"] = counts.as_dict()
         self.metrics.append(entry)
         self._log_round(entry)
         self.completed_round = k
@@ -301,6 +310,7 @@ class RunCheckpoints:
             contract=config.point_cloud if config.uses_point_clouds else None,
             action_convention=self.action_convention,
             normalization=stats,
+            execution_contract=self._execution_contract(),
             provenance={
                 "git_commit": git_commit(),
                 "dataset_hash": self.store.dataset_hash(),
@@ -314,6 +324,23 @@ class RunCheckpoints:
             },
         )
         publish_checkpoint(directory, model, meta)
+
+    def _execution_contract(self):
+        """What the simulator executed, in the terms of the robot config and node config that the
+        robot's nodes read (mtdagger.deployment.node_config.execution_contract_for): recorded in
+        every checkpoint, checked by the policy node and the arm controller at start-up."""
+        from mtdagger.deployment.node_config import execution_contract_for
+        from mtdagger.deployment.plan import SIMULATORS
+
+        config = self.config
+        simulator = SIMULATORS.get(config.sim.backend)
+        if simulator is None:
+            return None  # a simulator without a robot of the deployed graph: nothing to check against
+        return execution_contract_for(
+            simulator.robot,
+            point_cloud_contract=config.point_cloud if config.uses_point_clouds else None,
+            action=self.action_convention,
+        )
 
 
 def student_architecture_config(

@@ -6,11 +6,12 @@ which episodes) decides what it can see. That choice lives here and nowhere else
 been fitted and published, and hands the result to the scheduler; the metrics report the same
 numbers (`eval_success`), so what is plotted is what was steered by.
 
-The default, `BetaZeroEvaluation`, rolls the new student out alone (β = 0) on fixed evaluation
-seeds that are never stored (DESIGN.md §5, step 5). The paper's summaries describe measuring
-success during the β-mixed collection instead; a signal can do that from `collected`, but the
-expert acts on part of those steps, which inflates every task and hides the differences the
-scheduler must see (method-notes §1.6), so they are only logged (`collection_success`).
+The default, `BetaZeroEvaluation`, rolls the new student out alone (β = 0) on evaluation seeds
+that are never stored (DESIGN.md §5, step 5), fresh every round (its class doc says why).
+The paper's summaries describe measuring success during the β-mixed collection instead; a
+signal can do that from `collected`, but the expert acts on part of those steps, which inflates
+every task and hides the differences the scheduler must see (method-notes §1.6), so they are
+only logged (`collection_success`).
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ import numpy as np
 from mtdagger.data.episode import Episode
 from mtdagger.perception.contract import PointCloudContract
 from mtdagger.training.collection import episode_seed
-from mtdagger.training.rollout import RolloutJob, StudentFactory, collect_episodes
+from mtdagger.training.rollout import RolloutEngine, RolloutJob, StudentFactory, collect_episodes
 
 # Evaluation seeds lie far above every training round's (collection.episode_seed), so an
-# evaluation episode is never a stored training episode.
+# evaluation episode is never a stored training episode: round k's evaluation seeds are
+# EVAL_SEED_OFFSET + episode_seed(run seed, k, task, j), above training's for k < MAX_ROUNDS.
 EVAL_SEED_OFFSET = 50_000_000
+MAX_ROUNDS = EVAL_SEED_OFFSET // 100_000  # training round 500 would reach evaluation's seeds
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,9 @@ class SuccessSignal(Protocol):
         collected: Mapping[str, Sequence[Episode]],
         *,
         keep_visited: bool,
+        round_index: int,
     ) -> SuccessMeasurement:
-        """Success of the round's new `student` (a recipe rollout workers build it from).
+        """Success of round `round_index`'s new `student` (a recipe rollout workers build it from).
 
         `collected`: this round's β-mixed collection episodes by task (expert-assisted).
         `keep_visited`: return the student's episodes in `visited` (the scheduler wants them)."""
@@ -60,11 +64,21 @@ class SuccessSignal(Protocol):
 
 @dataclass(frozen=True)
 class BetaZeroEvaluation:
-    """The default signal: `episodes_per_task` student-only episodes per task on fixed seeds.
+    """The default signal: `episodes_per_task` student-only episodes per task, on fresh seeds
+    every round (a pure function of the run seed, round, task and index, so a resumed run
+    measures the same), disjoint from every training seed. With `episodes_per_task: 0` nothing
+    is measured and success-based schedulers keep their prior.
 
-    The seeds are the same every round (a pure function of the run seed, task and index), so
-    round-to-round changes are the student's, not the episodes'. With `episodes_per_task: 0`
-    nothing is measured and success-based schedulers keep their prior.
+    Why fresh seeds (issue 23): the Kalman filter (scheduling/kalman.py) treats each round's
+    measurement as independent binomial noise around the task's success, R = p(1 - p)/n. With
+    the same seeds every round, the rounds share the same initial states: a task that fails on
+    seed 3 because of where seed 3 puts the object fails there again, so successive measurements
+    are correlated and the filter, averaging them as independent, grows overconfident in the
+    seed set's own quirks. Fresh seeds make the errors independent, which is what R assumes;
+    modelling the reuse instead would need the correlation between rounds, which depends on the
+    student and is unknown. The cost: round-to-round differences now hold seed noise as well as
+    the student's change; paired comparisons between schedulers stay paired (same run seed,
+    same evaluation seeds per round for every scheduler).
     """
 
     tasks: tuple[str, ...]
@@ -75,6 +89,7 @@ class BetaZeroEvaluation:
     student_reads_clouds: bool  # record clouds in `visited` (what such a student's features need)
     max_steps: int
     workers: int
+    engine: RolloutEngine | None = None  # None: the local pool (collection.StoreCollector)
 
     def measure(
         self,
@@ -82,8 +97,13 @@ class BetaZeroEvaluation:
         collected: Mapping[str, Sequence[Episode]],
         *,
         keep_visited: bool,
+        round_index: int,
     ) -> SuccessMeasurement:
         del collected  # expert-assisted: biased (module doc)
+        if not 0 <= round_index < MAX_ROUNDS:
+            raise ValueError(
+                f"round {round_index}: evaluation seeds are disjoint from training's below round {MAX_ROUNDS}"
+            )
         visited: dict[str, list[Episode]] = defaultdict(list)
         if self.episodes_per_task <= 0:
             return SuccessMeasurement({}, {}, visited)
@@ -91,7 +111,7 @@ class BetaZeroEvaluation:
             RolloutJob(
                 task=task,
                 task_index=i,
-                seed=EVAL_SEED_OFFSET + episode_seed(self.run_seed, 0, i, j),
+                seed=EVAL_SEED_OFFSET + episode_seed(self.run_seed, round_index, i, j),
                 beta=0.0,
                 record_clouds=keep_visited and self.student_reads_clouds,
                 max_steps=self.max_steps,
@@ -101,7 +121,7 @@ class BetaZeroEvaluation:
         ]
         successes: dict[str, list[bool]] = defaultdict(list)
         for episode in collect_episodes(
-            jobs, self.backend_config, student, self.contract, workers=self.workers
+            jobs, self.backend_config, student, self.contract, workers=self.workers, engine=self.engine
         ):
             successes[episode.task_name].append(episode.success)
             if keep_visited:

@@ -38,12 +38,12 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from mtdagger.control.arm_command import ArmCommand, ArmControlCore, ArmControlSettings
+from mtdagger.control.deadman import DeadManGuard
 from mtdagger.control.kinematics import ArmKinematics, IkSettings, KinematicsError
 from mtdagger.messages import topics
 from mtdagger.messages.convert import (
     NANOSECONDS,
     float64_msg,
-    gripper_command_msg,
     json_from_string_msg,
     json_string_msg,
     pose_from_msg,
@@ -52,6 +52,7 @@ from mtdagger.messages.convert import (
     twist_stamped_msg,
 )
 from mtdagger.messages.factory import RclpyFactory
+from policy_node.gripper_client import GripperClient
 from policy_node.ros_support import (
     LATCHED_QOS,
     RELIABLE_QOS,
@@ -78,6 +79,7 @@ class ArmControllerNode(Node):
         interface = text_parameter(self, "command_interface") or robot.default_command_interface
         self._core = self._make_core(robot, interface)
         self._robot = robot
+        self._check_execution_contract(robot)
         self._interface = interface
         self._ik_settings = self._read_ik_settings()
         self._factory = RclpyFactory()
@@ -87,6 +89,7 @@ class ArmControllerNode(Node):
         self._make_subscriptions()
         self.create_service(Trigger, "~/stop", self._stop)
         self.create_service(Trigger, "~/reset", self._reset)
+        self.create_subscription(String, topics.TRIAL_HEARTBEAT_TOPIC, self._deadman.on_message, 1)
         self.create_timer(robot.safety.control_period_s, self._tick)
         self.get_logger().info(
             f"{robot.name}: command_interface {interface}, gripper {gripper_interface}, "
@@ -109,16 +112,22 @@ class ArmControllerNode(Node):
         self.declare_parameter("latency_topic", topics.LATENCY_TOPIC)
         self.declare_parameter("robot_description", "")
         self.declare_parameter("robot_description_topic", "/robot_description")
-        self.declare_parameter("gripper_change_threshold", 0.1)
+        self.declare_parameter("gripper_change_threshold", 0.0)
         self.declare_parameter("trajectory_time_from_start_s", 0.0)
+        # The checkpoint the policy runs: its execution contract is checked against this node's
+        # settings at start-up (the launch files always give it; '' = unchecked, logged).
+        self.declare_parameter("checkpoint", "")
+        self.declare_parameter("accept_checkpoint_without_execution_contract", False)
         # joint_trajectory: when an IK answer is good enough to send (mtdagger.control.kinematics).
         self.declare_parameter("ik_position_tolerance_m", IkSettings.position_tolerance_m)
         self.declare_parameter("ik_orientation_tolerance_rad", IkSettings.orientation_tolerance_rad)
         self.declare_parameter("ik_max_joint_step_rad", IkSettings.max_joint_step_rad)
+        self.declare_parameter("deadman_timeout_s", 0.0)  # > 0: hold without the console's heartbeat
 
     def _make_core(self, robot, interface: str) -> ArmControlCore:
         """The ROS-free core that makes every decision; a bad setting is a StartupError."""
         try:
+            self._deadman = DeadManGuard(float(self.get_parameter("deadman_timeout_s").value))
             return ArmControlCore(
                 robot,
                 ArmControlSettings(
@@ -131,6 +140,20 @@ class ArmControllerNode(Node):
             )
         except ValueError as error:
             raise StartupError(str(error)) from error
+
+    def _check_execution_contract(self, robot) -> None:
+        """Refuse to start when the checkpoint was trained with another execution than this node
+        performs (robot_acceptance.check_arm_controller_execution; '' checkpoint: unchecked)."""
+        from mtdagger.policy.robot_acceptance import check_arm_controller_execution
+
+        checkpoint = text_parameter(self, "checkpoint")
+        opt_in = bool(self.get_parameter("accept_checkpoint_without_execution_contract").value)
+        try:
+            warnings = check_arm_controller_execution(checkpoint, robot, self._core.settings, opt_in)
+        except ValueError as error:  # CheckpointError too
+            raise StartupError(f"checkpoint {checkpoint} refused: {error}") from error
+        for warning in warnings:
+            self.get_logger().warn(warning)
 
     def _read_ik_settings(self) -> IkSettings:
         """When an IK answer is good enough to send (joint_trajectory); bad values: StartupError."""
@@ -191,11 +214,9 @@ class ArmControllerNode(Node):
                 raise StartupError(
                     f"gripper_interface 'action' but robot {robot.name!r} names no gripper_action"
                 )
-            self._gripper_action = require_ros_package("control_msgs.action", "gripper_interface 'action'")
-            from rclpy.action import ActionClient
-
-            self._gripper_client = ActionClient(
-                self, self._gripper_action.GripperCommand, controllers.gripper_action
+            action = require_ros_package("control_msgs.action", "gripper_interface 'action'")
+            self._gripper_client = GripperClient(  # franka_gripper's semantics: see gripper_client
+                self, action, controllers.gripper_action, self._core, robot.gripper, self._factory
             )
         elif gripper_interface == "topic":
             self._gripper_topic_pub = self.create_publisher(
@@ -266,14 +287,16 @@ class ArmControllerNode(Node):
             self.get_logger().error(f"action ignored: {error}", throttle_duration_sec=2.0)
             return
         received_ns = now_ns(self)
-        command = self._core.on_action(action, stamp_ns / NANOSECONDS, received_ns / NANOSECONDS)
+        self._deadman.check(self._core, received_ns, self._send)  # the trial console's heartbeat
+        # Sent stamped with the observation it answers (a lockstep simulator waits for exactly that).
+        on_action = self._core.on_action
+        command = self._run(lambda: on_action(action, stamp_ns / NANOSECONDS, received_ns / NANOSECONDS),
+                            received_ns, stamp_ns)  # fmt: skip
         if command is None:
             self.get_logger().warn(
                 "action before any end-effector pose: nothing sent", throttle_duration_sec=2.0
             )
             return
-        # Stamped with the observation it answers (a lockstep simulator waits for exactly that).
-        self._send(command, stamp_ns)
         # The evaluation bag's latency: from the camera frame's stamp to its command leaving here
         # (on the node clock: wall time on a robot, simulated time in a lockstep simulation).
         age_ms = (received_ns - stamp_ns) / 1e6
@@ -281,12 +304,31 @@ class ArmControllerNode(Node):
 
     def _tick(self) -> None:
         now = now_ns(self)
-        command = self._core.on_tick(now / NANOSECONDS)
+        self._deadman.check(self._core, now, self._send)
+        command = self._run(lambda: self._core.on_tick(now / NANOSECONDS), now)
         if command is not None:
             self.get_logger().warn(
                 f"holding: {', '.join(command.applied.reasons)}", throttle_duration_sec=2.0
             )
-            self._send(command, now)
+
+    def _run(self, call, now: int, stamp_ns: int | None = None) -> ArmCommand | None:
+        """A core call and its sending; any exception (a NaN IK answer, a bad value) becomes a
+        hold with the reason, sent and recorded: never a dead callback, never a half command."""
+        try:
+            command = call()
+            if command is not None:
+                self._send(command, now if stamp_ns is None else stamp_ns)
+            return command
+        except Exception as error:  # the command path must not die; the arm must hold
+            reason = f"command_error: {type(error).__name__}: {error}"
+            self.get_logger().error(f"holding: {reason}", throttle_duration_sec=2.0)
+            hold = self._core.fault_hold(now / NANOSECONDS, reason)
+            try:
+                if hold is not None:
+                    self._send(hold, now)
+            except Exception as again:  # not even a hold can be sent: say so, keep the node alive
+                self.get_logger().error(f"hold not sent: {again!r}", throttle_duration_sec=2.0)
+            return hold
 
     def _stop(self, _request, response):
         now = now_ns(self)
@@ -315,8 +357,8 @@ class ArmControllerNode(Node):
             position = self._core.gripper_goal_m
             if position is not None:
                 self._gripper_topic_pub.publish(stamped_value_msg("gripper", position, stamp_ns))
-        elif command.gripper_position_m is not None:
-            self._send_gripper(command.gripper_position_m)
+        elif command.gripper_position_m is not None and self._gripper_client is not None:
+            self._gripper_client.send(command.gripper_position_m)
         twist = twist_stamped_msg(factory, command.linear_velocity_m_s, (0.0, 0.0, 0.0), stamp_ns, frame)
         if self._interface == "joint_trajectory":
             if command.joint_positions is not None:
@@ -334,49 +376,19 @@ class ArmControllerNode(Node):
         self._safety_pub.publish(json_string_msg(factory, verdict))
 
     def _trajectory(self, joint_positions: np.ndarray) -> JointTrajectory:
-        msg = JointTrajectory()  # header stamp 0: start now
+        msg = JointTrajectory()  # header stamp 0: start now; the points are the core's (the cells' too)
         msg.joint_names = list(self._core.kinematics.joint_names)
-        seconds = self._core.trajectory_time_s
-        point = JointTrajectoryPoint()
-        point.positions = [float(v) for v in joint_positions]
-        point.velocities = [0.0] * len(joint_positions)
-        sec, nanosec = divmod(round(seconds * 1e9), 1_000_000_000)
-        point.time_from_start = DurationMsg(sec=sec, nanosec=nanosec)
-        msg.points = [point]
+        for model_point in self._core.trajectory_points(joint_positions):
+            point = JointTrajectoryPoint()
+            point.positions = [float(v) for v in model_point.positions]
+            if model_point.velocities is not None:
+                point.velocities = [float(v) for v in model_point.velocities]
+            if model_point.accelerations is not None:
+                point.accelerations = [float(v) for v in model_point.accelerations]
+            sec, nanosec = divmod(round(model_point.time_from_start_s * 1e9), 1_000_000_000)
+            point.time_from_start = DurationMsg(sec=sec, nanosec=nanosec)
+            msg.points.append(point)
         return msg
-
-    def _send_gripper(self, position_m: float) -> None:
-        if self._gripper_client is None:
-            return
-        if not self._gripper_client.server_is_ready():
-            self.get_logger().warn(
-                "gripper action server not available: goal dropped", throttle_duration_sec=5.0
-            )
-            self._core.forget_gripper_goal()
-            return
-        goal = self._gripper_action.GripperCommand.Goal()
-        goal.command = gripper_command_msg(self._factory, position_m, self._robot.gripper.max_effort_n)
-        self._gripper_client.send_goal_async(goal).add_done_callback(self._on_gripper_goal_response)
-
-    def _on_gripper_goal_response(self, future) -> None:
-        """A goal the server rejected (or could not take) is not the gripper's state: forget it,
-        so the next command sends the goal again instead of believing it was applied."""
-        handle = None if future.exception() is not None else future.result()
-        if handle is None or not handle.accepted:
-            self.get_logger().warn("gripper goal rejected: it will be sent again", throttle_duration_sec=2.0)
-            self._core.forget_gripper_goal()
-            return
-        handle.get_result_async().add_done_callback(self._on_gripper_result)
-
-    def _on_gripper_result(self, future) -> None:
-        from action_msgs.msg import GoalStatus
-
-        result = None if future.exception() is not None else future.result()
-        if result is None or result.status != GoalStatus.STATUS_SUCCEEDED:
-            self.get_logger().warn(
-                "gripper goal did not succeed: it will be sent again", throttle_duration_sec=2.0
-            )
-            self._core.forget_gripper_goal()
 
 
 def main(args: list[str] | None = None) -> int:

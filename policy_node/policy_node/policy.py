@@ -57,6 +57,7 @@ from mtdagger.messages.factory import RclpyFactory
 from mtdagger.recording.layout import BagMetadata, EpisodeInfo
 from mtdagger.runtime.observation_sync import ObservationSync, SyncedObservation
 from mtdagger.runtime.stages import PolicyStage
+from mtdagger.trial.spec import EpisodeRequests
 from policy_node.ros_support import (
     LATCHED_QOS,
     RELIABLE_QOS,
@@ -68,6 +69,17 @@ from policy_node.ros_support import (
     run_node,
     text_parameter,
 )
+
+# Where the policy node's value of each execution-contract field comes from (refusal messages).
+EXECUTION_SOURCES = {
+    "control_period_s": "robot config safety.control_period_s",
+    "trajectory_time_s": "robot config controllers.trajectory_time_from_start_s",
+    "controllers": "robot config controllers", "gripper": "robot config gripper",
+    "base_frame": "robot config base_frame", "action_frame": "the frame actions are published in",
+    "gripper_change_threshold": "parameter gripper_change_threshold",
+    "gripper_opening_scale": "parameter gripper_opening_scale",
+    "point_cloud_contract": "parameters contract_source / contract.*",
+}  # fmt: skip
 
 
 class PolicyNode(Node):
@@ -84,15 +96,17 @@ class PolicyNode(Node):
         self._period = robot.safety.control_period_s
         self._trajectory_time_s = robot.controllers.trajectory_time_from_start_s
         self._base_frame = robot.base_frame
-        self._stage = self._load_policy(checkpoint, task, contract_from_parameters(self, checkpoint))
         self._gripper_joint = str(self.get_parameter("gripper_joint").value)
         self._gripper_scale = float(self.get_parameter("gripper_opening_scale").value)
+        contract = contract_from_parameters(self, checkpoint)
+        self._stage = self._load_policy(checkpoint, task, contract, self._execution_contract(robot, contract))
         self._sync = ObservationSync(("ee_position", "gripper_opening"))
         self._last_stamp_ns: int | None = None
         self._factory = RclpyFactory()
         self._episode: EpisodeInfo | None = None
         self._episode_index = 0
         self._episode_steps = 0
+        self._requests = EpisodeRequests()  # the trial console's episode spec and verdict
         self._make_publishers()
         self._make_subscriptions()
         self.create_service(Trigger, "~/start_episode", self._start_episode)
@@ -119,8 +133,17 @@ class PolicyNode(Node):
         # observation.state[3]: the opening of this joint x scale, 0 closed .. 1 open (MetaWorld's).
         self.declare_parameter("gripper_joint", "gripper")
         self.declare_parameter("gripper_opening_scale", 1.0)
+        # The arm controller's goal threshold, checked here against the checkpoint's execution
+        # contract as well (node config: one '/**' value for both nodes).
+        self.declare_parameter("gripper_change_threshold", 0.0)
+        # Opt-in, never the default: run a checkpoint written before execution contracts, unchecked.
+        self.declare_parameter("accept_checkpoint_without_execution_contract", False)
         self.declare_parameter("calibration_id", "unknown")
         self.declare_parameter("object_label", "")
+        # The trial console's requests (JSON, mtdagger.trial.spec), set before ~/start_episode
+        # and ~/end_episode: the episode's task, object and attempt; the operator's verdict.
+        self.declare_parameter("episode_spec", "")  # EpisodeRequests.PARAMETERS
+        self.declare_parameter("episode_verdict", "")
         # Simulation: the sim bridge decides the task of each episode; follow its start markers.
         self.declare_parameter("follow_episode_task", False)
         declare_contract_parameters(self)
@@ -159,15 +182,30 @@ class PolicyNode(Node):
             PointCloud2, str(self.get_parameter("cloud_topic").value), self._on_cloud, RELIABLE_QOS
         )
 
-    def _load_policy(self, checkpoint: str, task: str, contract) -> PolicyStage:
+    def _execution_contract(self, robot, contract):
+        """How this graph executes actions: the robot config and this node's parameters."""
+        from mtdagger.control.execution_contract import ExecutionContract
+
+        try:
+            return ExecutionContract.from_configs(
+                robot, point_cloud_contract=contract, gripper_opening_scale=self._gripper_scale,
+                gripper_change_threshold=float(self.get_parameter("gripper_change_threshold").value),
+            )  # fmt: skip
+        except (TypeError, ValueError) as error:
+            raise StartupError(f"execution contract: {error}") from error
+
+    def _load_policy(self, checkpoint: str, task: str, contract, execution) -> PolicyStage:
         from mtdagger.policy.checkpoint import CheckpointError
         from mtdagger.policy.robot_acceptance import load_policy_for_robot
 
+        opt_in = bool(self.get_parameter("accept_checkpoint_without_execution_contract").value)
         try:
-            # The contract, control period and trajectory time are imposed (see robot_acceptance).
+            # The contract, control period, trajectory time and the whole execution contract
+            # are imposed (see robot_acceptance).
             policy = load_policy_for_robot(
                 checkpoint, contract=contract, control_period_s=self._period,
-                trajectory_time_s=self._trajectory_time_s,
+                trajectory_time_s=self._trajectory_time_s, execution=execution, sources=EXECUTION_SOURCES,
+                accept_missing_execution_contract=opt_in,
             )  # fmt: skip
         except (CheckpointError, TypeError, ValueError) as error:
             raise StartupError(f"checkpoint {checkpoint} refused: {error}") from error
@@ -201,6 +239,10 @@ class PolicyNode(Node):
                 return SetParametersResult(
                     successful=False, reason=f"{parameter.name} is fixed: restart the node"
                 )
+            elif parameter.name in EpisodeRequests.PARAMETERS:
+                reason = self._requests.offer(parameter.name, str(parameter.value), self._stage.policy.tasks)
+                if reason is not None:
+                    return SetParametersResult(successful=False, reason=reason)
         for parameter in parameters:
             if parameter.name == "task":
                 self._stage.set_task(parameter.value)
@@ -209,15 +251,20 @@ class PolicyNode(Node):
 
     def _start_episode(self, _request, response):
         if self._episode is not None:
-            self._publish_end(success=False, notes="superseded by a new start")
+            self._publish_end(False, "superseded by a new start", self._requests.marker_fields())
+        spec = self._requests.start()  # a trial episode: its task, object and split
+        if spec is not None:
+            self._stage.set_task(spec.task)
         self._episode = EpisodeInfo(
             index=self._episode_index,
             task=self._stage.task,
-            object=str(self.get_parameter("object_label").value),
+            object=spec.object if spec else str(self.get_parameter("object_label").value),
+            object_split=spec.object_split if spec else None,
         )
         self._episode_index += 1
         self._episode_steps = 0
-        self._episode_pub.publish(string_msg(self._factory, json.dumps(self._episode.start_marker())))
+        marker = {**self._episode.start_marker(), **self._requests.marker_fields()}
+        self._episode_pub.publish(string_msg(self._factory, json.dumps(marker)))
         response.success, response.message = (
             True,
             f"episode {self._episode.index} ({self._stage.task}) started",
@@ -229,12 +276,17 @@ class PolicyNode(Node):
             response.success, response.message = False, "no episode is running (call ~/start_episode first)"
             return response
         index = self._episode.index
-        self._publish_end(success=bool(request.data), notes="")
+        try:
+            success, notes, fields = self._requests.finish(bool(request.data))
+        except ValueError as error:
+            response.success, response.message = False, str(error)
+            return response
+        self._publish_end(success, notes, fields)
         response.success, response.message = True, f"episode {index} ended, success={bool(request.data)}"
         return response
 
-    def _publish_end(self, success: bool, notes: str) -> None:
-        marker = self._episode.start_marker()
+    def _publish_end(self, success: bool, notes: str, fields: dict) -> None:
+        marker = {**self._episode.start_marker(), **fields}
         marker.update(event="end", success=success, notes=notes, num_steps=self._episode_steps)
         self._episode_pub.publish(string_msg(self._factory, json.dumps(marker)))
         self._episode = None
@@ -293,7 +345,8 @@ class PolicyNode(Node):
         state = np.array([*values["ee_position"], values["gripper_opening"]], dtype=np.float32)
         try:
             output = self._stage.act(points, state)
-        except ArithmeticError as error:  # NonFiniteActionError: never publish a NaN command
+        except Exception as error:  # NonFiniteActionError or any other: never a NaN command, never
+            # a dead callback; no action makes the arm controller's watchdog hold the arm
             self.get_logger().error(f"no action: {error}", throttle_duration_sec=2.0)
             return
         if output.value is None:

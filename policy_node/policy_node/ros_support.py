@@ -110,7 +110,9 @@ def declare_contract_parameters(node: Node) -> None:
     # the checkpoint against at start-up (real robot: a checkpoint for another cell is refused).
     # Dynamic typing: a YAML box written as [0, 1, 0] (integers) must not stop the node.
     numbers = ParameterDescriptor(dynamic_typing=True)
-    node.declare_parameter("contract_source", "checkpoint")
+    # Default 'parameters': a checkpoint is checked against this cell's numbers unless the
+    # configuration says, explicitly, to take its contract (simulation).
+    node.declare_parameter("contract_source", "parameters")
     node.declare_parameter("contract.num_points", default.num_points)
     node.declare_parameter("contract.workspace_min", list(default.workspace_min), numbers)
     node.declare_parameter("contract.workspace_max", list(default.workspace_max), numbers)

@@ -41,12 +41,17 @@ def test_contract_mismatch_is_refused_with_the_field(checkpoint):
         ])  # fmt: skip
 
 
+# The tiny checkpoint's contract is not the node config's: this test is about tasks, so the node
+# takes the checkpoint's contract (no longer the default since the execution contract, issue 20).
+_TRUSTING_ITS_CONTRACT = ("robot_config:=metaworld_sawyer", "contract_source:=checkpoint")
+
+
 def test_unknown_task_is_refused_at_start_and_at_run_time(checkpoint):
     from policy_node.ros_support import StartupError
 
     with pytest.raises(StartupError, match="push-v3"):
-        _start([f"checkpoint:={checkpoint}", "task:=push-v3", "robot_config:=metaworld_sawyer"])
-    node = _start([f"checkpoint:={checkpoint}", "task:=reach-v3", "robot_config:=metaworld_sawyer"])
+        _start([f"checkpoint:={checkpoint}", "task:=push-v3", *_TRUSTING_ITS_CONTRACT])
+    node = _start([f"checkpoint:={checkpoint}", "task:=reach-v3", *_TRUSTING_ITS_CONTRACT])
     try:
         result = node.set_parameters([Parameter("task", Parameter.Type.STRING, "push-v3")])[0]
         assert not result.successful and "drawer-open-v3" in result.reason

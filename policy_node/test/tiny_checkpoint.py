@@ -14,11 +14,13 @@ def save_tiny_checkpoint(
     num_points: int = 64,
     period_s: float = 0.0125,
     trajectory_time_s: float = 0.0,
+    execution_contract: bool = True,
 ):
     import torch
 
     from mtdagger.control.action import ActionConvention
     from mtdagger.data.normalization import NormalizationStats
+    from mtdagger.deployment.node_config import execution_contract_for
     from mtdagger.perception.contract import PointCloudContract
     from mtdagger.policy.checkpoint import CheckpointMeta, save_checkpoint
     from mtdagger.policy.networks import build_student
@@ -45,14 +47,19 @@ def save_tiny_checkpoint(
         workspace_max=(0.6, 0.97, 0.6),
         voxel_size_m=0.01,
     )
+    convention = ActionConvention(
+        control_period_s=period_s, max_step_m=0.01, trajectory_time_s=trajectory_time_s
+    )
     meta = CheckpointMeta.for_model(
         model,
         tasks=list(tasks),
         contract=contract,
-        action_convention=ActionConvention(
-            control_period_s=period_s, max_step_m=0.01, trajectory_time_s=trajectory_time_s
-        ),
+        action_convention=convention,
         normalization=stats,
+        # As training records it: the MetaWorld robot and node config (None: an older checkpoint).
+        execution_contract=execution_contract_for(
+            "metaworld_sawyer", point_cloud_contract=contract, action=convention
+        ) if execution_contract else None,
     )
     save_checkpoint(directory, model, meta)
     return directory
@@ -66,6 +73,7 @@ def save_tiny_fr3_checkpoint(directory: Path):
     from mtdagger.control.action import ActionConvention
     from mtdagger.control.robot_config import load_robot_config
     from mtdagger.data.normalization import NormalizationStats
+    from mtdagger.deployment.node_config import execution_contract_for
     from mtdagger.policy.checkpoint import CheckpointMeta, save_checkpoint
     from mtdagger.policy.networks import build_student
     from mtdagger.policy.robot_acceptance import node_config_contract
@@ -83,11 +91,15 @@ def save_tiny_fr3_checkpoint(directory: Path):
         "state": rng.normal(0.5, 0.2, size=(50, 4)),
         "action": rng.normal(0.0, [0.004, 0.004, 0.004, 0.5], size=(50, 4)),
     })  # fmt: skip
+    convention = ActionConvention(control_period_s=safety.control_period_s,
+                                  max_step_m=safety.max_speed_m_s * safety.control_period_s,
+                                  trajectory_time_s=robot.controllers.trajectory_time_from_start_s)
     meta = CheckpointMeta.for_model(
         model, tasks=["drawer-open", "drawer-close"], contract=contract, normalization=stats,
-        action_convention=ActionConvention(control_period_s=safety.control_period_s,
-                                           max_step_m=safety.max_speed_m_s * safety.control_period_s,
-                                           trajectory_time_s=robot.controllers.trajectory_time_from_start_s),
+        action_convention=convention,
+        execution_contract=execution_contract_for(
+            "franka_fr3", point_cloud_contract=contract, action=convention
+        ),
     )  # fmt: skip
     save_checkpoint(directory, model, meta)
     return directory

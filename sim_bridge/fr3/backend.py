@@ -7,12 +7,10 @@ What makes this the real configuration and not a look-alike:
   controller's own core, `mtdagger.control.arm_command.ArmControlCore` in `joint_trajectory`
   mode: the safety filter (workspace box, speed and acceleration limits), then ikpy IK of
   `fr3_urdf()` seeded with the measured joints, holding the episode's start orientation (the
-  gripper pointing down). The joint target is executed by MuJoCo position servos, linearly
-  interpolated from the current setpoint, as a joint_trajectory_controller plays a one-point
-  trajectory (reached after the robot config's trajectory time, 0.1 s = two periods, each target
-  cut off by the next after one period, as the real arm controller's are). So what the student
-  learns to command is what the real arm does with the same numbers. The convention's largest
-  step is max_speed x period of the robot config;
+  gripper pointing down), then the joint limits on the executed trajectory. The trajectory
+  points are executed by `mtdagger.control.trajectory_execution` (the robot config's JTC law at
+  1 kHz; the rehearsal cell uses the same model), whose desired positions and velocities drive
+  MuJoCo's servos. The convention's largest step is max_speed x period of the robot config;
 * camera: intrinsics from the camera YAML, pose from the cell's calibration YAML (the file
   real.launch.py publishes); RealSense noise and pose randomisation as in the MetaWorld backend.
 
@@ -20,9 +18,8 @@ The scene (arm + one cabinet of the drawer suite) is compiled per object id and 
 cabinet's placement and drawer opening come from (task, seed). One OpenGL renderer lives at a
 time and is rebuilt when the object changes (MetaWorld#448: several contexts corrupt renders).
 
-For a ROS bridge: `joint_state()` gives names and positions (arm + fingers), `command_joints()`
-accepts a JointTrajectory point directly, `camera`/`nominal_camera` give the rendered and the
-calibrated camera, `urdf` the robot description.
+For a ROS bridge: `joint_state()`, `execution` (the trajectory controller: `receive` points, then
+`play()`), `camera`/`nominal_camera` and `urdf` (the robot description).
 """
 
 from __future__ import annotations
@@ -33,6 +30,7 @@ import numpy as np
 
 from mtdagger import keys
 from mtdagger.control.action import ACTION_DIM, ActionConvention
+from mtdagger.control.trajectory_execution import TrajectoryExecution
 from mtdagger.perception.camera_model import CameraModel
 from mtdagger.perception.frames import DepthFrame
 from mtdagger.perception.mujoco_camera import MujocoDepthCamera
@@ -50,6 +48,7 @@ from sim_bridge.fr3.drawer_suite import (
     task_success,
 )
 from sim_bridge.fr3.experts import PRIVILEGED_DIM, DrawerExpert
+from sim_bridge.fr3.gripper import HAND_FORCE_N, FrankaHand
 from sim_bridge.fr3.model import (
     ARM_JOINTS,
     BASE_LINK,
@@ -70,6 +69,10 @@ PHYSICS_TIMESTEP_S = 0.002
 class FR3Backend:
     """SimBackend for the FR3 drawer cell; see the module doc."""
 
+    # Every step goes through the arm controller's core (safety filter, IK, limits): the runtime
+    # loop must not filter again, and records this pass's verdict (info safety_*).
+    runs_safety_filter = True
+
     def __init__(self, config: FR3BackendConfig) -> None:
         from mtdagger.control.arm_command import ArmControlSettings
         from mtdagger.control.kinematics import ArmKinematics
@@ -82,11 +85,12 @@ class FR3Backend:
             raise ValueError(f"robot config {config.robot_config!r} is not an FR3 ({self.robot.base_frame})")
         self.urdf = fr3_urdf()
         self.kinematics = ArmKinematics(self.urdf, BASE_LINK, TCP_LINK)
-        self._settings = ArmControlSettings("joint_trajectory", GRIPPER_CHANGE_THRESHOLD)
         limits = self.robot.safety
         trajectory_time = config.trajectory_time_s
         if trajectory_time is None:
             trajectory_time = self.robot.controllers.trajectory_time_from_start_s
+        self._settings = ArmControlSettings("joint_trajectory", GRIPPER_CHANGE_THRESHOLD, trajectory_time)
+        self.execution_law = self.robot.execution_law(trajectory_time or None)
         self.action_convention = ActionConvention(
             control_period_s=limits.control_period_s,
             max_step_m=limits.max_speed_m_s * limits.control_period_s,
@@ -109,7 +113,9 @@ class FR3Backend:
         self._rng = np.random.default_rng(config.camera.seed)
         self._renderer: MujocoDepthCamera | None = None
         self._frame: DepthFrame | None = None
-        self._finger_target = FINGER_MAX_M
+        gripper = self.robot.gripper
+        self._hand = FrankaHand(gripper.max_effort_n if gripper else HAND_FORCE_N, FINGER_MAX_M)
+        self.execution: TrajectoryExecution | None = None
 
     # ------------------------------------------------------------------ SimBackend
 
@@ -140,11 +146,12 @@ class FR3Backend:
         for name, value in zip(ARM_JOINTS, q0):
             data.joint(name).qpos[0] = value
             data.actuator(name).ctrl[0] = value
-        self._finger_target = FINGER_MAX_M
+        self._hand.reset(FINGER_MAX_M)
         for name in FINGER_JOINTS:
             data.joint(name).qpos[0] = FINGER_MAX_M
             data.actuator(name).ctrl[0] = FINGER_MAX_M
         mujoco.mj_forward(model, data)
+        self.execution = TrajectoryExecution(self.execution_law, q0)
         self._task = task
         self._steps = 0
         self._done = False
@@ -174,11 +181,10 @@ class FR3Backend:
         command = self._core.on_action(action, observation_stamp_s=now, now_s=now)
         joints = None if command is None else command.joint_positions
         if command is not None and command.gripper_position_m is not None:
-            self._finger_target = float(command.gripper_position_m)
-        trajectory_time = self.action_convention.trajectory_time_s or self.action_convention.control_period_s
-        self.command_joints(
-            joints, duration_s=trajectory_time, advance_s=self.action_convention.control_period_s
-        )
+            self.set_gripper(command.gripper_position_m)
+        if joints is not None:
+            self.execution.receive(self._core.trajectory_points(joints))
+        self.play(self.action_convention.control_period_s)
         self._steps += 1
         self._frame = None
         self._done = self._steps >= self.max_episode_steps
@@ -190,6 +196,7 @@ class FR3Backend:
             "drawer_opening_m": opening,
             "safety_status": None if command is None else command.applied.status,
             "safety_reasons": () if command is None else tuple(command.applied.reasons),
+            "safety_applied": None if command is None else command.applied.action.copy(),
         }
         return StepResult(
             self._observation(), task_success(self._task, self._spec, opening), self._done, info
@@ -219,38 +226,33 @@ class FR3Backend:
 
     # ------------------------------------------------------------------ for bridges, tests, tools
 
-    def command_joints(
-        self, joints: np.ndarray | None, duration_s: float | None = None, advance_s: float | None = None
-    ) -> None:
-        """Play a joint position target (robot joint order) like a one-point JointTrajectory: the
-        servo setpoints move linearly from where they are to `joints`, arriving after `duration_s`
-        (the point's time_from_start; default one control period), while the simulation advances
-        `advance_s` (default `duration_s`). A shorter advance is a trajectory cut off by the next
-        one, as a joint_trajectory_controller replaces its goal. None holds the setpoints."""
+    def play(self, duration_s: float) -> None:
+        """Advance the simulation `duration_s`: the trajectory controller's desired positions and
+        velocities (1 kHz) are the servo setpoints of each physics step."""
         import mujoco
 
         model, data = self._model, self._data
-        period = self.action_convention.control_period_s
-        duration = period if duration_s is None else float(duration_s)
-        advance = duration if advance_s is None else float(advance_s)
-        dt = model.opt.timestep
-        start = np.array([data.actuator(name).ctrl[0] for name in ARM_JOINTS])
-        goal = start if joints is None else np.asarray(joints, dtype=np.float64)
-        rate = (goal - start) / max(duration, dt)
-        for i in range(1, max(1, round(advance / dt)) + 1):
-            fraction = min(i * dt / max(duration, dt), 1.0)
-            speed = rate if fraction < 1.0 else np.zeros_like(rate)
-            for name, value, velocity in zip(ARM_JOINTS, start + (goal - start) * fraction, speed):
-                data.actuator(name).ctrl[0] = value
-                data.actuator(f"{name}_velocity").ctrl[0] = velocity
+        samples = self.execution.advance(duration_s)
+        per_step = max(1, round(model.opt.timestep / self.execution_law.update_period_s))
+        for i in range(0, len(samples.times_s), per_step):
+            for j, name in enumerate(ARM_JOINTS):
+                data.actuator(name).ctrl[0] = samples.positions[i, j]
+                data.actuator(f"{name}_velocity").ctrl[0] = samples.velocities[i, j]
+            finger = self._hand.advance(model.opt.timestep, self._finger_opening())
             for name in FINGER_JOINTS:
-                data.actuator(name).ctrl[0] = self._finger_target
+                data.actuator(name).ctrl[0] = finger
+                model.actuator(name).forcerange[:] = (-self._hand.force_n, self._hand.force_n)
             mujoco.mj_step(model, data)
         self._frame = None  # the scene moved: the next render_depth() must render it again
 
     def set_gripper(self, position_m: float) -> None:
-        """Finger target per finger in metres (a GripperCommand goal's position), 0 .. 0.04."""
-        self._finger_target = float(np.clip(position_m, 0.0, FINGER_MAX_M))
+        """A GripperCommand goal (per-finger position, m, 0 .. 0.04), executed as franka_gripper
+        does: a move when opening, a grasp with the robot's max_effort when closing, at the
+        default speed, never preempting a running motion (sim_bridge.fr3.gripper)."""
+        self._hand.command(position_m, self._finger_opening())
+
+    def _finger_opening(self) -> float:
+        return float(self._data.joint(FINGER_JOINTS[0]).qpos[0])
 
     def is_success(self) -> bool:
         """The current task's success flag for the drawer as it is now."""

@@ -4,13 +4,12 @@
 behind the interface franka_ros2 gives a real FR3 (configs/robots/franka_fr3.yaml):
 
 - commands arrive as `trajectory_msgs/JointTrajectory` for the `joint_trajectory_controller`
-  `fr3_arm_controller`, one point with a `time_from_start`. Played like a JTC: a new trajectory
-  replaces the running one and starts from the current setpoint; the setpoint moves linearly to
-  the point over `time_from_start` (the real JTC interpolates with a spline; the end point is the
-  same). With the real node config's 0.1 s and a 0.05 s period the arm reaches half of each
-  target before the next one replaces it, exactly as on the robot, so this is NOT the training
-  backend's execution (one period per target): that difference is part of what is rehearsed.
-  No new trajectory: the old one plays to its end and the arm holds there;
+  `fr3_arm_controller`, executed by the training backend's own trajectory controller model
+  (`mtdagger.control.trajectory_execution`: the JTC's spline by the fields the points carry,
+  from the state the robot config names, a new trajectory replacing the running one). Points are
+  (positions, time_from_start_s[, velocities, accelerations]); fields the message leaves empty
+  are None, which changes the interpolation as on the robot. No new trajectory: the old one plays
+  to its end and the arm holds there;
 - the gripper: the arm controller's per-finger goal position (m), here on its stamped topic (the
   PyPI seam for franka_gripper's GripperCommand action, absent from PyPI);
 - out: `/joint_states` (fr3_joint1..7 and both fingers), the TCP pose (what the `ee_state` node
@@ -44,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from mtdagger.control.trajectory_execution import TrajectoryPoint
 from mtdagger.recording.layout import EpisodeInfo
 from sim_bridge.fr3.backend import FR3Backend
 from sim_bridge.fr3.config import OBJECT_ID, OBJECT_SPLIT, FR3BackendConfig
@@ -114,21 +114,6 @@ class CellFrame:
     finished: bool = False
 
 
-@dataclass
-class _Segment:
-    """The trajectory being played: from `start` to `goal` over `duration_s`."""
-
-    start: np.ndarray
-    goal: np.ndarray
-    duration_s: float
-    elapsed_s: float = 0.0
-
-    def advance(self, dt: float) -> np.ndarray:
-        self.elapsed_s += dt
-        fraction = 1.0 if self.duration_s <= 0 else min(1.0, self.elapsed_s / self.duration_s)
-        return self.start + (self.goal - self.start) * fraction
-
-
 class FR3CellCore:
     """Episodes, simulated time and the JTC of the FR3 cell (no ROS)."""
 
@@ -145,7 +130,6 @@ class FR3CellCore:
         self._steps = 0
         self._success = False
         self._holds = 0
-        self._segment: _Segment | None = None
         self._trajectories = 0  # received since the current frame
         self._gripper_stamp_s = -math.inf
         self._applied_stamp_s = -math.inf
@@ -185,7 +169,6 @@ class FR3CellCore:
         )  # fmt: skip
         self._index += 1
         self._steps, self._success, self._holds = 0, False, 0
-        self._segment = None
         return self._make_frame(markers=(*markers, self._episode.start_marker()))
 
     def _make_frame(self, *, markers=(), finished: bool = False) -> CellFrame:
@@ -204,20 +187,28 @@ class FR3CellCore:
         return self._frame
 
     # ------------------------------------------------------------------ commands
-    def on_trajectory(self, joint_names, points: list[tuple[np.ndarray, float]]) -> str | None:
-        """A JointTrajectory: [(positions, time_from_start_s)]. None, or why it was rejected (as a
-        JTC rejects it: wrong joints, no point, non-finite values)."""
+    def on_trajectory(self, joint_names, points) -> str | None:
+        """A JointTrajectory: [(positions, time_from_start_s[, velocities, accelerations])]. None,
+        or why it was rejected (as a JTC rejects it: wrong joints, no point, non-finite values)."""
         names = list(joint_names)
         if sorted(names) != sorted(ARM_JOINTS):
             return f"joint_names {names} are not the arm's {list(ARM_JOINTS)}"
         if not points:
             return "a trajectory without points"
-        positions, time_s = points[-1]
-        positions = np.asarray(positions, dtype=np.float64)
-        if positions.shape != (len(names),) or not np.all(np.isfinite(positions)) or not time_s >= 0:
-            return "a point with missing or non-finite positions or time"
-        goal = positions[[names.index(j) for j in ARM_JOINTS]]
-        self._segment = _Segment(self._setpoint(), goal, float(time_s))
+        order = [names.index(j) for j in ARM_JOINTS]
+        converted = []
+        for point in points:
+            fields = [*point, None, None][:4]
+            arrays = [None if f is None or len(f) == 0 else np.asarray(f, dtype=np.float64) for f in
+                      (fields[0], fields[2], fields[3])]  # fmt: skip
+            if any(a is not None and a.shape != (len(names),) for a in arrays) or arrays[0] is None:
+                return "a point with missing or non-finite positions or time"
+            time_s = float(fields[1])
+            converted.append(TrajectoryPoint(*[None if a is None else a[order] for a in arrays[:1]], time_s,
+                                             *[None if a is None else a[order] for a in arrays[1:]]))
+        error = self.backend.execution.receive(converted)
+        if error is not None:
+            return error
         self._trajectories += 1
         self._seen_command = True
         return None
@@ -232,10 +223,6 @@ class FR3CellCore:
     def on_applied(self, stamp_s: float) -> None:
         self._applied_stamp_s = max(self._applied_stamp_s, float(stamp_s))
         self._seen_command = True
-
-    def _setpoint(self) -> np.ndarray:
-        _model, data = self.backend.physics
-        return np.array([data.actuator(name).ctrl[0] for name in ARM_JOINTS])
 
     # ------------------------------------------------------------------ lockstep
     def ready_to_step(self, wall_now_s: float) -> bool:
@@ -283,8 +270,7 @@ class FR3CellCore:
             raise RuntimeError("step() after the last episode (or before begin())")
         if not self._answered():
             self._holds += 1  # no command for this observation: the JTC plays on
-        target = None if self._segment is None else self._segment.advance(self.period_s)
-        self.backend.command_joints(target)
+        self.backend.play(self.period_s)
         self._ticks += 1
         self._steps += 1
         self._success = self._success or self.backend.is_success()

@@ -188,8 +188,15 @@ class FR3CellNode:
 
     # ------------------------------------------------------------------ callbacks
     def _on_trajectory(self, msg) -> None:
+        # Every field the point carries: the cell's JTC model interpolates by which are given.
         points = [
-            (list(p.positions), p.time_from_start.sec + p.time_from_start.nanosec * 1e-9) for p in msg.points
+            (
+                list(p.positions),
+                p.time_from_start.sec + p.time_from_start.nanosec * 1e-9,
+                list(p.velocities),
+                list(p.accelerations),
+            )
+            for p in msg.points
         ]
         error = self.core.on_trajectory(msg.joint_names, points)
         if error is not None:

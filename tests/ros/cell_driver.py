@@ -56,7 +56,7 @@ class CellDriver:
         self.camera = SimCameraConfig.from_yaml(REPO_ROOT / CAMERA_CONFIG).camera_model()
         self.factory = RclpyFactory()
         self._parameter = Parameter
-        common = {"robot_config": robot, "use_sim_time": True}
+        common = {"robot_config": robot, "use_sim_time": True, "contract_source": "checkpoint"}
         self.preprocess = PointCloudPreprocessNode(parameter_overrides=self._overrides(
             {**common, "checkpoint": self.checkpoint, "calibration_file": calibration}))  # fmt: skip
         self.arm = ArmControllerNode(parameter_overrides=self._overrides(
@@ -98,7 +98,7 @@ class CellDriver:
 
         self.policy = PolicyNode(parameter_overrides=self._overrides({
             "robot_config": self.robot, "use_sim_time": True, "checkpoint": self.checkpoint,
-            "task": self.tasks[0],
+            "task": self.tasks[0], "contract_source": "checkpoint",
         }))  # fmt: skip
         self.executor.add_node(self.policy)
 

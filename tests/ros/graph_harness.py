@@ -33,7 +33,7 @@ def write_sim_calibration(path: Path, camera_config: str = CAMERA_CONFIG) -> Pat
 def sim_parameters(tmp: Path, checkpoint: Path, tasks: str, *, episodes: int, steps: int, seed: int) -> dict:
     """The node parameter blocks of the lockstep simulation graph (what sim.launch.py sets)."""
     calibration = write_sim_calibration(tmp / "sim_calibration.yaml")
-    common = {"robot_config": ROBOT, "use_sim_time": True}
+    common = {"robot_config": ROBOT, "use_sim_time": True, "contract_source": "checkpoint"}
     first = tasks.split(",")[0]
     return {
         "sim_bridge": {

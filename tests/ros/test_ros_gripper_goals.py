@@ -26,11 +26,12 @@ class _Future:
 
 @pytest.fixture
 def controller():
-    from policy_node.arm_controller import ArmControllerNode
+    from policy_node.gripper_client import GripperClient
 
-    fake = SimpleNamespace(_core=mock.Mock(), get_logger=lambda: mock.Mock())
-    fake._on_gripper_result = lambda future: ArmControllerNode._on_gripper_result(fake, future)
-    return ArmControllerNode, fake
+    fake = SimpleNamespace(_core=mock.Mock(), _node=SimpleNamespace(get_logger=lambda: mock.Mock()),
+                           _in_flight=True, _closing=False)  # fmt: skip
+    fake._on_result = lambda future: GripperClient._on_result(fake, future)
+    return GripperClient, fake
 
 
 @pytest.mark.parametrize("future", [
@@ -39,7 +40,7 @@ def controller():
 ], ids=["rejected", "failed"])  # fmt: skip
 def test_a_goal_that_was_not_accepted_is_forgotten_so_the_next_command_sends_it(controller, future):
     node_class, fake = controller
-    node_class._on_gripper_goal_response(fake, future)
+    node_class._on_goal_response(fake, future)
     fake._core.forget_gripper_goal.assert_called_once()
 
 
@@ -50,7 +51,7 @@ def test_an_accepted_goal_that_fails_is_forgotten_and_one_that_succeeds_is_kept(
     results = []
     handle = SimpleNamespace(accepted=True, get_result_async=lambda: SimpleNamespace(
         add_done_callback=lambda callback: results.append(callback)))  # fmt: skip
-    node_class._on_gripper_goal_response(fake, _Future(handle))
+    node_class._on_goal_response(fake, _Future(handle))
     assert len(results) == 1 and not fake._core.forget_gripper_goal.called
     results[0](_Future(SimpleNamespace(status=GoalStatus.STATUS_SUCCEEDED)))
     assert not fake._core.forget_gripper_goal.called

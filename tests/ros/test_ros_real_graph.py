@@ -53,6 +53,7 @@ def cell(tmp_path):
 
     robot = yaml.safe_load((REPO_ROOT / "configs" / "robots" / "franka_fr3.yaml").read_text())
     robot.update(name="test_arm", base_frame="base", ee_frame="tip", joint_names=JOINTS)
+    robot.pop("joint_limits")  # the FR3's, per FR3 joint: this 3-joint arm has none
     robot["safety"].update(workspace_min=[-1, -1, -0.2], workspace_max=[1, 1, 1.5], control_period_s=0.0125)
     # Wall-clock graph: generous ages, so a loaded machine's scheduling never turns the known
     # action into a stale hold (the hold is still awaited below, it just comes later).
@@ -73,11 +74,32 @@ def cell(tmp_path):
     return {
         "robot": str(tmp_path / "test_arm.yaml"), "recording": str(recording),
         "calibration": str(calibration),
-        "checkpoint": str(save_tiny_checkpoint(
+        "checkpoint": str(_with_the_test_arms_execution(save_tiny_checkpoint(
             tmp_path / "ckpt", tasks=("reach-v3",), num_points=64,
             trajectory_time_s=robot["controllers"]["trajectory_time_from_start_s"],
-        )),
+        ), tmp_path / "test_arm.yaml")),
     }  # fmt: skip
+
+
+def _with_the_test_arms_execution(checkpoint, robot_yaml):
+    """The tiny checkpoint as if trained for the test arm: its execution contract is the test
+    arm's robot config with the settings this graph runs (gripper_opening_scale 25)."""
+    import dataclasses
+
+    from mtdagger.control.execution_contract import ExecutionContract
+    from mtdagger.control.robot_config import load_robot_config
+    from mtdagger.policy.checkpoint import load_checkpoint, save_checkpoint
+
+    model, meta = load_checkpoint(checkpoint)
+    stored = ExecutionContract.from_dict(meta.execution_contract)
+    contract = ExecutionContract.from_configs(
+        load_robot_config(robot_yaml), gripper_change_threshold=stored.gripper_change_threshold,
+        gripper_opening_scale=25.0, point_cloud_contract=None, control_period_s=stored.control_period_s,
+        trajectory_time_s=stored.trajectory_time_s, action_frame=stored.action_frame,
+    )  # fmt: skip
+    contract = dataclasses.replace(contract, point_cloud_contract=stored.point_cloud_contract)
+    save_checkpoint(checkpoint, model, dataclasses.replace(meta, execution_contract=contract.to_dict()))
+    return checkpoint
 
 
 def _call(executor, client, request, timeout_s=10.0):
@@ -186,8 +208,9 @@ def test_real_robot_graph_from_recording_to_controller_commands(cell):
         point = trajectory.points[0]
         assert list(trajectory.joint_names) == JOINTS
         assert list(point.velocities) == [0.0, 0.0, 0.0]  # Jazzy's JTC rejects a moving end point
-        # franka_fr3.yaml's controllers.trajectory_time_from_start_s (two FR3 periods), inherited
-        assert point.time_from_start.sec * 10**9 + point.time_from_start.nanosec == 100_000_000
+        assert list(point.accelerations) == [0.0, 0.0, 0.0]  # the JTC's quintic (trajectory_point_fields)
+        # franka_fr3.yaml's controllers.trajectory_time_from_start_s (three FR3 periods), inherited
+        assert point.time_from_start.sec * 10**9 + point.time_from_start.nanosec == 150_000_000
         moved = kinematics.forward(np.array(point.positions))[:3, 3] - kinematics.forward(joints)[:3, 3]
         assert moved[0] > 0 and abs(moved[1]) < 1e-6  # +x as commanded
         _spin_until(executor, lambda: len(messages["/mtdagger/safety"]) >= count + 1, timeout_s=5.0)

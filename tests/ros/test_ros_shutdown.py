@@ -49,7 +49,7 @@ def _parameters(tmp_path) -> dict[str, dict]:
         SyntheticStream(64, 48, 50.0, 50.0, 31.5, 23.5), fps=30,
     )  # fmt: skip
     write_board(BoardSpec(), tmp_path / "board", dpi=100)
-    sawyer = {"robot_config": "metaworld_sawyer"}
+    sawyer = {"robot_config": "metaworld_sawyer", "contract_source": "checkpoint"}
     return {
         "policy": {**sawyer, "checkpoint": checkpoint, "task": "reach-v3"},
         "pointcloud_preprocess": {**sawyer, "checkpoint": checkpoint, "calibration_file": calibration},

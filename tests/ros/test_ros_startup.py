@@ -56,7 +56,7 @@ def test_every_node_refuses_bad_input_at_start_up_with_a_message(ros, checkpoint
     from policy_node.pointcloud_preprocess import PointCloudPreprocessNode
     from policy_node.policy import PolicyNode
 
-    sim = {"robot_config": "metaworld_sawyer"}
+    sim = {"robot_config": "metaworld_sawyer", "contract_source": "checkpoint"}
     good = {**sim, "checkpoint": str(checkpoint), "task": "reach-v3"}
     calibration = str(write_sim_calibration(tmp_path / "calibration.yaml"))
     none = str(tmp_path / "none")
@@ -105,7 +105,7 @@ def test_nodes_start_in_the_pypi_configuration(ros, checkpoint, tmp_path):
     from policy_node.policy import PolicyNode
 
     calibration = str(write_sim_calibration(tmp_path / "calibration.yaml"))
-    sim = {"robot_config": "metaworld_sawyer"}
+    sim = {"robot_config": "metaworld_sawyer", "contract_source": "checkpoint"}
     for node_class, parameters in (
         (PolicyNode, {**sim, "checkpoint": str(checkpoint), "task": "reach-v3"}),
         (PointCloudPreprocessNode, {**sim, "checkpoint": str(checkpoint), "calibration_file": calibration}),
