@@ -193,17 +193,14 @@ class RealSenseCamera:
         pipeline = rs.pipeline()
         source = self.config.recording_file or f"RealSense {self.config.serial_no or '(the only one)'}"
         try:
+            # Streams and calibration frame are checked on the resolved profile BEFORE streaming:
+            # stopping a playback pipeline right after it started aborted the process (SIGABRT in
+            # librealsense's playback thread) on a loaded CI machine.
             if self.config.recording_file is not None:
-                self._configure_playback(rs_config, pipeline)
+                planned = self._configure_playback(rs_config, pipeline)
             else:
-                self._configure_device(rs_config)
-            profile = pipeline.start(rs_config)
-        except RuntimeError as error:
-            if isinstance(error, CameraError):
-                raise
-            raise CameraError(f"could not start streaming from {source}: {error}") from None
-        try:
-            streams = {s.stream_type() for s in profile.get_streams()}
+                planned = self._configure_device(rs_config, pipeline)
+            streams = {s.stream_type() for s in planned.get_streams()}
             if rs.stream.depth not in streams:
                 raise CameraError(f"{source} has no depth stream")
             self._aligned = self.config.align_to_color and rs.stream.color in streams
@@ -213,15 +210,17 @@ class RealSenseCamera:
                     source,
                 )
             self._check_calibration_frame()
-        except BaseException:
-            pipeline.stop()
-            raise
+            pipeline.start(rs_config)
+        except RuntimeError as error:
+            if isinstance(error, CameraError):
+                raise
+            raise CameraError(f"could not start streaming from {source}: {error}") from None
         self._align = rs.align(rs.stream.color) if self._aligned else None
         self._filters = build_filter_chain(self.config)
         self._pipeline = pipeline
         return self
 
-    def _configure_playback(self, rs_config: rs.config, pipeline: rs.pipeline) -> None:
+    def _configure_playback(self, rs_config: rs.config, pipeline: rs.pipeline) -> rs.pipeline_profile:
         import pyrealsense2 as rs
 
         path = Path(self.config.recording_file or "")
@@ -236,8 +235,9 @@ class RealSenseCamera:
         # 30 of 30 runs, also with a consumer slower than the recording's frame rate.
         resolved = rs_config.resolve(rs.pipeline_wrapper(pipeline))
         resolved.get_device().as_playback().set_real_time(self.config.playback_real_time)
+        return resolved
 
-    def _configure_device(self, rs_config: rs.config) -> None:
+    def _configure_device(self, rs_config: rs.config, pipeline: rs.pipeline) -> rs.pipeline_profile:
         import pyrealsense2 as rs
 
         context = rs.context()
@@ -248,6 +248,7 @@ class RealSenseCamera:
         rs_config.enable_stream(rs.stream.depth, cfg.width, cfg.height, rs.format.z16, cfg.fps)
         if cfg.align_to_color and _has_stream(devices[serial], rs.stream.color):
             rs_config.enable_stream(rs.stream.color, cfg.width, cfg.height, rs.format.rgb8, cfg.fps)
+        return rs_config.resolve(rs.pipeline_wrapper(pipeline))
 
     def _check_calibration_frame(self) -> None:
         """A colour-frame calibration on unaligned depth (or the reverse) is off by the depth-to-colour

@@ -17,12 +17,15 @@ import itertools
 import json
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from mtdagger.messages import topics
 from mtdagger.trial.session import GraphError, LiveStatus
 from mtdagger.trial.spec import EpisodeSpec, Verdict
+
+RESEND_S = 5.0  # an idempotent request unanswered this long is sent again
 
 
 class RosTrialGraph:
@@ -100,13 +103,13 @@ class RosTrialGraph:
     def start(self, spec: EpisodeSpec) -> None:
         try:
             self._set_parameter("episode_spec", spec.to_json())
-            self._trigger(self._arm_reset, "arm_controller ~/reset")
+            self._trigger(self._arm_reset, "arm_controller ~/reset", idempotent=True)
         except GraphError as error:  # before the start request: nothing was marked
             raise GraphError(str(error), marked=False) from None
         self._trigger(self._start, "policy ~/start_episode")
 
     def hold(self) -> None:
-        self._trigger(self._arm_stop, "arm_controller ~/stop")
+        self._trigger(self._arm_stop, "arm_controller ~/stop", idempotent=True)
 
     def end(self, verdict: Verdict) -> None:
         from std_srvs.srv import SetBool
@@ -115,13 +118,13 @@ class RosTrialGraph:
         self._answer(self._end, SetBool.Request(data=verdict.success), "policy ~/end_episode")
 
     # ------------------------------------------------------------------ service calls
-    def _trigger(self, client, what: str) -> None:
+    def _trigger(self, client, what: str, *, idempotent: bool = False) -> None:
         from std_srvs.srv import Trigger
 
-        self._answer(client, Trigger.Request(), what)
+        self._answer(client, Trigger.Request(), what, idempotent=idempotent)
 
-    def _answer(self, client, request, what: str) -> None:
-        response = self._call(client, request, what)
+    def _answer(self, client, request, what: str, *, idempotent: bool = False) -> None:
+        response = self._call(client, request, what, idempotent=idempotent)
         if not response.success:
             raise GraphError(f"{what} refused: {response.message}")
 
@@ -135,19 +138,30 @@ class RosTrialGraph:
                 name=name, value=ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
             )
         ]
-        (result,) = self._call(self._set_parameters, request, f"policy parameter {name}").results
+        what = f"policy parameter {name}"
+        (result,) = self._call(self._set_parameters, request, what, idempotent=True).results
         if not result.successful:
             raise GraphError(f"policy refused {name}: {result.reason}")
 
-    def _call(self, client, request, what: str):
+    def _call(self, client, request, what: str, *, idempotent: bool = False):
+        """One service call. An idempotent request is re-sent every few seconds until the timeout:
+        `wait_for_service` sees the server's request reader, but on a loaded machine the server
+        may not yet have matched this client's response reader, and Fast DDS then drops the
+        answer (seen as a 120 s stall on CI). A non-idempotent one (start/end) is sent once."""
         if not client.wait_for_service(timeout_sec=self.timeout_s):
             raise GraphError(f"{what}: service {client.srv_name} not available within {self.timeout_s:g} s")
-        done = threading.Event()
-        future = client.call_async(request)
-        future.add_done_callback(lambda _f: done.set())
-        if not done.wait(self.timeout_s) or future.result() is None:
-            raise GraphError(f"{what}: no answer within {self.timeout_s:g} s")
-        return future.result()
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            attempt_s = min(remaining, RESEND_S) if idempotent else remaining
+            done = threading.Event()
+            future = client.call_async(request)
+            future.add_done_callback(lambda _f, answered=done: answered.set())
+            if done.wait(max(attempt_s, 0.0)) and future.result() is not None:
+                return future.result()
+            client.remove_pending_request(future)
+            if time.monotonic() >= deadline:
+                raise GraphError(f"{what}: no answer within {self.timeout_s:g} s")
 
     def close(self) -> None:
         self._executor.shutdown(timeout_sec=1.0)

@@ -65,7 +65,7 @@ class FR3BackendConfig:
     max_episode_steps: int = 120
     robot_config: str = "franka_fr3"
     # time_from_start of each joint target. None: the robot config's
-    # controllers.trajectory_time_from_start_s, what the real arm controller sends (0.1 s for the
+    # controllers.trajectory_time_from_start_s, what the real arm controller sends (0.15 s for the
     # FR3: the arm covers about half of each step before the next target replaces it); 0: one
     # control period. Recorded in the action convention, so the real launch refuses a checkpoint
     # trained with another value.
