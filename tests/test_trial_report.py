@@ -1,6 +1,6 @@
 """`mtdagger report` on a trial's bags: operator verdicts per object and task with Wilson
 intervals, seen vs unseen, each plan episode scored once (its last ended attempt), and the
-sim-versus-real table of `--sim-eval` flagging objects outside the simulated interval."""
+sim-versus-real table of `--sim-eval` flagging objects where sim and real disagree."""
 
 from __future__ import annotations
 
@@ -79,14 +79,14 @@ def test_sim_eval_flags_objects_outside_the_simulated_interval(tmp_path, capsys)
     out = tmp_path / "report"
     assert main(["report", str(bag), "--out", str(out), "--sim-eval", str(sim)]) == 0
     assert (
-        "1 object/task pair(s) outside the simulated interval: cabinet-021 drawer-open"
-        in capsys.readouterr().out
+        "1 object/task pair(s) where sim and real disagree (each outside the other's interval): "
+        "cabinet-021 drawer-open" in capsys.readouterr().out
     )
     report = write_report([read_evaluation_bag(bag)], tmp_path / "again", load_sim_eval(sim))
     rows = {(o, t): flagged for o, _s, t, _r, _sim, _b, flagged in sim_vs_real(report.trial)}
     assert rows == {("cabinet-003", "drawer-open"): False, ("cabinet-021", "drawer-open"): True}
     text = (out / "report.md").read_text()
-    assert "### Sim vs real" in text and text.count("**outside the sim interval**") == 1
+    assert "### Sim vs real" in text and text.count("**sim and real disagree**") == 1
 
 
 def test_a_per_object_sim_row_is_preferred_to_its_split(tmp_path):
@@ -98,6 +98,19 @@ def test_a_per_object_sim_row_is_preferred_to_its_split(tmp_path):
     report = write_report([bag], tmp_path / "r", sim)
     (row,) = [r for r in sim_vs_real(report.trial) if r[0] == "cabinet-021"]
     assert row[5] == "object" and row[6] is False
+
+
+def test_a_success_against_a_lower_simulated_rate_is_no_gap_but_a_failure_against_certainty_is(tmp_path):
+    one_each = [ATTEMPTS[0], ATTEMPTS[1]]  # cabinet-003 success, cabinet-021 failure, one episode each
+    bag = read_evaluation_bag(_write(tmp_path / "bag", one_each))
+    sim = load_sim_eval(_sim_file(tmp_path / "sim.yaml", [
+        {"task": "drawer-open", "split": "seen", "successes": 17, "episodes": 20},
+        {"task": "drawer-open", "split": "unseen", "successes": 20, "episodes": 20},
+    ]))  # fmt: skip
+    report = write_report([bag], tmp_path / "r", sim)
+    rows = {o: flagged for o, _s, _t, _r, _sim, _b, flagged in sim_vs_real(report.trial)}
+    # 1/1 is above 17/20's interval [0.64, 0.95], but 0.85 is inside 1/1's own [0.21, 1.00]
+    assert rows == {"cabinet-003": False, "cabinet-021": True}
 
 
 @pytest.mark.parametrize(

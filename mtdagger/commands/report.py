@@ -94,7 +94,8 @@ def _print_summary(report: Report) -> None:
         console.print(table)
     if report.trial is not None and report.trial.sim is not None:
         outside = [f"{o} {t}" for o, _s, t, *_rest, flagged in sim_vs_real(report.trial) if flagged]
-        print(f"sim vs real: {len(outside)} object/task pair(s) outside the simulated interval"
+        disagree = "where sim and real disagree (each outside the other's interval)"
+        print(f"sim vs real: {len(outside)} object/task pair(s) {disagree}"
               + (f": {', '.join(outside)}" if outside else ""))  # fmt: skip
     for warning in report.warnings:
         console.print(f"[yellow]note:[/yellow] {warning}")

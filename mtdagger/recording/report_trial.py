@@ -15,8 +15,10 @@ mid-episode and re-run by the console, is listed, not scored). An abort is not a
       - {task: drawer-open, object: cabinet-021, successes: 4, episodes: 5}
 
 (`mtdagger eval` prints its tables; the numbers go into this file by hand or by script.) Each
-real (object, task) is compared with the object's own sim row, else its split's; a real rate
-outside the simulated 95% Wilson interval is flagged.
+real (object, task) is compared with the object's own sim row, else its split's; it is flagged
+when the two disagree both ways: the real rate outside the simulated 95% Wilson interval and
+the simulated rate outside the real one (a single success against a simulated 85 % is not a
+gap; a failure against a simulated 100 % is).
 """
 
 from __future__ import annotations
@@ -212,9 +214,11 @@ def sim_vs_real(summary: TrialSummary) -> list[tuple[str, str, str, Rate, Rate |
     for (obj, split, task), rate in sorted(real.items()):
         sim, basis = _sim_rate(summary.sim, obj, split, task) if summary.sim else (None, "")
         outside = False
-        if sim is not None:
-            low, high = sim.interval
-            outside = not low <= rate.successes / rate.episodes <= high
+        if sim is not None:  # disagreement both ways: one lucky success against 85 % is no gap
+            (low, high), (real_low, real_high) = sim.interval, rate.interval
+            sim_rate = sim.successes / sim.episodes
+            real_outside = not low <= rate.successes / rate.episodes <= high
+            outside = real_outside and not real_low <= sim_rate <= real_high
         rows.append((obj, split, task, rate, sim, basis, outside))
     return rows
 
@@ -265,6 +269,6 @@ def _sim_lines(summary: TrialSummary, cell) -> list[str]:
     lines += ["| object | split | task | real | sim (basis) | |", "|---|---|---|---|---|---|"]
     for obj, split, task, real, simrate, basis, outside in sim_vs_real(summary):
         sim_text = "no simulated result" if simrate is None else f"{simrate.text()} ({basis})"
-        flag = "**outside the sim interval**" if outside else ""
+        flag = "**sim and real disagree**" if outside else ""
         lines.append(f"| {cell(obj)} | {split} | {cell(task)} | {real.text()} | {sim_text} | {flag} |")
     return [*lines, ""]
