@@ -79,8 +79,11 @@ def test_one_episode_arms_only_on_confirm_holds_on_the_verdict_and_marks_verdict
     session.judge("abort")
     assert session.phase == NOTE and graph.held == 2  # the arm holds before anything else
     assert Progress.load(session.plan, session.progress.path).attempts[0].verdict == "abort"  # saved
+    session.status.on_action()
+    assert "last episode" not in session.view()["status"]
     session.submit_note("cable  caught\non the handle")
     assert session.phase == READY and "1/4" in session.view()["progress"]
+    assert "last episode: steps 1  holds 1  clips 1" in session.view()["status"]  # not the next one's
     end = [json.loads(line) for line in graph.bag.read_text().splitlines()][-1]
     assert end["verdict"] == "abort" and end["note"] == "cable caught on the handle" and end["episode"] == 0
 

@@ -147,7 +147,8 @@ class RosTrialGraph:
         """One service call. An idempotent request is re-sent every few seconds until the timeout:
         `wait_for_service` sees the server's request reader, but on a loaded machine the server
         may not yet have matched this client's response reader, and Fast DDS then drops the
-        answer (seen as a 120 s stall on CI). A non-idempotent one (start/end) is sent once."""
+        answer (seen as a 120 s stall on a loaded 2-core machine). A non-idempotent one (start/end)
+        is sent once."""
         if not client.wait_for_service(timeout_sec=self.timeout_s):
             raise GraphError(f"{what}: service {client.srv_name} not available within {self.timeout_s:g} s")
         deadline = time.monotonic() + self.timeout_s

@@ -175,10 +175,10 @@ class TrialSession:
         s = self.status
         reasons = ", ".join(f"{r} x{n}" for r, n in s.reasons.most_common(3)) or "none"
         latency = "n/a" if s.latency_ms is None else f"{s.latency_ms:.1f} ms"
-        blocks["status"] = (
-            f"{self.phase.upper()}  elapsed {self.elapsed_s():.1f} s  steps {s.steps}  holds {s.holds}  "
-            f"clips {s.clips}  latency {latency}\nreasons: {reasons}"
-        )
+        counts = f"steps {s.steps}  holds {s.holds}  clips {s.clips}  latency {latency}\nreasons: {reasons}"
+        if self.phase in (READY, DONE) and s.steps:  # kept until the next start: say whose they are
+            counts = f"last episode: {counts}"
+        blocks["status"] = f"{self.phase.upper()}  elapsed {self.elapsed_s():.1f} s  {counts}"
         blocks["keys"] = {
             READY: "[Enter] scene is ready: arm the policy   [q] quit",
             RUNNING: "[s] success   [f] failure   [a] ABORT (arm holds)",
