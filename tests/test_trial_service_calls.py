@@ -83,4 +83,5 @@ def test_an_idempotent_request_never_answered_fails_at_the_timeout(graph):
     client = _LossyClient(answer_from=10**6)
     with pytest.raises(GraphError, match="no answer within 1 s"):
         RosTrialGraph._call(graph, client, "request", "arm_controller ~/reset", idempotent=True)
-    assert 10 <= client.sent <= 25  # re-sent every 0.05 s for 1 s, not more
+    # re-sent, and never faster than every 0.05 s: at most 1 s / 0.05 s + the first (no timing floor)
+    assert 2 <= client.sent <= 21
