@@ -60,10 +60,18 @@ def test_expert_success_rate_through_the_adapter(backend, task):
 @pytest.mark.integration
 @pytest.mark.parametrize("task", MT10)
 def test_adapter_reproduces_metaworld_driven_directly(backend, task):
-    """Same seed, MetaWorld's policy applied natively vs. through convention actions: same positions."""
+    """Same seed, MetaWorld's policy applied natively vs. through convention actions: same positions.
+    Where our expert aims the fingertips (reach-v3), the native policy is shown the same raised goal."""
     from metaworld.policies import ENV_POLICY_MAP
 
-    from sim_bridge.metaworld.backend import _make_env
+    from sim_bridge.metaworld.backend import (
+        AIM_FINGERTIPS_AT_GOAL,
+        GOAL_SLICE,
+        HAND_ABOVE_FINGERTIPS_WORLD,
+        _make_env,
+    )
+
+    aim = HAND_ABOVE_FINGERTIPS_WORLD if task in AIM_FINGERTIPS_AT_GOAL else np.zeros(3)
 
     native_env = _make_env(task, benchmark_seed=0, max_episode_steps=500)
     policy = ENV_POLICY_MAP[task]()
@@ -74,7 +82,9 @@ def test_adapter_reproduces_metaworld_driven_directly(backend, task):
             native_env.seed(seed)
             native_obs, _ = native_env.reset()
             for _ in range(60):
-                native_obs, *_ = native_env.step(np.clip(policy.get_action(native_obs), -1.0, 1.0))
+                shown = native_obs.copy()
+                shown[GOAL_SLICE] += aim
+                native_obs, *_ = native_env.step(np.clip(policy.get_action(shown), -1.0, 1.0))
                 observation = backend.step(expert.act(observation[keys.PRIVILEGED])).observation
             # Positions (hand, gripper, objects, goal) agree to 2 mm; a wrong scale or frame would be
             # centimetres off. Not exactly: our privileged state and actions are float32, and contact

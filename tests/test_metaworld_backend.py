@@ -339,3 +339,38 @@ def test_the_clean_share_of_episodes_renders_exact_depth_and_the_rest_noisy():
     finally:
         mixed.close()
         clean.close()
+
+
+def _fingertips_to_goal_after(backend, expert, seed: int, steps: int) -> tuple[float, bool, np.ndarray]:
+    """Run `expert` on reach-v3 for `steps`; (fingertip-goal distance at the end, any success,
+    hand - fingertips at the end)."""
+    observation = backend.reset("reach-v3", seed=seed)
+    succeeded = False
+    for _ in range(steps):
+        result = backend.step(expert.act(observation[keys.PRIVILEGED]))
+        observation, succeeded = result.observation, succeeded or result.success
+    env = backend._env("reach-v3")
+    distance = float(np.linalg.norm(env.tcp_center - env._target_pos))
+    return distance, succeeded, env.get_endeff_pos() - env.tcp_center
+
+
+@pytest.mark.integration
+def test_the_reach_expert_puts_the_fingertips_on_the_goal_not_the_hand():
+    """reach-v3 succeeds when the fingertips are within 5 cm of the goal; MetaWorld's policy drives
+    the hand there, which leaves the fingertips 4.5 cm off, on the edge. Ours aims the fingertips."""
+    from sim_bridge.metaworld.backend import HAND_ABOVE_FINGERTIPS_WORLD, MetaWorldExpert
+
+    backend = MetaWorldBackendConfig(tasks=("reach-v3",), render_depth=False, max_episode_steps=80).build()
+    try:
+        for seed in (3, 11, 29):
+            distance, succeeded, hand_minus_tips = _fingertips_to_goal_after(
+                backend, backend.make_expert("reach-v3"), seed, 80
+            )
+            assert succeeded and distance < 0.02, (seed, distance)
+            np.testing.assert_allclose(hand_minus_tips, HAND_ABOVE_FINGERTIPS_WORLD, atol=0.005)
+        expert = backend.make_expert("reach-v3")
+        metaworlds_own = MetaWorldExpert("reach-v3", expert._R_base_world, expert._action_scale)
+        distance, _, _ = _fingertips_to_goal_after(backend, metaworlds_own, 3, 80)
+        assert 0.04 < distance < 0.05  # what the aim corrects: converged, on the success radius's edge
+    finally:
+        backend.close()

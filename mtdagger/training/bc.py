@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from mtdagger.data.dataset import POINT_CLOUD, TransitionDataset
+from mtdagger.data.dataset import EE_POSITION, POINT_CLOUD, STATE, TransitionDataset
 from mtdagger.policy.networks import forward_batch
 from mtdagger.training.config import BCConfig
 
@@ -63,19 +63,45 @@ def _batches(dataset: TransitionDataset, batch_size: int, generator: torch.Gener
 
 
 def augment_points(
-    batch: dict[str, torch.Tensor], config: BCConfig, generator: torch.Generator
+    batch: dict[str, torch.Tensor],
+    config: BCConfig,
+    generator: torch.Generator,
+    state_std: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Jitter each point and translate each cloud (config.point_jitter_m, point_shift_m: the
-    standard deviations, metres). A batch without clouds, or zero settings, pass unchanged."""
+    """Point-cloud augmentation, training only (standard deviations in metres):
+
+    - `point_jitter_m`: each point moves on its own (depth noise);
+    - `point_shift_m`: each cloud moves, the gripper's position does not (calibration error);
+    - `scene_shift_m`: each sample's whole scene moves: its cloud, its gripper position
+      (`ee_position`) and the position in its state together. The expert's action is a
+      displacement that depends on where things are relative to each other, so it stays right,
+      while absolute positions stop identifying the demonstration: with 30 demonstrations per
+      task the student otherwise memorises the 30 goal positions and stops short of new ones
+      (docs/results/student.md). `state_std` is the state's normalisation scale, needed to move
+      the normalised state by the same metres.
+
+    A batch without clouds, or zero settings, pass unchanged."""
     cloud = batch.get(POINT_CLOUD)
-    if cloud is None or (config.point_jitter_m <= 0 and config.point_shift_m <= 0):
+    if cloud is None or max(config.point_jitter_m, config.point_shift_m, config.scene_shift_m) <= 0:
         return batch
+    out = dict(batch)
     noisy = cloud
     if config.point_jitter_m > 0:
         noisy = noisy + config.point_jitter_m * torch.randn(cloud.shape, generator=generator)
     if config.point_shift_m > 0:
         noisy = noisy + config.point_shift_m * torch.randn((len(cloud), 1, 3), generator=generator)
-    return {**batch, POINT_CLOUD: noisy}
+    if config.scene_shift_m > 0:
+        if state_std is None:
+            raise ValueError("scene_shift_m needs the state's normalisation scale (state_std)")
+        shift = config.scene_shift_m * torch.randn((len(cloud), 3), generator=generator)
+        noisy = noisy + shift[:, None, :]
+        if EE_POSITION in batch:
+            out[EE_POSITION] = batch[EE_POSITION] + shift
+        state = batch[STATE].clone()
+        state[:, :3] += shift / state_std[:3]
+        out[STATE] = state
+    out[POINT_CLOUD] = noisy
+    return out
 
 
 @dataclass
@@ -110,11 +136,12 @@ class BCTrainer:
         model.train()
         epoch_losses: list[float] = []
         steps = 0
+        state_std = torch.as_tensor(dataset.stats.std["state"], dtype=torch.float32)
         bar = tqdm(range(cfg.epochs), desc=desc, leave=False, unit="epoch", disable=rank > 0)
         for _ in bar:
             sums = torch.zeros(2, dtype=torch.float64)  # loss × rows, rows
             for batch in _batches(dataset, cfg.batch_size, self.generator):
-                batch = augment_points(batch, cfg, self.generator)  # the global batch, every rank
+                batch = augment_points(batch, cfg, self.generator, state_std)  # global batch, every rank
                 sums += self._step(trained, model, optimiser, batch, rank, world)
                 steps += 1
             if world > 1:

@@ -71,11 +71,14 @@ class BCConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
-    # Point-cloud augmentation (training only; docs/results/student.md): Gaussian jitter per
-    # point, and one random translation per cloud (the gripper's position from the state is
-    # not moved), which stands for the depth noise and the calibration error of a real camera.
+    # Point-cloud augmentation (training only; bc.augment_points, docs/results/student.md):
+    # Gaussian jitter per point and one random translation per cloud with the gripper's
+    # position not moved (the depth noise and the calibration error of a real camera), and one
+    # random translation of the whole scene, cloud and gripper position together (against
+    # memorising where the few demonstrations put their goals).
     point_jitter_m: float = 0.0
     point_shift_m: float = 0.0
+    scene_shift_m: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,7 @@ FIELD_BOUNDS: dict[tuple[type, str], Bounds] = {
     (BCConfig, "grad_clip"): Bounds(ge=0),
     (BCConfig, "point_jitter_m"): Bounds(ge=0, le=0.1),
     (BCConfig, "point_shift_m"): Bounds(ge=0, le=0.1),
+    (BCConfig, "scene_shift_m"): Bounds(ge=0, le=0.2),
 }
 
 
