@@ -107,6 +107,12 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
         "randomisation, a 1 cm / 1 deg calibration error and their combinations, on the same seeds "
         "(replaces --noise/--randomize)",
     )
+    p.add_argument(
+        "--conditions",
+        default=None,
+        help="with --robustness: the conditions to run, comma-separated, from clean, noise, "
+        "randomised, calibration, noise+randomised, noise+calibration (default: all six)",
+    )
     p.set_defaults(module="mtdagger.commands.eval")
 
 

@@ -138,3 +138,48 @@ def test_local_encoder_sees_only_the_points_nearest_the_gripper():
     near[0, 0] += 0.004
     assert torch.allclose(encoder(far, ee), base)
     assert not torch.allclose(encoder(near, ee), base)
+
+
+def test_cloud_anchor_moves_with_a_rigidly_shifted_cloud():
+    """A calibration error shifts the whole cloud; the anchor (centroid of the points nearest the
+    state's gripper) shifts with it, so points measured from it do not move."""
+    from mtdagger.policy.encoders import cloud_anchor
+
+    torch.manual_seed(0)
+    ee = torch.zeros(1, 3)
+    gripper = torch.rand(1, 8, 3) * 0.02 - 0.01  # the gripper's points, around ee
+    cloud = torch.cat([gripper, 0.5 + torch.rand(1, 24, 3)], dim=1)
+    shift = torch.tensor([0.01, -0.02, 0.005])
+    anchor, moved = cloud_anchor(cloud, ee, 8), cloud_anchor(cloud + shift, ee, 8)
+    assert torch.allclose(anchor, gripper.mean(dim=1))
+    assert torch.allclose(moved - anchor, shift[None], atol=1e-6)
+    assert torch.allclose((cloud + shift) - moved[:, None], cloud - anchor[:, None], atol=1e-6)
+
+
+def test_the_cloud_anchored_student_measures_points_from_the_anchor():
+    """Same weights: anchoring on the cloud = a state-anchored student given the anchor as ee."""
+    from mtdagger.policy.encoders import cloud_anchor
+
+    config = {"num_tasks": 2, "num_points": 32, "ee_relative": True, "local_points": 8}
+    torch.manual_seed(0)
+    anchored = build_student("pointnet", {**config, "cloud_anchor_points": 6}).eval()
+    plain = build_student("pointnet", config).eval()
+    plain.load_state_dict(anchored.state_dict())
+    cloud, state, task, ee = torch.rand(3, 32, 3), torch.rand(3, 4), torch.tensor([0, 1, 0]), torch.rand(3, 3)
+    expected = plain(cloud, state, task, cloud_anchor(cloud, ee, 6))
+    assert torch.allclose(anchored(cloud, state, task, ee), expected)
+    assert not torch.allclose(plain(cloud, state, task, ee), expected)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"cloud_anchor_points": 33}, "cloud_anchor_points must lie in"),
+        ({"cloud_anchor_points": True}, "cloud_anchor_points must be an int"),
+        ({"ee_relative": False, "local_points": 0, "cloud_anchor_points": 4}, "set ee_relative"),
+    ],
+)
+def test_bad_cloud_anchor_settings_name_the_field(change, match):
+    config = {"num_tasks": 2, "num_points": 32, "ee_relative": True, "local_points": 8}
+    with pytest.raises(ValueError, match=match):
+        build_student("pointnet", {**config, **change})

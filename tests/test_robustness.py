@@ -14,6 +14,7 @@ from mtdagger.training.robustness import (
     CONDITIONS,
     evaluate_conditions,
     robustness_table,
+    select_conditions,
 )
 from mtdagger.training.sim_setup import backend_config_for
 
@@ -157,3 +158,39 @@ def test_robustness_refuses_a_single_condition_flag(tmp_path, capsys):
     _checkpoint_trained_in(tmp_path / "ck", "metaworld")
     assert main(["eval", "--checkpoint", str(tmp_path / "ck"), "--robustness", "--noise", "realsense"]) == 2
     assert "drop --noise/--randomize" in capsys.readouterr().err
+
+
+def test_conditions_choose_a_subset_in_the_tables_order():
+    chosen = select_conditions("noise+calibration, clean")
+    assert [c.label for c in chosen] == ["clean", "noise + calibration error"]  # clean first
+    assert select_conditions(None) == CONDITIONS
+
+
+@pytest.mark.parametrize("keys", ["clean,calib", ","])
+def test_unknown_conditions_are_refused_naming_the_flag(keys):
+    with pytest.raises(ValueError, match="--conditions"):
+        select_conditions(keys)
+
+
+def test_eval_runs_only_the_chosen_conditions(tmp_path, monkeypatch, capsys):
+    import mtdagger.training.evaluate as evaluate_module
+    from mtdagger.cli import main
+
+    cameras = []
+
+    def fake_evaluate(factory, backend_config, tasks, run_tasks, **kwargs):
+        cameras.append(backend_config.camera)
+        return [TaskResult(task, 1, 1, 10.0) for task in tasks]
+
+    monkeypatch.setattr(evaluate_module, "evaluate_student", fake_evaluate)
+    _checkpoint_trained_in(tmp_path / "ck", "metaworld")
+    args = ["eval", "--checkpoint", str(tmp_path / "ck"), "--episodes", "1", "--robustness"]
+    assert main([*args, "--conditions", "clean,noise+calibration"]) == 0
+    assert [(c.noise.enabled, c.randomization.report_nominal_camera) for c in cameras] == [
+        (False, False),
+        (True, True),
+    ]
+    assert main([*args, "--conditions", "clean,bogus"]) == 2
+    assert main([*args[:-1], "--conditions", "clean"]) == 2  # without --robustness
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "'bogus'" in err[0] and "add --robustness" in err[1]

@@ -49,6 +49,8 @@ def _checked_meta(args):
         raise _Refusal(f"checkpoint was not trained on {unknown}; its tasks: {', '.join(run_tasks)}")
     if getattr(args, "objects", None) is not None and args.sim != "fr3":
         raise _Refusal("--objects applies to --sim fr3 (the drawer suite's seen/unseen split)")
+    if getattr(args, "conditions", None) is not None and not getattr(args, "robustness", False):
+        raise _Refusal("--conditions chooses among --robustness's conditions; add --robustness")
     return meta, tasks
 
 
@@ -119,8 +121,13 @@ def _one_condition(args, evaluate, splits: list[str], max_steps: int, noise: str
 
 def _robustness(args, evaluate, contract, splits: list[str], noise: str, randomize: bool) -> int:
     """One table per object split: every robustness condition on the same seeds."""
-    from mtdagger.training.robustness import evaluate_conditions, robustness_table
+    from mtdagger.training.robustness import evaluate_conditions, robustness_table, select_conditions
 
+    try:
+        conditions = select_conditions(getattr(args, "conditions", None))
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if contract is None:
         print("error: --robustness needs a point-cloud checkpoint", file=sys.stderr)
         return 2
@@ -136,7 +143,8 @@ def _robustness(args, evaluate, contract, splits: list[str], noise: str, randomi
         results = evaluate_conditions(
             lambda c, extra=extra: evaluate(
                 extra, depth_noise=c.depth_noise, randomize_camera=c.randomize_camera
-            )
+            ),
+            conditions,
         )
         label = "" if split is None else f", {split} objects"
         title = f"robustness{label} ({args.episodes} episodes per task, same seeds): {args.checkpoint}"

@@ -62,11 +62,25 @@ def run_node_process(
     except KeyboardInterrupt:
         pass  # SIGINT while building or spinning: a normal end
     finally:
-        ignore_sigint()
+        # The loops: a SIGINT can land after rclpy restored Python's handler and before ours
+        # replaced it (the terminal's second SIGINT, 5 ms after launch's, on a loaded machine);
+        # its KeyboardInterrupt is raised on entering ignore_sigint, so it is caught HERE, in
+        # this frame, and the replacement retried.
+        while True:
+            try:
+                ignore_sigint()
+                break
+            except KeyboardInterrupt:
+                continue
         try:
             if built is not None:
                 close(built)
         finally:
             rclpy.try_shutdown()
-            ignore_sigint()  # shutting rclpy down restored Python's KeyboardInterrupt handler
+            while True:  # shutting rclpy down restored Python's KeyboardInterrupt handler
+                try:
+                    ignore_sigint()
+                    break
+                except KeyboardInterrupt:
+                    continue
     return int(getattr(built, "exit_code", 0)) if built is not None else code

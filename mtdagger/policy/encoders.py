@@ -22,6 +22,22 @@ def ee_relative_points(points: torch.Tensor, ee_position: torch.Tensor, scale_m:
     return torch.cat([points, (points - ee_position[:, None, :]) / scale_m], dim=-1)
 
 
+def cloud_anchor(points: torch.Tensor, ee_position: torch.Tensor, num_points: int) -> torch.Tensor:
+    """(B, N, 3), (B, 3) → (B, 3): the centroid of the `num_points` cloud points nearest the
+    gripper's position from the state: where the gripper appears IN THE CLOUD.
+
+    Why: with a hand-eye calibration off by 1 cm / 1°, the whole cloud sits 1-3 cm from where
+    the state puts the gripper, so points measured against the state's gripper are off by that
+    much, and a handle or puck looks that far from where it is (docs/results/student.md,
+    robustness). The gripper's own points move with the cloud; measured against their centroid,
+    a rigid shift of the cloud cancels. The anchor is not the gripper's true position (a
+    centroid of what the camera sees near it), but it is the same function of the cloud in
+    training and on the robot, so the student learns what it means."""
+    offsets = points - ee_position[:, None, :]
+    nearest = (offsets * offsets).sum(dim=-1).topk(num_points, dim=-1, largest=False).indices
+    return torch.gather(points, 1, nearest[..., None].expand(-1, -1, 3)).mean(dim=1)
+
+
 class PointNetEncoder(nn.Module):
     """Per-point shared MLP (Linear [→ LayerNorm] → ReLU) + max-pool [+ LayerNorm]."""
 

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from mtdagger.policy.encoders import GripperLocalEncoder, PointNetEncoder, ee_relative_points
+from mtdagger.policy.encoders import GripperLocalEncoder, PointNetEncoder, cloud_anchor, ee_relative_points
 
 # Batch keys (the dataset, the trainer, StudentPolicy and the networks agree on these).
 POINT_CLOUD = "point_cloud"  # (B, N, 3) base frame, metres (never normalised: see normalization.py)
@@ -93,6 +93,9 @@ class PointNetStudentConfig(_ConfigDict):
     local_points: int = 0  # K points nearest the gripper, encoded apart in the gripper frame
     local_channels: tuple[int, ...] = (64, 128)
     ee_scale_m: float = 0.1  # length that maps gripper-frame coordinates to about unit range
+    # 0: the gripper frame's origin is the state's gripper position. K > 0: the centroid of the
+    # K cloud points nearest it (encoders.cloud_anchor), which moves with a miscalibrated cloud.
+    cloud_anchor_points: int = 0
 
     uses_point_cloud: ClassVar[bool] = True
 
@@ -107,6 +110,20 @@ class PointNetStudentConfig(_ConfigDict):
             raise ValueError(
                 f"PointNetStudentConfig.local_points must lie in [0, num_points={self.num_points}], "
                 f"got {self.local_points}"
+            )
+        if isinstance(self.cloud_anchor_points, bool) or not isinstance(self.cloud_anchor_points, int):
+            raise ValueError(
+                f"PointNetStudentConfig.cloud_anchor_points must be an int, got {self.cloud_anchor_points!r}"
+            )
+        if not 0 <= self.cloud_anchor_points <= self.num_points:
+            raise ValueError(
+                f"PointNetStudentConfig.cloud_anchor_points must lie in [0, num_points={self.num_points}], "
+                f"got {self.cloud_anchor_points}"
+            )
+        if self.cloud_anchor_points and not self.uses_gripper_frame:
+            raise ValueError(
+                "PointNetStudentConfig.cloud_anchor_points anchors the gripper frame: set ee_relative "
+                "or local_points too"
             )
         if not (isinstance(self.ee_scale_m, (int, float)) and self.ee_scale_m > 0):
             raise ValueError(f"PointNetStudentConfig.ee_scale_m must be > 0, got {self.ee_scale_m!r}")
@@ -216,6 +233,8 @@ class PointNetStudent(nn.Module):
             shape = None if ee_position is None else tuple(ee_position.shape)
             raise ValueError(f"ee_position must be ({batch}, 3) for a gripper-frame student, got {shape}")
         points = point_cloud
+        if cfg.cloud_anchor_points:
+            ee_position = cloud_anchor(point_cloud, ee_position, cfg.cloud_anchor_points)
         if cfg.ee_relative:
             points = ee_relative_points(point_cloud, ee_position, cfg.ee_scale_m)
         parts = [self.encoder(points)]
