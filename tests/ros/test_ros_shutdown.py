@@ -154,7 +154,6 @@ def test_every_node_exits_0_without_a_traceback_on_sigint_even_during_its_cleanu
         assert "RCLError" not in out + err and "already shutdown" not in (out + err).lower(), name
 
 
-
 def test_a_sigint_landing_before_the_cleanup_ignores_it_is_caught_and_the_ignore_retried(monkeypatch):
     """The race the test above hits on a loaded machine, made deterministic: the KeyboardInterrupt
     of a SIGINT that lands after rclpy restored Python's handler is raised on entering
