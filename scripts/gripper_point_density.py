@@ -20,7 +20,7 @@ import numpy as np
 from mtdagger import keys
 from mtdagger.perception.pointcloud import sample_fixed_size, workspace_points
 from mtdagger.training.config import load_train_config
-from mtdagger.training.sim_setup import backend_config_for
+from mtdagger.training.sim_setup import backend_config_for, resolve_run_tasks
 
 RADII_M = (0.03, 0.05)
 
@@ -31,7 +31,7 @@ def _near(points: np.ndarray, gripper: np.ndarray, radius: float) -> int:
 
 def count_near_gripper(config, seeds: int, every: int) -> tuple[list[int], dict[float, tuple[list, list]]]:
     """Per counted step: the voxelised cloud's size, and per radius (voxelised, sampled) counts."""
-    tasks = [t.strip() for t in config.sim.tasks.split(",")]
+    tasks = resolve_run_tasks(config.sim)  # a suite name or comma-separated tasks
     backend = backend_config_for(config.sim, tasks, render_depth=True).build()
     contract = config.point_cloud
     sizes, counts = [], {r: ([], []) for r in RADII_M}

@@ -22,6 +22,12 @@ def ee_relative_points(points: torch.Tensor, ee_position: torch.Tensor, scale_m:
     return torch.cat([points, (points - ee_position[:, None, :]) / scale_m], dim=-1)
 
 
+def _nearest(values: torch.Tensor, offsets: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, N, C) values of the k points with the smallest offsets (B, N, 3) from the gripper."""
+    nearest = (offsets * offsets).sum(dim=-1).topk(k, dim=-1, largest=False).indices
+    return torch.gather(values, 1, nearest[..., None].expand(-1, -1, values.shape[-1]))
+
+
 def cloud_anchor(points: torch.Tensor, ee_position: torch.Tensor, num_points: int) -> torch.Tensor:
     """(B, N, 3), (B, 3) → (B, 3): the centroid of the `num_points` cloud points nearest the
     gripper's position from the state: where the gripper appears IN THE CLOUD.
@@ -33,9 +39,7 @@ def cloud_anchor(points: torch.Tensor, ee_position: torch.Tensor, num_points: in
     a rigid shift of the cloud cancels. The anchor is not the gripper's true position (a
     centroid of what the camera sees near it), but it is the same function of the cloud in
     training and on the robot, so the student learns what it means."""
-    offsets = points - ee_position[:, None, :]
-    nearest = (offsets * offsets).sum(dim=-1).topk(num_points, dim=-1, largest=False).indices
-    return torch.gather(points, 1, nearest[..., None].expand(-1, -1, 3)).mean(dim=1)
+    return _nearest(points, points - ee_position[:, None, :], num_points).mean(dim=1)
 
 
 class PointNetEncoder(nn.Module):
@@ -86,6 +90,4 @@ class GripperLocalEncoder(nn.Module):
 
     def forward(self, points: torch.Tensor, ee_position: torch.Tensor) -> torch.Tensor:
         offsets = points - ee_position[:, None, :]
-        nearest = (offsets * offsets).sum(dim=-1).topk(self.num_points, dim=-1, largest=False).indices
-        local = torch.gather(offsets, 1, nearest[..., None].expand(-1, -1, 3))
-        return self.encoder(local / self.scale_m)
+        return self.encoder(_nearest(offsets, offsets, self.num_points) / self.scale_m)
