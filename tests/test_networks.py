@@ -171,15 +171,61 @@ def test_the_cloud_anchored_student_measures_points_from_the_anchor():
     assert not torch.allclose(plain(cloud, state, task, ee), expected)
 
 
+def test_the_global_encoder_reads_only_the_prefix_and_the_local_one_the_whole_cloud():
+    """global_points = n: the global encoder sees the first n points (the contract's n-point FPS
+    sample), the local encoder picks the gripper's neighbours from all N. So a point past the
+    prefix matters only when it is one of the gripper's nearest."""
+    config = {"num_tasks": 2, "num_points": 32, "ee_relative": True, "local_points": 4, "global_points": 16}
+    torch.manual_seed(0)
+    model = build_student("pointnet", config).eval()
+    ee, state, task = torch.zeros(1, 3), torch.rand(1, 4), torch.tensor([1])
+    cloud = 1.0 + torch.rand(1, 32, 3)
+    cloud[0, 20:24] = torch.rand(4, 3) * 0.01  # the gripper's 4 points, all past the prefix
+    base = model(cloud, state, task, ee)
+    far = cloud.clone()
+    far[0, 30] += 0.5  # past the prefix, far from the gripper: seen by neither encoder
+    near = cloud.clone()
+    near[0, 21] += 0.004  # past the prefix, one of the gripper's nearest
+    inside = cloud.clone()
+    inside[0, 3] += 0.5  # in the prefix
+    assert torch.allclose(model(far, state, task, ee), base)
+    assert not torch.allclose(model(near, state, task, ee), base)
+    assert not torch.allclose(model(inside, state, task, ee), base)
+    whole = build_student("pointnet", {**config, "global_points": 0}).eval()
+    whole.load_state_dict(model.state_dict())
+    assert not torch.allclose(whole(far, state, task, ee), whole(cloud, state, task, ee))
+
+
 @pytest.mark.parametrize(
     ("change", "match"),
     [
+        ({"global_points": 33}, "global_points must lie in"),
+        ({"global_points": 1.5}, "global_points must be an int"),
         ({"cloud_anchor_points": 33}, "cloud_anchor_points must lie in"),
         ({"cloud_anchor_points": True}, "cloud_anchor_points must be an int"),
         ({"ee_relative": False, "local_points": 0, "cloud_anchor_points": 4}, "set ee_relative"),
     ],
 )
-def test_bad_cloud_anchor_settings_name_the_field(change, match):
+def test_bad_point_count_settings_name_the_field(change, match):
     config = {"num_tasks": 2, "num_points": 32, "ee_relative": True, "local_points": 8}
     with pytest.raises(ValueError, match=match):
         build_student("pointnet", {**config, **change})
+
+
+def test_every_bench_train_variant_builds_and_takes_a_finite_step():
+    """`mtdagger bench train`'s rows, the dense gripper view's 4N-point cloud included."""
+    from mtdagger.bench.train import (
+        DENSE_FACTOR,
+        NUM_TASKS,
+        VARIANTS,
+        _train_steps,
+        build_variant,
+        synthetic_batch,
+    )
+
+    for name in VARIANTS:
+        model = build_variant(name, 128)
+        expected = DENSE_FACTOR * 128 if name == "dense gripper view" else 128
+        assert model.config.num_points == expected, name
+        loss = _train_steps(model, synthetic_batch(4, model.config.num_points, NUM_TASKS))()
+        assert torch.isfinite(torch.tensor(loss)), name

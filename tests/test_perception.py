@@ -284,6 +284,26 @@ def test_contract_cloud_of_a_tabletop_has_distinct_points():
     assert len(np.unique(cloud, axis=0)) == 512
 
 
+@pytest.mark.parametrize("survivors", [300, 1000])
+@pytest.mark.parametrize("seed", [None, 4])
+def test_every_prefix_of_a_cloud_is_the_fps_sample_of_that_size(survivors, seed):
+    """The contract keeps its cloud in farthest-point order, padded or not, so the first n points
+    of an N-point cloud are the n-point cloud (what `global_points` relies on)."""
+    points = np.random.default_rng(9).uniform(-0.5, 0.5, (survivors, 3)).astype(np.float32)
+
+    def rng():
+        return None if seed is None else np.random.default_rng(seed)
+
+    full = sample_fixed_size(points, 512, rng())
+    for n in (1, 64, 256):
+        assert np.array_equal(full[:n], sample_fixed_size(points, n, rng()))
+    if survivors < 512:  # padded: every survivor once, in textbook FPS order, then repeats
+        start = 0 if seed is None else int(np.random.default_rng(seed).integers(survivors))
+        order = sampling.textbook_fps(points, survivors, start)
+        assert np.array_equal(full[:survivors], points[order])
+        assert np.array_equal(sampling.farthest_point_order(points, start), order)
+
+
 def test_sample_fixed_size_with_exactly_n_survivors_keeps_them_all():
     points = np.random.default_rng(8).normal(size=(50, 3)).astype(np.float32)
     out = sample_fixed_size(points, 50)

@@ -4,6 +4,9 @@ Training rows, same batch (N points, batch B, forward + backward + AdamW step, f
   default student        PointNetStudentConfig's defaults (what presets get unless they override)
   gripper-frame student  the default plus the gripper-frame inputs the FR3 / MT10 presets use
                          (ee_relative points and a 64-point local encoder: GRIPPER_FRAME below)
+  dense gripper view     the gripper-frame student given a 4N-point cloud: the global encoder
+                         reads its first N points (their FPS sample), the local encoder picks
+                         the gripper's 64 neighbours from all 4N (`global_points`, issue 19)
   previous default       the student before issue 10: (64, 128, 256) with per-point LayerNorm
   DP3 reference          DP3's encoder: per-point MLP 3→64→128→256 with LayerNorm, max-pool,
                          projection to 64 + LayerNorm; same task embedding and head
@@ -56,6 +59,8 @@ class DP3Encoder(nn.Module):
 
 # The gripper-frame inputs of the point-cloud presets (configs/*pointcloud*.yaml).
 GRIPPER_FRAME = {"ee_relative": True, "local_points": 64}
+# The dense gripper view's cloud holds this many times N points (FR3: 4096 for a 1024 global view).
+DENSE_FACTOR = 4
 
 
 def build_variant(name: str, num_points: int) -> nn.Module:
@@ -65,6 +70,12 @@ def build_variant(name: str, num_points: int) -> nn.Module:
         return PointNetStudent(PointNetStudentConfig(num_tasks=NUM_TASKS, num_points=num_points))
     if name == "gripper-frame student":
         config = PointNetStudentConfig(num_tasks=NUM_TASKS, num_points=num_points, **GRIPPER_FRAME)
+        return PointNetStudent(config)
+    if name == "dense gripper view":
+        dense = DENSE_FACTOR * num_points
+        config = PointNetStudentConfig(
+            num_tasks=NUM_TASKS, num_points=dense, global_points=num_points, **GRIPPER_FRAME
+        )
         return PointNetStudent(config)
     if name == "previous default":
         config = PointNetStudentConfig(
@@ -84,7 +95,13 @@ def build_variant(name: str, num_points: int) -> nn.Module:
     raise ValueError(f"unknown variant {name!r}")
 
 
-VARIANTS = ("default student", "gripper-frame student", "previous default", "DP3 reference")
+VARIANTS = (
+    "default student",
+    "gripper-frame student",
+    "dense gripper view",
+    "previous default",
+    "DP3 reference",
+)
 
 
 def synthetic_batch(batch: int, num_points: int, num_tasks: int, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -148,7 +165,8 @@ def _measure(
     torch.manual_seed(0)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     model = build_variant(name, num_points).to(device)
-    step = _train_steps(model, _on(device, synthetic_batch(batch_size, num_points, NUM_TASKS, seed=1)))
+    cloud_size = model.config.num_points  # N, or DENSE_FACTOR * N for the dense gripper view
+    step = _train_steps(model, _on(device, synthetic_batch(batch_size, cloud_size, NUM_TASKS, seed=1)))
     step()  # warm-up: allocator, kernels
     times = []
     for _ in range(repeats):
@@ -163,7 +181,7 @@ def _measure(
     if fit_steps > 0:
         torch.manual_seed(0)
         model = build_variant(name, num_points).to(device)
-        step = _train_steps(model, _on(device, synthetic_batch(128, num_points, NUM_TASKS, seed=2)))
+        step = _train_steps(model, _on(device, synthetic_batch(128, cloud_size, NUM_TASKS, seed=2)))
         for _ in range(fit_steps):
             fit_loss = step()
     return name, times, peak_mib, fit_loss
@@ -261,7 +279,6 @@ def _training_table(args: Any, device: str) -> None:
         ],
         rows,
     )
-
 
 
 def _rollout_table(args: Any, worker_counts: list[int]) -> None:

@@ -13,7 +13,8 @@ Pipeline, in this order (each stage only touches what survived the previous one)
    surviving pixel in row-major order (see `sampling.voxel_grid_indices`);
 5. farthest point sampling to exactly N from the voxel survivors, started at survivor 0 or a
    random one (exact FPS, see `sampling.farthest_point_indices`);
-6. padding rule "repeat" when fewer than N survive (see `sampling.repeat_padding_indices`).
+6. padding rule "repeat" when fewer than N survive (see `sampling.repeat_padding_indices`), the
+   survivors first put in farthest-point order, so any prefix of a cloud is itself an FPS sample.
 If nothing survives, `EmptyPointCloudError` says which stage removed everything.
 
 Stages 1-4 run as one compiled pass over the image (`kernels.fused_front_end`, numba);
@@ -32,6 +33,7 @@ from mtdagger.perception.camera_model import CameraModel
 from mtdagger.perception.contract import PointCloudContract
 from mtdagger.perception.sampling import (
     farthest_point_indices,
+    farthest_point_order,
     repeat_padding_indices,
     voxel_grid_indices,
 )
@@ -225,7 +227,9 @@ def sample_fixed_size(
     """Stages 5-6: exactly `num_points` rows of `points` ((K, 3) float32, K >= 1).
 
     K >= num_points: farthest point sampling from index 0 (rng=None) or a random start (rng).
-    K < num_points: the "repeat" padding rule (every point once, then repeats; never zeros).
+    K < num_points: the "repeat" padding rule (every point once, then repeats; never zeros), with
+    the survivors first put in farthest-point order from the same start. Either way, the first n
+    rows are the n-point farthest-point sample of the survivors, whatever num_points >= n is.
     """
     points = np.asarray(points)
     if points.ndim != 2 or points.shape[1] != 3:
@@ -233,11 +237,12 @@ def sample_fixed_size(
     count = points.shape[0]
     if count == 0:
         raise EmptyPointCloudError("no points to sample from")
+    start = 0 if rng is None else int(rng.integers(count))
     if count >= num_points:
-        start = 0 if rng is None else int(rng.integers(count))
         chosen = farthest_point_indices(points, num_points, start, check_finite=check_finite)
     else:
-        chosen = repeat_padding_indices(count, num_points, rng)
+        order = farthest_point_order(points, start, check_finite=check_finite)
+        chosen = order.take(repeat_padding_indices(count, num_points, rng))
     return points.take(chosen, axis=0)
 
 

@@ -94,13 +94,37 @@ def farthest_point_indices(
     count = points.shape[0]
     if not 1 <= num_samples <= count:
         raise ValueError(f"cannot pick {num_samples} points by FPS from {count}")
-    if not 0 <= start_index < count:
-        raise ValueError(f"FPS start index {start_index} is outside 0..{count - 1}")
+    _check_start(start_index, count)
     if num_samples == count:
         return np.arange(count, dtype=np.intp)
+    return _run_fps(points, num_samples, start_index, check_finite)
+
+
+def farthest_point_order(
+    points: np.ndarray, start_index: int = 0, *, check_finite: bool = True
+) -> np.ndarray:
+    """Every index of `points`, in farthest-point order from points[start_index]: a permutation.
+
+    Why: the contract keeps its cloud in this order even when fewer than N points survive, so
+    that the first n points of any contract cloud are the n-point farthest-point sample of the
+    same survivors (FPS is greedy: a longer run only appends picks). A student may then read a
+    sparse global view from the prefix and a dense local view from the whole cloud
+    (`PointNetStudentConfig.global_points`).
+    """
+    _check_start(start_index, points.shape[0])
+    return _run_fps(points, points.shape[0], start_index, check_finite)
+
+
+def _check_start(start_index: int, count: int) -> None:
+    if not 0 <= start_index < count:
+        raise ValueError(f"FPS start index {start_index} is outside 0..{count - 1}")
+
+
+def _run_fps(points: np.ndarray, num_samples: int, start_index: int, check_finite: bool) -> np.ndarray:
     points = np.ascontiguousarray(points, dtype=np.float32)
     if check_finite and not np.isfinite(points).all():
         raise ValueError("FPS needs finite points; got NaN or inf coordinates")
+    count = points.shape[0]
     return fps_kernel.bucketed_fps(points, num_samples, start_index, fps_grid_cells(count)).astype(np.intp)
 
 

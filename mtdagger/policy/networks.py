@@ -53,6 +53,15 @@ def _check_bools(config: object, *names: str) -> None:
             )
 
 
+def _check_count_of_points(config: PointNetStudentConfig, name: str) -> None:
+    """A count of the cloud's points: an int in [0, num_points] (0 turns the option off)."""
+    value, limit = getattr(config, name), config.num_points
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{type(config).__name__}.{name} must be an int, got {value!r}")
+    if not 0 <= value <= limit:
+        raise ValueError(f"{type(config).__name__}.{name} must lie in [0, num_points={limit}], got {value}")
+
+
 class _ConfigDict:
     """to_dict/from_dict shared by the configs: JSON lists back to tuples, unknown keys refused."""
 
@@ -98,6 +107,11 @@ class PointNetStudentConfig(_ConfigDict):
     # Measured on FR3 (student.md, fifth session): with 1024 points too few lie on the gripper;
     # it cost clean success and did not reduce the calibration-error drop. Off in every preset.
     cloud_anchor_points: int = 0
+    # 0: the global encoder sees all num_points. n > 0: only the cloud's first n points, which
+    # the contract keeps in farthest-point order (an n-point FPS sample), while the local encoder
+    # picks its points from the whole, denser cloud: a sparse view of the scene, a dense one of
+    # the gripper, at the global encoder's cost of n points.
+    global_points: int = 0
 
     uses_point_cloud: ClassVar[bool] = True
 
@@ -106,22 +120,8 @@ class PointNetStudentConfig(_ConfigDict):
         _check_bools(self, "point_norm", "pooled_norm", "ee_relative")
         for name in ("point_channels", "head_hidden", "local_channels"):
             object.__setattr__(self, name, _tuple_of_positive_ints(name, getattr(self, name)))
-        if isinstance(self.local_points, bool) or not isinstance(self.local_points, int):
-            raise ValueError(f"PointNetStudentConfig.local_points must be an int, got {self.local_points!r}")
-        if not 0 <= self.local_points <= self.num_points:
-            raise ValueError(
-                f"PointNetStudentConfig.local_points must lie in [0, num_points={self.num_points}], "
-                f"got {self.local_points}"
-            )
-        if isinstance(self.cloud_anchor_points, bool) or not isinstance(self.cloud_anchor_points, int):
-            raise ValueError(
-                f"PointNetStudentConfig.cloud_anchor_points must be an int, got {self.cloud_anchor_points!r}"
-            )
-        if not 0 <= self.cloud_anchor_points <= self.num_points:
-            raise ValueError(
-                f"PointNetStudentConfig.cloud_anchor_points must lie in [0, num_points={self.num_points}], "
-                f"got {self.cloud_anchor_points}"
-            )
+        for name in ("local_points", "cloud_anchor_points", "global_points"):
+            _check_count_of_points(self, name)
         if self.cloud_anchor_points and not self.uses_gripper_frame:
             raise ValueError(
                 "PointNetStudentConfig.cloud_anchor_points anchors the gripper frame: set ee_relative "
@@ -234,11 +234,11 @@ class PointNetStudent(nn.Module):
         if cfg.uses_gripper_frame and (ee_position is None or ee_position.shape != (batch, 3)):
             shape = None if ee_position is None else tuple(ee_position.shape)
             raise ValueError(f"ee_position must be ({batch}, 3) for a gripper-frame student, got {shape}")
-        points = point_cloud
+        points = point_cloud[:, : cfg.global_points] if cfg.global_points else point_cloud
         if cfg.cloud_anchor_points:
             ee_position = cloud_anchor(point_cloud, ee_position, cfg.cloud_anchor_points)
         if cfg.ee_relative:
-            points = ee_relative_points(point_cloud, ee_position, cfg.ee_scale_m)
+            points = ee_relative_points(points, ee_position, cfg.ee_scale_m)
         parts = [self.encoder(points)]
         if self.local_encoder is not None:
             parts.append(self.local_encoder(point_cloud, ee_position))
