@@ -91,7 +91,10 @@ def test_a_console_driven_rehearsed_trial_records_the_judges_verdicts(plan_file,
         holder.append(session)
         operator = ScriptedOperator(session, graph)
         operator.run(timeout_s=400.0)
-        assert session.phase == DONE, session.message
+        if session.phase != DONE:  # say what the graph said: a start-up failure shows only there
+            graph_process.kill()
+            output, _ = graph_process.communicate(timeout=60)
+            pytest.fail(f"{session.message}\n--- trial graph output (tail) ---\n{output[-3000:]}")
         output, _ = graph_process.communicate(timeout=60)
     finally:
         graph.close()
