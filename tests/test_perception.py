@@ -284,7 +284,7 @@ def test_contract_cloud_of_a_tabletop_has_distinct_points():
     assert len(np.unique(cloud, axis=0)) == 512
 
 
-@pytest.mark.parametrize("survivors", [300, 1000])
+@pytest.mark.parametrize("survivors", [300, 512, 1000])
 @pytest.mark.parametrize("seed", [None, 4])
 def test_every_prefix_of_a_cloud_is_the_fps_sample_of_that_size(survivors, seed):
     """The contract keeps its cloud in farthest-point order, padded or not, so the first n points
@@ -297,7 +297,7 @@ def test_every_prefix_of_a_cloud_is_the_fps_sample_of_that_size(survivors, seed)
     full = sample_fixed_size(points, 512, rng())
     for n in (1, 64, 256):
         assert np.array_equal(full[:n], sample_fixed_size(points, n, rng()))
-    if survivors < 512:  # padded: every survivor once, in textbook FPS order, then repeats
+    if survivors <= 512:  # padded (or exactly N): every survivor once, in textbook FPS order
         start = 0 if seed is None else int(np.random.default_rng(seed).integers(survivors))
         order = sampling.textbook_fps(points, survivors, start)
         assert np.array_equal(full[:survivors], points[order])

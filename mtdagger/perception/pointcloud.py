@@ -226,8 +226,8 @@ def sample_fixed_size(
 ) -> np.ndarray:
     """Stages 5-6: exactly `num_points` rows of `points` ((K, 3) float32, K >= 1).
 
-    K >= num_points: farthest point sampling from index 0 (rng=None) or a random start (rng).
-    K < num_points: the "repeat" padding rule (every point once, then repeats; never zeros), with
+    K > num_points: farthest point sampling from index 0 (rng=None) or a random start (rng).
+    K <= num_points: the "repeat" padding rule (every point once, then repeats; never zeros), with
     the survivors first put in farthest-point order from the same start. Either way, the first n
     rows are the n-point farthest-point sample of the survivors, whatever num_points >= n is.
     """
@@ -238,7 +238,7 @@ def sample_fixed_size(
     if count == 0:
         raise EmptyPointCloudError("no points to sample from")
     start = 0 if rng is None else int(rng.integers(count))
-    if count >= num_points:
+    if count > num_points:
         chosen = farthest_point_indices(points, num_points, start, check_finite=check_finite)
     else:
         order = farthest_point_order(points, start, check_finite=check_finite)
