@@ -15,8 +15,8 @@ from mtdagger.perception.gap import (
     compare,
     fit_table_plane,
     frame_stats,
-    perturbed_pose,
 )
+from mtdagger.perception.pose_error import perturbed_pose
 
 PRESET = "configs/mt10-pointcloud-tiny.yaml"
 CONTRACT = PointCloudContract(
@@ -77,6 +77,21 @@ def test_compare_flags_a_moved_table_and_only_that():
     flagged = {row.statistic for row in compare(lifted, training, GapTolerances()) if row.flagged}
     assert "table height at box centre (m)" in flagged
     assert "table normal: angle to training's (deg)" not in flagged
+
+
+def test_compare_flags_a_table_the_crop_lets_in():
+    """Training's table lies below the crop's floor (z from 0.015); the cell's lies 2 cm higher (a
+    calibration that lifts it), inside the box: its cloud holds the table, and the row says so."""
+    T = look_at(np.array([0.8, -0.05, 0.65]), np.array([0.1, 0.65, 0.05]))
+    camera = CameraModel(160, 120, 153.75, 153.75, 79.5, 59.5, T)
+    training = [frame_stats(plane_depth(camera, 0.0), camera, CONTRACT)]
+    lifted = [frame_stats(plane_depth(camera, 0.02), camera, CONTRACT)]
+    assert training[0].plane is not None and training[0].table_points == 0
+    assert lifted[0].table_points == lifted[0].counts.after_voxel > 1000
+    rows = {row.statistic: row for row in compare(lifted, training, GapTolerances())}
+    leak = rows["frames whose cloud holds the table"]
+    assert leak.flagged and (leak.bag, leak.training) == (1.0, 0.0)
+    assert not compare(training, training, GapTolerances())[-1].flagged
 
 
 def test_a_blind_camera_is_flagged_not_crashed():
@@ -161,6 +176,7 @@ def test_gap_passes_a_calibrated_bag_and_flags_a_miscalibrated_one(tmp_path, cap
     out = capsys.readouterr().out
     assert "FLAG table height at box centre (m)" in out, out
     assert "FLAG table normal: angle to training's (deg)" in out, out
+    assert "FLAG frames whose cloud holds the table" in out, out  # 3° lift the far table into the box
     assert "**table normal" in (tmp_path / "bad_gap" / "gap.md").read_text()
 
 

@@ -102,7 +102,7 @@ def _calibration_error(text: str | None, record: str | None) -> tuple[float, ...
     It only changes the recorded /tf_static, so without --record it would do nothing: refused."""
     if text is None:
         return None
-    from mtdagger.perception.gap import check_pose_error
+    from mtdagger.perception.pose_error import check_pose_error
 
     try:
         values = tuple(float(v) for v in text.split(","))

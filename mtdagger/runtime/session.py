@@ -179,7 +179,7 @@ def _open_recorder(
     )
     nominal = backend_config.camera.camera_model().T_base_camera
     if config["calibration_error"] is not None:
-        from mtdagger.perception.gap import perturbed_pose
+        from mtdagger.perception.pose_error import perturbed_pose
 
         nominal = perturbed_pose(nominal, config["calibration_error"])
     recorder.write_static(nominal, base_frame=robot.base_frame)
