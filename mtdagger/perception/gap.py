@@ -9,7 +9,9 @@ preset's camera) `frame_stats` measures:
 - the table plane, fitted with RANSAC (Open3D's `segment_plane`) + least squares to the points
   near the box's floor: its height at the box centre and its tilt in the base frame (the
   calibration puts the table where training had it; a wrong camera pose moves and tilts it), and
-  the residual std of its inliers (depth noise on a planar region).
+  the residual std of its inliers (depth noise on a planar region);
+- how many cloud points lie on that plane: the table the crop was meant to leave out, let in by
+  a calibration error plus depth noise.
 
 `compare` averages both sides and flags every statistic whose difference exceeds its tolerance
 (`GapTolerances`). Nothing here knows about bags, ROS or simulators: frames come in as
