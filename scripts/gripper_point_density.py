@@ -20,7 +20,7 @@ import numpy as np
 from mtdagger import keys
 from mtdagger.perception.pointcloud import sample_fixed_size, workspace_points
 from mtdagger.training.config import load_train_config
-from mtdagger.training.sim_setup import backend_config_for, resolve_run_tasks
+from mtdagger.training.sim_setup import backend_config_for, expert_driven_frames, resolve_run_tasks
 
 RADII_M = (0.03, 0.05)
 
@@ -37,23 +37,15 @@ def count_near_gripper(config, seeds: int, every: int) -> tuple[list[int], dict[
     sizes, counts = [], {r: ([], []) for r in RADII_M}
     try:
         for task in tasks:
-            for seed in range(seeds):
-                observation = backend.reset(task, seed)
-                expert = backend.make_expert(task)
-                for step in range(config.sim.max_episode_steps):
-                    if step % every == 0:
-                        frame = backend.render_depth()
-                        full, _ = workspace_points(frame.depth_m, frame.camera, contract)
-                        sampled = sample_fixed_size(full, contract.num_points)
-                        gripper = observation[keys.STATE][:3]
-                        sizes.append(len(full))
-                        for radius, (voxelised, fps) in counts.items():
-                            voxelised.append(_near(full, gripper, radius))
-                            fps.append(_near(sampled, gripper, radius))
-                    result = backend.step(expert.act(observation[keys.PRIVILEGED]))
-                    observation = result.observation
-                    if result.done:
-                        break
+            steps = config.sim.max_episode_steps
+            for observation, frame in expert_driven_frames(backend, task, range(seeds), every, steps):
+                full, _ = workspace_points(frame.depth_m, frame.camera, contract)
+                sampled = sample_fixed_size(full, contract.num_points)
+                gripper = observation[keys.STATE][:3]
+                sizes.append(len(full))
+                for radius, (voxelised, fps) in counts.items():
+                    voxelised.append(_near(full, gripper, radius))
+                    fps.append(_near(sampled, gripper, radius))
     finally:
         backend.close()
     return sizes, counts

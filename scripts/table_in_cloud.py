@@ -20,11 +20,10 @@ import json
 
 import numpy as np
 
-from mtdagger import keys
 from mtdagger.perception.pointcloud import workspace_points
 from mtdagger.training.config import load_train_config
 from mtdagger.training.robustness import select_conditions
-from mtdagger.training.sim_setup import backend_config_for
+from mtdagger.training.sim_setup import backend_config_for, expert_driven_frames
 
 TABLE_BAND_M = 0.008  # a point whose true height is below this is the table (or an object's foot)
 
@@ -36,21 +35,14 @@ def table_points_per_cloud(config, task: str, seeds: int, every: int, crops: lis
     wide = dataclasses.replace(config.point_cloud, workspace_min=(*config.point_cloud.workspace_min[:2], low))
     counts = {crop: [] for crop in crops}
     try:
-        for seed in range(10000, 10000 + seeds):
-            observation = backend.reset(task, seed)
-            expert = backend.make_expert(task)
-            for step in range(config.sim.max_episode_steps):
-                if step % every == 0:
-                    frame = backend.render_depth()
-                    points, _ = workspace_points(frame.depth_m, frame.camera, wide)
-                    to_true = backend.camera.T_base_camera @ np.linalg.inv(frame.camera.T_base_camera)
-                    true_z = points @ to_true[2, :3] + to_true[2, 3]
-                    for crop in crops:
-                        counts[crop].append(int(((points[:, 2] >= crop) & (true_z < TABLE_BAND_M)).sum()))
-                result = backend.step(expert.act(observation[keys.PRIVILEGED]))
-                observation = result.observation
-                if result.done:
-                    break
+        evaluation_seeds = range(10000, 10000 + seeds)
+        steps = config.sim.max_episode_steps
+        for _, frame in expert_driven_frames(backend, task, evaluation_seeds, every, steps):
+            points, _ = workspace_points(frame.depth_m, frame.camera, wide)
+            to_true = backend.camera.T_base_camera @ np.linalg.inv(frame.camera.T_base_camera)
+            true_z = points @ to_true[2, :3] + to_true[2, 3]
+            for crop in crops:
+                counts[crop].append(int(((points[:, 2] >= crop) & (true_z < TABLE_BAND_M)).sum()))
     finally:
         backend.close()
     return counts

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mtdagger import keys
 from mtdagger.control.action import ActionConvention
 from mtdagger.training.config import SimConfig
 
@@ -65,3 +66,18 @@ def describe_backend(backend_config) -> BackendDescription:
         return BackendDescription(backend.action_convention, len(observation[keys.PRIVILEGED]))
     finally:
         backend.close()
+
+
+def expert_driven_frames(backend, task: str, seeds, every: int, max_steps: int):
+    """Yield (observation, depth frame) every `every` steps of expert episodes of `task`, one per
+    seed in `seeds`: how a measurement sees the scene the way a trial moves through it."""
+    for seed in seeds:
+        observation = backend.reset(task, seed)
+        expert = backend.make_expert(task)
+        for step in range(max_steps):
+            if step % every == 0:
+                yield observation, backend.render_depth()
+            result = backend.step(expert.act(observation[keys.PRIVILEGED]))
+            observation = result.observation
+            if result.done:
+                break
