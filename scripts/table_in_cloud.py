@@ -1,14 +1,15 @@
 """How much of the table a preset's cloud holds under the camera conditions of `eval --robustness`.
 
     MUJOCO_GL=egl python scripts/table_in_cloud.py [--config CONFIG] [--task TASK] [--seeds 20]
-        [--every 20] [--crops 0.015,0.03,0.04,0.05]
+        [--every 20] [--crops 0.015,0.03,0.04,0.05] [--table-bands 0.015]
 
 Why: the contract crops the table top (z = 0) away with the box's lower bound. A calibration error
 makes the cloud with the nominal camera pose while the true one is off, which lifts and tilts the
 table in the base frame; depth noise then scatters it further. Points that cross the bound are
 scattered table, and farthest-point sampling favours scattered points. Each cloud's points are
 mapped back through the TRUE camera pose, and those less than 8 mm above the table are counted,
-for each candidate lower bound (docs/results/student.md, "the table leaks into the cloud").
+for each candidate lower bound and for each band of the table-following crop (the contract's
+`table_band_m`, which fits the table in each cloud) (docs/results/student.md).
 The expert drives the episodes (seeds 10000 + i, the evaluation's), so the arm moves as in a trial.
 """
 
@@ -21,6 +22,7 @@ import json
 import numpy as np
 
 from mtdagger.perception.pointcloud import workspace_points
+from mtdagger.perception.table_plane import above_table
 from mtdagger.training.config import load_train_config
 from mtdagger.training.robustness import select_conditions
 from mtdagger.training.sim_setup import backend_config_for, expert_driven_frames
@@ -28,24 +30,38 @@ from mtdagger.training.sim_setup import backend_config_for, expert_driven_frames
 TABLE_BAND_M = 0.008  # a point whose true height is below this is the table (or an object's foot)
 
 
-def table_points_per_cloud(config, task: str, seeds: int, every: int, crops: list[float]) -> dict:
-    """Per candidate lower bound: the table points in each counted cloud (stages 1-4)."""
+def table_points_per_cloud(
+    config, task: str, seeds: int, every: int, crops: list[float], bands: list[float]
+) -> dict:
+    """Per candidate (lower bound or table band): the table points in each counted cloud (before FPS)."""
     backend = backend_config_for(config.sim, [task], render_depth=True).build()
     low = min(*crops, 0.0) - 0.05
-    wide = dataclasses.replace(config.point_cloud, workspace_min=(*config.point_cloud.workspace_min[:2], low))
-    counts = {crop: [] for crop in crops}
+    wide = dataclasses.replace(
+        config.point_cloud, workspace_min=(*config.point_cloud.workspace_min[:2], low), table_band_m=0.0
+    )
+    counts = {
+        **{f"z from {crop:.3f} m": [] for crop in crops},
+        **{f"table band {b:.3f} m": [] for b in bands},
+    }
     try:
         evaluation_seeds = range(10000, 10000 + seeds)
         steps = config.sim.max_episode_steps
         for _, frame in expert_driven_frames(backend, task, evaluation_seeds, every, steps):
             points, _ = workspace_points(frame.depth_m, frame.camera, wide)
             to_true = backend.camera.T_base_camera @ np.linalg.inv(frame.camera.T_base_camera)
-            true_z = points @ to_true[2, :3] + to_true[2, 3]
             for crop in crops:
-                counts[crop].append(int(((points[:, 2] >= crop) & (true_z < TABLE_BAND_M)).sum()))
+                kept = points[points[:, 2] >= crop]
+                counts[f"z from {crop:.3f} m"].append(_table_count(kept, to_true))
+            for band in bands:
+                counts[f"table band {band:.3f} m"].append(_table_count(above_table(points, band), to_true))
     finally:
         backend.close()
     return counts
+
+
+def _table_count(points: np.ndarray, to_true: np.ndarray) -> int:
+    """Points whose height in the TRUE base frame is below TABLE_BAND_M."""
+    return int((points @ to_true[2, :3] + to_true[2, 3] < TABLE_BAND_M).sum())
 
 
 def main() -> None:
@@ -60,6 +76,11 @@ def main() -> None:
         "--crops", default="0.015,0.03,0.04,0.05", help="candidate lower bounds of the box's z (m)"
     )
     parser.add_argument(
+        "--table-bands",
+        default="",
+        help="bands of the table-following crop (m, comma-separated; none by default)",
+    )
+    parser.add_argument(
         "--conditions", default="noise,calibration,noise+calibration", help="eval --robustness conditions"
     )
     args = parser.parse_args()
@@ -67,11 +88,17 @@ def main() -> None:
         crops = [float(value) for value in args.crops.split(",")]
     except ValueError:
         parser.error(f"--crops takes metres separated by commas, got {args.crops!r}")
+    try:
+        bands = [float(value) for value in args.table_bands.split(",") if value.strip()]
+    except ValueError:
+        parser.error(f"--table-bands takes metres separated by commas, got {args.table_bands!r}")
     try:  # both name their flag in the message
         conditions = select_conditions(args.conditions)
         load_train_config(args.config)
     except (ValueError, OSError) as error:
         parser.error(str(error))
+    if any(band <= 0 for band in bands):
+        parser.error(f"--table-bands must be positive metres, got {args.table_bands!r}")
     if args.seeds < 1 or args.every < 1:
         parser.error("--seeds and --every must be at least 1")
     for condition in conditions:
@@ -81,12 +108,12 @@ def main() -> None:
             f"sim.randomize_camera={camera if isinstance(camera, str) else json.dumps(camera)}",
         ]
         counts = table_points_per_cloud(
-            load_train_config(args.config, overrides), args.task, args.seeds, args.every, crops
+            load_train_config(args.config, overrides), args.task, args.seeds, args.every, crops, bands
         )
-        for crop, values in counts.items():
+        for label, values in counts.items():
             values = np.asarray(values)
             print(
-                f"{condition.key:>18} | z from {crop:.3f} m | {len(values)} clouds | with table points "
+                f"{condition.key:>18} | {label} | {len(values)} clouds | with table points "
                 f"{np.mean(values > 0):.0%} | table points median {np.median(values):.0f}, "
                 f"90th percentile {np.percentile(values, 90):.0f}, max {values.max()}"
             )

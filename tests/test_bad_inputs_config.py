@@ -72,6 +72,8 @@ BAD_CONTRACTS = [
     ("point_cloud.max_depth_m=2500", "point_cloud.max_depth_m"),
     ("point_cloud.workspace_min=[0, 0]", "point_cloud.workspace_min"),
     ("point_cloud.padding=zeros", "point_cloud.padding"),
+    ("point_cloud.table_band_m=-0.01", "point_cloud.table_band_m"),
+    ("point_cloud.table_band_m=.inf", "point_cloud.table_band_m"),
 ]
 
 

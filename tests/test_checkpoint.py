@@ -156,6 +156,10 @@ def test_save_refuses_meta_that_does_not_describe_the_model(tmp_path):
             "point_cloud_contract.voxel_size_m=0.005 but this run expects 0.01",
         ),
         (
+            {"expect_contract": PointCloudContract(num_points=32, table_band_m=0.015)},
+            "point_cloud_contract.table_band_m=0.0 but this run expects 0.015",
+        ),
+        (
             {"expect_action": ActionConvention(control_period_s=0.02, max_step_m=0.01)},
             "checkpoint action_convention.control_period_s=0.0125 but this run expects 0.02",
         ),

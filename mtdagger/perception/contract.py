@@ -38,12 +38,19 @@ class PointCloudContract:
     voxel_size_m: float = field(
         default=0.005, metadata=bounds(ge=0, le=1, why="metres; 0 disables the voxel grid")
     )
+    # Points less than this height above the table plane fitted in each cloud are dropped
+    # (perception/table_plane.py); 0 disables. It follows a table that a calibration error lifted
+    # or tilted, where a fixed crop floor lets it in; the box must then reach below the table.
+    table_band_m: float = field(
+        default=0.0, metadata=bounds(ge=0, le=0.2, why="metres; 0 disables the table-following crop")
+    )
     # When fewer than num_points survive: repeat-sample surviving points (never zero padding).
     padding: Literal["repeat"] = "repeat"
 
     def __post_init__(self) -> None:
-        if not all(np.isfinite(float(v)) for v in (self.min_depth_m, self.max_depth_m, self.voxel_size_m)):
-            raise ValueError("min_depth_m, max_depth_m and voxel_size_m must be finite")
+        scalars = (self.min_depth_m, self.max_depth_m, self.voxel_size_m, self.table_band_m)
+        if not all(np.isfinite(float(v)) for v in scalars):
+            raise ValueError("min_depth_m, max_depth_m, voxel_size_m and table_band_m must be finite")
         if self.num_points <= 0:
             raise ValueError(f"num_points must be positive, got {self.num_points}")
         lo, hi = np.asarray(self.workspace_min), np.asarray(self.workspace_max)
@@ -53,6 +60,13 @@ class PointCloudContract:
             raise ValueError("depth range must satisfy 0 <= min_depth_m < max_depth_m")
         if self.voxel_size_m < 0:
             raise ValueError("voxel_size_m must be >= 0")
+        if self.table_band_m < 0:
+            raise ValueError("table_band_m must be >= 0")
+        if self.table_band_m > 0 and lo[2] >= 0:
+            raise ValueError(
+                f"table_band_m > 0 fits the table (z = 0) in each cloud, so workspace_min z must lie "
+                f"below it, got {lo[2]}"
+            )
         if self.padding != "repeat":
             raise ValueError(f"unknown padding rule {self.padding!r}; only 'repeat' is defined")
         object.__setattr__(self, "workspace_min", tuple(float(v) for v in lo))

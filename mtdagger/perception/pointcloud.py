@@ -11,24 +11,27 @@ Pipeline, in this order (each stage only touches what survived the previous one)
 3. crop to the workspace box (inclusive bounds, base frame);
 4. optional voxel grid anchored at workspace_min, one existing point per occupied voxel: the first
    surviving pixel in row-major order (see `sampling.voxel_grid_indices`);
-5. farthest point sampling to exactly N from the voxel survivors, started at survivor 0 or a
-   random one (exact FPS, see `sampling.farthest_point_indices`);
-6. padding rule "repeat" when fewer than N survive (see `sampling.repeat_padding_indices`), the
+5. optional table-following crop (table_band_m > 0): the table plane is fitted in the survivors
+   and what lies less than table_band_m above it is dropped (`table_plane.above_table`);
+6. farthest point sampling to exactly N from the survivors, started at survivor 0 or a random one
+   (exact FPS, see `sampling.farthest_point_indices`);
+7. padding rule "repeat" when fewer than N survive (see `sampling.repeat_padding_indices`), the
    survivors first put in farthest-point order, so any prefix of a cloud is itself an FPS sample.
 If nothing survives, `EmptyPointCloudError` says which stage removed everything.
 
 Stages 1-4 run as one compiled pass over the image (`kernels.fused_front_end`, numba);
 `workspace_points_reference` states them in NumPy and the two are tested to agree bit for bit.
+Stage 5 is one function of the survivors, shared by both.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
 
-from mtdagger.perception import kernels, sampling
+from mtdagger.perception import kernels, sampling, table_plane
 from mtdagger.perception.camera_model import CameraModel
 from mtdagger.perception.contract import PointCloudContract
 from mtdagger.perception.sampling import (
@@ -58,10 +61,12 @@ class StageCounts:
     valid_depth: int
     in_workspace: int
     after_voxel: int
+    # After the table-following crop; equal to after_voxel when the contract has none.
+    after_table: int
 
     def padding_for(self, num_points: int) -> int:
         """How many repeated points the "repeat" rule adds to reach `num_points` (0 if none)."""
-        return max(0, num_points - self.after_voxel)
+        return max(0, num_points - self.after_table)
 
 
 def depth_from_16uc1(depth_mm: np.ndarray) -> np.ndarray:
@@ -115,8 +120,8 @@ def depth_to_point_cloud_with_counts(
 def workspace_points(
     depth_m: np.ndarray, camera: CameraModel, contract: PointCloudContract
 ) -> tuple[np.ndarray, StageCounts]:
-    """Stages 1-4 (validity, back-projection + transform, crop, voxel grid): every point the
-    contract keeps before sampling to N, as (K, 3) float32 in the base frame, K >= 1.
+    """Stages 1-5 (validity, back-projection + transform, crop, voxel grid, table): every point
+    the contract keeps before sampling to N, as (K, 3) float32 in the base frame, K >= 1.
 
     One compiled kernel over the image (`kernels.fused_front_end`); bit-identical to
     `workspace_points_reference`, the NumPy statement of the same stages (tested). Useful on its own
@@ -155,7 +160,8 @@ def _front_end(
         points = out.take(np.sort(np.unique(keys[:written], return_index=True)[1]), axis=0)
     else:
         points = out[:written]
-    return points, StageCounts(flat_depth.size, valid, inside, points.shape[0])
+    counts = StageCounts(flat_depth.size, valid, inside, points.shape[0], points.shape[0])
+    return _cut_table(points, counts, contract)
 
 
 def workspace_points_reference(
@@ -195,8 +201,24 @@ def workspace_points_reference(
         valid_depth=int(pixel_index.size),
         in_workspace=in_workspace,
         after_voxel=points.shape[1],
+        after_table=points.shape[1],
     )
-    return np.ascontiguousarray(points.T), counts
+    return _cut_table(np.ascontiguousarray(points.T), counts, contract)
+
+
+def _cut_table(
+    points: np.ndarray, counts: StageCounts, contract: PointCloudContract
+) -> tuple[np.ndarray, StageCounts]:
+    """Stage 5, the table-following crop, when the contract asks for it."""
+    if contract.table_band_m <= 0:
+        return points, counts
+    kept = table_plane.above_table(points, contract.table_band_m)
+    if kept.shape[0] == 0:
+        raise EmptyPointCloudError(
+            f"all {points.shape[0]} points in the workspace lie less than table_band_m = "
+            f"{contract.table_band_m} m above the table fitted in the cloud"
+        )
+    return kept, replace(counts, after_table=kept.shape[0])
 
 
 def _raise_if_empty(flat_depth: np.ndarray, contract: PointCloudContract, valid: int, inside: int) -> None:

@@ -134,4 +134,5 @@ def node_config_contract(path: str | Path) -> PointCloudContract:
         min_depth_m=float(contract["min_depth_m"]),
         max_depth_m=float(contract["max_depth_m"]),
         voxel_size_m=float(contract["voxel_size_m"]),
+        table_band_m=float(contract.get("table_band_m", 0.0)),
     )

@@ -119,6 +119,7 @@ def declare_contract_parameters(node: Node) -> None:
     node.declare_parameter("contract.min_depth_m", default.min_depth_m, numbers)
     node.declare_parameter("contract.max_depth_m", default.max_depth_m, numbers)
     node.declare_parameter("contract.voxel_size_m", default.voxel_size_m, numbers)
+    node.declare_parameter("contract.table_band_m", default.table_band_m, numbers)
 
 
 def contract_from_parameters(node: Node, checkpoint: str | None):
@@ -147,6 +148,7 @@ def contract_from_parameters(node: Node, checkpoint: str | None):
             min_depth_m=float(node.get_parameter("contract.min_depth_m").value),
             max_depth_m=float(node.get_parameter("contract.max_depth_m").value),
             voxel_size_m=float(node.get_parameter("contract.voxel_size_m").value),
+            table_band_m=float(node.get_parameter("contract.table_band_m").value),
         )
     except (TypeError, ValueError) as error:
         raise StartupError(f"invalid contract.* parameters: {error}") from error

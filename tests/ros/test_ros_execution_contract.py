@@ -75,6 +75,30 @@ def test_the_fr3_policy_node_refuses_another_execution_contract(ros, tmp_path, c
         assert isinstance(node, str) and f"execution_contract.{field}=" in node, node
 
 
+@pytest.mark.parametrize("cell_band", [0.015, 0.0])
+def test_a_banded_checkpoint_runs_only_where_the_cell_sets_the_same_table_band(ros, tmp_path, cell_band):
+    """A checkpoint whose clouds dropped the 1.5 cm above a fitted table runs only where the cell's
+    contract.table_band_m says the same: without it the node would feed the student the table."""
+    from policy_node.policy import PolicyNode
+
+    from mtdagger.policy.checkpoint import load_checkpoint, save_checkpoint
+
+    model, meta = load_checkpoint(_fr3_checkpoint(tmp_path))
+    floor = [*meta.point_cloud_contract["workspace_min"][:2], -0.05]
+    banded = {**meta.point_cloud_contract, "workspace_min": floor, "table_band_m": 0.015}
+    execution = {**meta.execution_contract, "point_cloud_contract": banded}
+    meta = dataclasses.replace(meta, point_cloud_contract=banded, execution_contract=execution)
+    save_checkpoint(tmp_path / "banded", model, meta)
+    cell = {"contract.workspace_min": floor, "contract.table_band_m": cell_band}
+    parameters = {**_fr3_parameters("policy", tmp_path / "banded"), **cell, "task": "drawer-open"}
+    node = _start(PolicyNode, parameters)
+    if cell_band:
+        assert not isinstance(node, str), node
+        node.destroy_node()
+    else:
+        assert isinstance(node, str) and "table_band_m=0.015 but this run expects 0.0" in node, node
+
+
 def test_the_arm_controller_refuses_a_trajectory_time_override(ros, tmp_path):
     from policy_node.arm_controller import ArmControllerNode
 
