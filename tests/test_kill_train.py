@@ -158,3 +158,22 @@ def test_resume_may_change_the_worker_count_but_nothing_else(tmp_path):
     folder.create({**config, "workers": 2}, resume=True)  # accepted
     with pytest.raises(ValueError, match=r"section\(s\) \['seed'\]"):
         folder.create({**config, "seed": 1}, resume=True)
+
+
+def test_a_run_saved_before_a_contract_field_existed_resumes(tmp_path):
+    """A config.yaml written before `point_cloud.table_band_m` existed lacks the key; the field's
+    default keeps the old behaviour, so the resume is the same run and must be accepted."""
+    import yaml
+
+    from mtdagger.training.config import load_train_config
+    from mtdagger.training.run_folder import RunFolder
+
+    config = load_train_config(REPO / "configs" / "mt10-pointcloud-demo.yaml").to_dict()
+    folder = RunFolder(tmp_path / "run")
+    folder.create(config, resume=False)
+    old = yaml.safe_load(folder.config_path.read_text())
+    del old["point_cloud"]["table_band_m"]
+    folder.config_path.write_text(yaml.safe_dump(old, sort_keys=False))
+    folder.create(config, resume=True)  # accepted
+    with pytest.raises(ValueError, match=r"section\(s\) \['point_cloud'\]"):
+        folder.create({**config, "point_cloud": {**config["point_cloud"], "num_points": 64}}, resume=True)

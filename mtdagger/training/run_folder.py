@@ -77,7 +77,7 @@ class RunFolder:
         if resume:
             if not self.config_path.is_file():
                 raise FileNotFoundError(f"--resume: {self.root} holds no run (no config.yaml)")
-            saved = load_yaml(self.config_path.read_text(), str(self.config_path))
+            saved = _as_this_version_writes_it(load_yaml(self.config_path.read_text(), str(self.config_path)))
             # The worker count changes speed, not results (episodes are stored and read back in
             # seed order), so a resume may use another one.
             saved, config = (
@@ -128,3 +128,16 @@ class RunFolder:
 
     def save_metrics(self, metrics: list[dict[str, Any]]) -> None:
         write_json_atomic(self.metrics_path, metrics)
+
+
+def _as_this_version_writes_it(saved: Any) -> Any:
+    """A saved config read back through the config classes: a field added since the run started
+    (`point_cloud.table_band_m`) takes its default, which keeps the old behaviour, so a resume
+    after an upgrade compares like with like. A config that no longer parses is compared as
+    written, and the difference is reported."""
+    from mtdagger.training.config import config_from_dict  # here: config imports this package's peers
+
+    try:
+        return config_from_dict(saved).to_dict()
+    except (TypeError, ValueError):
+        return saved
