@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from mtdagger.files import atomic_write_text, load_yaml
+from mtdagger.training.config import config_from_dict
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -135,8 +136,6 @@ def _as_this_version_writes_it(saved: Any) -> Any:
     (`point_cloud.table_band_m`) takes its default, which keeps the old behaviour, so a resume
     after an upgrade compares like with like. A config that no longer parses is compared as
     written, and the difference is reported."""
-    from mtdagger.training.config import config_from_dict  # here: config imports this package's peers
-
     try:
         return config_from_dict(saved).to_dict()
     except (TypeError, ValueError):
