@@ -57,12 +57,6 @@ def test_a_lifted_and_tilted_table_is_removed_and_the_puck_keeps_its_height(lift
     assert sum(tuple(p) in kept_rows for p in puck) == pytest.approx((height >= BAND).sum(), abs=3)
 
 
-def test_a_fixed_floor_lets_the_same_lifted_table_in():
-    """The reason for the stage: the fixed floor at the same height keeps most of a lifted table."""
-    points, is_table = _scene(np.random.default_rng(3), 0.012, 1.0)
-    assert (points[is_table][:, 2] >= BAND).sum() > 1000
-
-
 def test_the_order_of_the_survivors_is_kept_and_the_result_is_a_pure_function():
     points, _ = _scene(np.random.default_rng(5), 0.01, 1.0)
     first, second = above_table(points, BAND), above_table(points.copy(), BAND)
