@@ -31,6 +31,7 @@ BAD_OVERRIDES = [
     ("dagger.rounds=abc", "dagger.rounds"),
     ("dagger.holdout_fraction=1.5", "dagger.holdout_fraction"),
     ("dagger.retrain=sometimes", "dagger.retrain"),
+    ("bc.lr_schedule=linear", "bc.lr_schedule"),
     ("dagger.budget_per_round=-1", "dagger.budget_per_round"),
     ("dagger.beta.schedule=cosine", "dagger.beta.schedule"),
     ("dagger.beta.rampdown=2", "['rampdown'] in dagger.beta"),

@@ -108,6 +108,24 @@ def test_bc_trainer_reduces_the_loss_on_a_tiny_dataset():
     assert next(model.parameters()).device.type == "cpu"  # fit hands the model back on the CPU
 
 
+def test_a_cosine_schedule_anneals_each_fit_to_zero_and_still_learns():
+    """bc.lr_schedule: cosine ends every fit near lr 0 (a constant schedule ends at lr), and the
+    tiny problem is still fitted."""
+    episodes = synthetic_episodes()
+    stats = NormalizationStats.from_episodes(episodes)
+    dataset = TransitionDataset(episodes, use_point_clouds=True, stats=stats)
+    last_lrs = {}
+    for schedule in ("constant", "cosine"):
+        torch.manual_seed(0)
+        model = build_student("pointnet", TINY)
+        trainer = BCTrainer(BCConfig(epochs=25, batch_size=32, lr=3e-3, lr_schedule=schedule), seed=0)
+        fit = trainer.fit(model, dataset, desc="test")
+        assert fit.epoch_losses[-1] < 0.3 * fit.epoch_losses[0], (schedule, fit.epoch_losses)
+        last_lrs[schedule] = fit.last_lr
+    assert last_lrs["constant"] == 3e-3
+    assert 0 < last_lrs["cosine"] < 1e-3 * 3e-3, last_lrs  # the last of 75 steps: lr (1 + cos(74π/75)) / 2
+
+
 def test_normalisation_round_trips_through_a_checkpoint(tmp_path):
     torch.manual_seed(0)
     episodes = synthetic_episodes()

@@ -11,6 +11,19 @@ def test_presets_load_and_pointcloud_presets_carry_a_contract():
         assert (config.point_cloud is not None) == config.uses_point_clouds
 
 
+def test_the_gpu_mt10_preset_scales_the_cpu_recipe_without_changing_what_it_sees():
+    """The GPU preset may train longer and wider, but its checkpoint must meet the same node
+    config as the CPU preset's: same contract, same camera conditions, same student inputs."""
+    cpu = load_train_config("configs/mt10-pointcloud-cpu.yaml")
+    gpu = load_train_config("configs/mt10-pointcloud.yaml")
+    assert gpu.point_cloud == cpu.point_cloud
+    assert (gpu.sim.depth_noise, gpu.sim.randomize_camera) == (cpu.sim.depth_noise, cpu.sim.randomize_camera)
+    for field in ("ee_relative", "task_embed_dim"):
+        assert gpu.student.config[field] == cpu.student.config[field], field
+    assert gpu.student.config["local_points"] >= cpu.student.config["local_points"] > 0
+    assert gpu.dagger.initial_episodes_per_task >= cpu.dagger.initial_episodes_per_task
+
+
 def test_unknown_key_is_an_error_naming_the_section():
     with pytest.raises(ValueError, match=r"unknown config key\(s\) \['epochz'\] in bc"):
         config_from_dict({"bc": {"epochz": 3}})

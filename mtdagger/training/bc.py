@@ -62,6 +62,13 @@ def _batches(dataset: TransitionDataset, batch_size: int, generator: torch.Gener
         yield dataset.batch(order[start : start + batch_size])
 
 
+def _lr_schedule(optimiser: torch.optim.Optimizer, config: BCConfig, total_steps: int):
+    """The per-step learning-rate schedule of one fit (BCConfig.lr_schedule)."""
+    if config.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(total_steps, 1))
+    return torch.optim.lr_scheduler.ConstantLR(optimiser, factor=1.0, total_iters=0)
+
+
 def augment_points(
     batch: dict[str, torch.Tensor],
     config: BCConfig,
@@ -108,6 +115,7 @@ def augment_points(
 class FitResult:
     epoch_losses: list[float]
     steps: int
+    last_lr: float = float("nan")  # the learning rate of the last optimiser step
 
 
 class BCTrainer:
@@ -133,16 +141,19 @@ class BCTrainer:
             device_ids = [self.device] if self.device.type == "cuda" else None
             trained = DistributedDataParallel(model, device_ids=device_ids)
         optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        schedule = _lr_schedule(optimiser, cfg, total_steps=cfg.epochs * -(-len(dataset) // cfg.batch_size))
         model.train()
         epoch_losses: list[float] = []
-        steps = 0
+        steps, last_lr = 0, cfg.lr
         state_std = torch.as_tensor(dataset.stats.std["state"], dtype=torch.float32)
         bar = tqdm(range(cfg.epochs), desc=desc, leave=False, unit="epoch", disable=rank > 0)
         for _ in bar:
             sums = torch.zeros(2, dtype=torch.float64)  # loss × rows, rows
             for batch in _batches(dataset, cfg.batch_size, self.generator):
                 batch = augment_points(batch, cfg, self.generator, state_std)  # global batch, every rank
+                last_lr = optimiser.param_groups[0]["lr"]
                 sums += self._step(trained, model, optimiser, batch, rank, world)
+                schedule.step()
                 steps += 1
             if world > 1:
                 import torch.distributed as dist
@@ -151,7 +162,7 @@ class BCTrainer:
             epoch_losses.append(float(sums[0] / sums[1]))
             bar.set_postfix(loss=f"{epoch_losses[-1]:.4f}")
         model.eval().cpu()
-        return FitResult(epoch_losses, steps)
+        return FitResult(epoch_losses, steps, last_lr)
 
     def _step(self, trained, model, optimiser, batch, rank: int, world: int) -> torch.Tensor:
         """One optimiser step on the global `batch` (this rank's slice of it when world > 1);

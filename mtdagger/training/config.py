@@ -71,6 +71,10 @@ class BCConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
+    # 'constant', or 'cosine': the learning rate falls from `lr` to 0 over each fit (every round's
+    # fine-tune anneals again), so a round ends at a settled model rather than wherever the last
+    # full-size steps left it (docs/results/student.md, ninth session).
+    lr_schedule: str = "constant"
     # Point-cloud augmentation (training only; bc.augment_points, docs/results/student.md):
     # Gaussian jitter per point and one random translation per cloud with the gripper's
     # position not moved (the depth noise and the calibration error of a real camera), and one
@@ -108,6 +112,8 @@ class TrainConfig:
             )
         if self.dagger.retrain not in ("finetune", "scratch"):
             raise ValueError(f"dagger.retrain must be 'finetune' or 'scratch', got {self.dagger.retrain!r}")
+        if self.bc.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"bc.lr_schedule must be 'constant' or 'cosine', got {self.bc.lr_schedule!r}")
 
     @property
     def uses_point_clouds(self) -> bool:
