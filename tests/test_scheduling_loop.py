@@ -123,14 +123,14 @@ class FixedSignal:
         return self.measurement
 
 
-def _algorithm(*, retrain="finetune", collected=None, success=None, train=(), heldout=(), **parts):
-    """The algorithm on two tasks with recording stand-ins; `parts` replaces any of them."""
-    config = config_from_dict(
-        {
-            "student": {"architecture": "state"},
-            "dagger": {"retrain": retrain, "initial_episodes_per_task": 3, "budget_per_round": 4},
-        }
-    )
+def _algorithm(
+    *, retrain="finetune", collected=None, success=None, train=(), heldout=(), by_task=None, **parts
+):
+    """The algorithm on two tasks with recording stand-ins; `parts` replaces any of them.
+    `by_task` is dagger.initial_episodes_by_task."""
+    dagger = {"retrain": retrain, "initial_episodes_per_task": 3, "budget_per_round": 4}
+    dagger["initial_episodes_by_task"] = by_task or {}
+    config = config_from_dict({"student": {"architecture": "state"}, "dagger": dagger})
     trainer = BCTrainer(config.bc)
     trainer.fit = lambda model, dataset, desc="": FitResult([0.125], 0)  # the model stays as built
     success = success or {}
@@ -172,6 +172,20 @@ def test_the_collector_gets_the_schedulers_allocation_and_the_last_published_stu
     assert (round_0.expert_episodes, round_1.expert_episodes) == (6, 4)
     assert algorithm.publisher.published == [(0, 0.125), (1, 0.125), (2, 0.125)]
     assert algorithm.success_signal.students == ["student-0", "student-1", "student-2"]  # each new one
+
+
+def test_round_zero_gives_a_task_its_own_demonstration_count_and_refuses_an_unknown_task():
+    """dagger.initial_episodes_by_task changes round 0 for the named task only, and the scheduler
+    still splits the later rounds' budget."""
+    old = [_episode(i, s, 1.0, False) for i in (0, 1) for s in (10 * i, 10 * i + 1)]
+    scheduler = RecordingScheduler({"task-0": 1, "task-1": 3})
+    algorithm = _algorithm(by_task={"task-1": 7}, scheduler=scheduler, train=old[::2], heldout=old[1::2])
+    algorithm.run_round(0)
+    algorithm.run_round(1)
+    assert algorithm.collector.calls[0] == (0, {"task-0": 3, "task-1": 7}, 1.0, None)
+    assert algorithm.collector.calls[1][1] == {"task-0": 1, "task-1": 3}
+    with pytest.raises(ValueError, match=r"initial_episodes_by_task: 'task-9' is not a task of this run"):
+        _algorithm(by_task={"task-9": 7})
 
 
 def test_scheduler_receives_the_beta0_evaluation_not_the_expert_assisted_rollouts():

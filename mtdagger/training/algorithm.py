@@ -1,6 +1,7 @@
 """Multitask DAgger, the algorithm (DESIGN.md §5), readable top to bottom in `run_round`.
 
-Round 0: the expert acts (β = 1) for `initial_episodes_per_task` episodes per task; BC.
+Round 0: the expert acts (β = 1) for `initial_episodes_per_task` episodes per task (or a task's
+own count from `initial_episodes_by_task`); BC.
 Round k ≥ 1:
   1. allocate: the scheduler splits this round's budget B of expert-labelled episodes across tasks;
   2. collect: each task is rolled out with β-mixing (β = schedule(k)); the task's expert labels
@@ -155,6 +156,7 @@ class MultitaskDAgger:
         success_signal: SuccessSignal,
     ) -> None:
         self.tasks, self.settings, self.seed = tasks, settings, seed
+        self.round_zero = settings.round_zero_episodes(tasks)  # refuses unknown task names now
         self.scheduler, self.beta, self.trainer = scheduler, beta, trainer
         self.new_model, self.use_point_clouds = new_model, use_point_clouds
         self.collector, self.aggregate = collector, aggregate
@@ -203,8 +205,8 @@ class MultitaskDAgger:
     # ------------------------------------------------------------------ the steps
 
     def _allocate(self, k: int) -> dict[str, int]:
-        if k == 0:  # no student yet: the same expert demonstrations for every task
-            return {t: self.settings.initial_episodes_per_task for t in self.tasks}
+        if k == 0:  # no student yet: expert demonstrations only
+            return dict(self.round_zero)
         return self.scheduler.allocate(self.settings.budget_per_round)
 
     def _fit(self, k: int, train_episodes: list[Episode], heldout_episodes: list[Episode]) -> _Update:

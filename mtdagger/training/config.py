@@ -56,12 +56,27 @@ class StudentConfig:
 class DaggerConfig:
     rounds: int = 6  # rounds after round 0
     initial_episodes_per_task: int = 2  # round 0: expert demonstrations per task
+    # Round 0 exceptions, task -> demonstrations, e.g. {peg-insert-side-v3: 200}: more data for a
+    # task whose held-out loss stays the highest, without growing every task's share
+    # (docs/results/student.md, tenth session). The other tasks keep their seeds and episodes.
+    initial_episodes_by_task: dict = field(default_factory=dict)
     budget_per_round: int = 20  # expert-labelled episodes per round, split by the scheduler
     retrain: str = "finetune"  # 'finetune' the previous student or train 'scratch' each round
     holdout_fraction: float = 0.2
     eval_episodes_per_task: int = 3  # student-only (β=0) episodes per task per round, not stored
     # The β schedule, itself the config: `beta: {schedule: linear, rampdown_rounds: 3}` (beta.py).
     beta: BetaSchedule = field(default_factory=LinearBeta)
+
+    def round_zero_episodes(self, tasks: list[str]) -> dict[str, int]:
+        """Round 0's expert demonstrations per task; an exception naming a task the run does not
+        have is refused (a typo would otherwise silently change nothing)."""
+        unknown = sorted(set(self.initial_episodes_by_task) - set(tasks))
+        if unknown:
+            raise ValueError(
+                f"dagger.initial_episodes_by_task: {', '.join(map(repr, unknown))} is not a task of "
+                f"this run (tasks: {', '.join(tasks)})"
+            )
+        return {t: self.initial_episodes_by_task.get(t, self.initial_episodes_per_task) for t in tasks}
 
 
 @dataclass(frozen=True)
@@ -112,6 +127,7 @@ class TrainConfig:
             )
         if self.dagger.retrain not in ("finetune", "scratch"):
             raise ValueError(f"dagger.retrain must be 'finetune' or 'scratch', got {self.dagger.retrain!r}")
+        _check_episode_counts(self.dagger.initial_episodes_by_task, "dagger.initial_episodes_by_task")
         if self.bc.lr_schedule not in ("constant", "cosine"):
             raise ValueError(f"bc.lr_schedule must be 'constant' or 'cosine', got {self.bc.lr_schedule!r}")
 
@@ -128,6 +144,15 @@ class TrainConfig:
         data["scheduler"] = self.scheduler.to_dict()
         data["dagger"]["beta"] = self.dagger.beta.to_dict()
         return data
+
+
+def _check_episode_counts(counts: dict, name: str) -> None:
+    """A task -> episode-count mapping: task names as strings, counts whole numbers in [1, 100000]."""
+    for task, count in counts.items():
+        if not isinstance(task, str) or not task:
+            raise ValueError(f"{name}: task names must be non-empty strings, got {task!r}")
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 100_000:
+            raise ValueError(f"{name}.{task} must be a whole number in [1, 100000], got {count!r}")
 
 
 def check_ray_address(address: Any, name: str = "ray") -> str | None:

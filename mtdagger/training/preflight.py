@@ -42,6 +42,10 @@ def _tasks(config: TrainConfig) -> list[str]:
         raise ConfigError(f"{field}: {error}") from None
     if not tasks:
         raise ConfigError(f"sim.tasks={config.sim.tasks!r} names no task")
+    try:
+        config.dagger.round_zero_episodes(tasks)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     return tasks
 
 
