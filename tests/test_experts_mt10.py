@@ -4,12 +4,11 @@ Episode success = any step succeeds (MetaWorld's definition), so an episode stop
 success here to keep the file fast; a failure runs the full 500 steps. Seeds are fixed, so the
 result is deterministic on a given MuJoCo build.
 
-peg-insert-side-v3 falls short of 90%: MetaWorld's own scripted policy succeeds on 174/200 seeds
-(0.87) through this adapter and on exactly the same seeds when MetaWorld is driven directly
-(0.86 on MetaWorld's own MT1 benchmark placements); in failures the peg slips out of the grasp.
-That is the policy's limitation, not the adapter's, so this file asserts the 90% bar for the
-other nine tasks, a documented 80% floor for peg-insert-side, and, for every task, that our
-adapter reproduces MetaWorld's own trajectory step for step.
+peg-insert-side-v3 uses our steadier version of MetaWorld's policy (sim_bridge/metaworld/
+steady_peg.py: MetaWorld's flips between carrying the held peg and pushing it back down to the
+table, and on about one seed in six needs more than the MT10 presets' 150 steps). Every task is
+held to the same 90% bar, and for every task our adapter reproduces the native policy's trajectory
+(MetaWorld stepped directly) step for step.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from sim_bridge.suites import MT10
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 EPISODES_PER_TASK = 40
-MIN_SUCCESS = {task: 0.9 for task in MT10} | {"peg-insert-side-v3": 0.8}
+MIN_SUCCESS = 0.9  # every task
 
 
 @pytest.fixture(scope="module")
@@ -54,27 +53,27 @@ def test_expert_success_rate_through_the_adapter(backend, task):
     expert = backend.make_expert(task)
     successes = sum(_expert_succeeds(backend, expert, task, seed) for seed in range(EPISODES_PER_TASK))
     rate = successes / EPISODES_PER_TASK
-    assert rate >= MIN_SUCCESS[task], f"{task}: expert succeeded in {successes}/{EPISODES_PER_TASK} episodes"
+    assert rate >= MIN_SUCCESS, f"{task}: expert succeeded in {successes}/{EPISODES_PER_TASK} episodes"
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("task", MT10)
 def test_adapter_reproduces_metaworld_driven_directly(backend, task):
-    """Same seed, MetaWorld's policy applied natively vs. through convention actions: same positions.
+    """Same seed, the expert's policy (MetaWorld's, or our steady peg policy) applied natively vs.
+    through convention actions: same positions.
     Where our expert aims the fingertips (reach-v3), the native policy is shown the same raised goal."""
-    from metaworld.policies import ENV_POLICY_MAP
-
     from sim_bridge.metaworld.backend import (
         AIM_FINGERTIPS_AT_GOAL,
         GOAL_SLICE,
         HAND_ABOVE_FINGERTIPS_WORLD,
         _make_env,
+        expert_policy_class,
     )
 
     aim = HAND_ABOVE_FINGERTIPS_WORLD if task in AIM_FINGERTIPS_AT_GOAL else np.zeros(3)
 
     native_env = _make_env(task, benchmark_seed=0, max_episode_steps=500)
-    policy = ENV_POLICY_MAP[task]()
+    policy = expert_policy_class(task)()
     expert = backend.make_expert(task)
     try:
         for seed in (0, 1):

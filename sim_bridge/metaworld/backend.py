@@ -264,6 +264,18 @@ HAND_ABOVE_FINGERTIPS_WORLD = np.array([0.0, 0.0, 0.045])
 GOAL_SLICE = slice(36, 39)  # the goal's place in MetaWorld's 39-D observation
 
 
+def expert_policy_class(task: str) -> type:
+    """MetaWorld's scripted policy for `task`, or our steadier version of it where MetaWorld's
+    dithers (peg-insert-side-v3: sim_bridge/metaworld/steady_peg.py)."""
+    from metaworld.policies import ENV_POLICY_MAP
+
+    if task == "peg-insert-side-v3":
+        from sim_bridge.metaworld.steady_peg import SteadyPegInsertionSidePolicy
+
+        return SteadyPegInsertionSidePolicy
+    return ENV_POLICY_MAP[task]
+
+
 class MetaWorldExpert:
     """MetaWorld's scripted policy for one task, speaking the action convention.
 
@@ -288,7 +300,7 @@ class MetaWorldExpert:
         if task not in ENV_POLICY_MAP:
             raise UnknownTaskError(task, sorted(ENV_POLICY_MAP))
         self.task = task
-        self._policy = ENV_POLICY_MAP[task]()
+        self._policy = expert_policy_class(task)()
         self._R_base_world = np.asarray(R_base_world, dtype=np.float64)
         self._action_scale = float(action_scale)
         self._goal_offset = None if goal_offset_world is None else np.asarray(goal_offset_world, float)
