@@ -21,13 +21,9 @@ SLOW_SEEDS = (2, 4, 5, 19, 24, 29, 37)
 
 
 def _succeeds_within(policy, env, seed: int, steps: int) -> bool:
-    env.seed(seed)
-    obs, _ = env.reset()
-    for _ in range(steps):
-        obs, _, _, _, info = env.step(np.clip(policy.get_action(obs), -1.0, 1.0))
-        if info["success"]:
-            return True
-    return False
+    from sim_bridge.metaworld.expert_check import first_success_step
+
+    return first_success_step(policy, env, seed, steps) is not None
 
 
 def test_the_peg_counts_as_held_only_in_closed_fingers_next_to_the_hand():
@@ -59,3 +55,15 @@ def test_the_steady_policy_inserts_within_the_horizon_where_metaworlds_dithers()
         env.close()
     assert sum(own) <= 2, f"MetaWorld's own policy no longer dithers on these seeds: {own}"
     assert all(steady), f"missed the {HORIZON}-step horizon: {dict(zip(SLOW_SEEDS, steady))}"
+
+
+def test_expert_check_reports_both_policies_and_refuses_bad_flags(capsys):
+    from sim_bridge.metaworld.expert_check import main
+
+    assert main(["--tasks", "nope-v3"]) == 2
+    assert main(["--seeds", "0"]) == 2
+    assert "--tasks" in capsys.readouterr().err
+    assert main(["--tasks", TASK, "--seeds", "1"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert [row.split()[1] for row in rows] == ["MetaWorld's", "ours"]
+    assert all("1/1 within 150" in row for row in rows)  # seed 0: both succeed by step ~77
