@@ -66,4 +66,6 @@ def test_expert_check_reports_both_policies_and_refuses_bad_flags(capsys):
     assert main(["--tasks", TASK, "--seeds", "1"]) == 0
     rows = capsys.readouterr().out.splitlines()
     assert [row.split()[1] for row in rows] == ["MetaWorld's", "ours"]
-    assert all("1/1 within 150" in row for row in rows)  # seed 0: both succeed by step ~77
+    assert all("1/1 within 150" in row and "missed seeds -" in row for row in rows)  # both by step ~77
+    assert main(["--tasks", TASK, "--seeds", "1", "--horizon", "10"]) == 0
+    assert all(row.endswith("missed seeds [0]") for row in capsys.readouterr().out.splitlines())

@@ -3,7 +3,8 @@
     python -m sim_bridge.metaworld.expert_check [--tasks peg-insert-side-v3] [--seeds 40] [--horizon 150]
 
 One row per (task, policy): successes within the horizon (the MT10 presets' 150 steps) and within
-400 steps, and the median and slowest step of first success. Both policies act on the same
+400 steps, the median and slowest step of first success, and the seeds that miss the horizon (to
+trace them). Both policies act on the same
 placements, MetaWorld stepped directly. Ours differs from MetaWorld's only for peg-insert-side-v3
 (steady_peg.py); reach-v3's raised goal (backend.py, AIM_FINGERTIPS_AT_GOAL) is not applied here.
 """
@@ -46,9 +47,10 @@ def check(task: str, seeds: int, horizon: int) -> list[str]:
             within = sum(s <= horizon for s in done)
             median = f"{np.median(done):.0f}" if done else "-"
             slowest = max(done) if done else "-"
+            missed = [seed for seed, s in enumerate(steps) if s is None or s > horizon]
             rows.append(
                 f"{task:26s} {name:12s} {within:3d}/{seeds} within {horizon}  {len(done):3d}/{seeds} within "
-                f"{LONG_HORIZON}  median {median:>4s}  slowest {slowest}"
+                f"{LONG_HORIZON}  median {median:>4s}  slowest {slowest}  missed seeds {missed or '-'}"
             )
     finally:
         env.close()
