@@ -127,9 +127,9 @@ def test_a_checkpoint_contract_written_before_the_stage_reads_as_without_it():
 @pytest.mark.integration
 def test_the_band_keeps_metaworlds_table_out_under_noise_and_a_calibration_error():
     """MetaWorld under `eval --robustness`'s noise + 1 cm / 1 deg calibration error, the clouds of
-    the MT10 CPU preset's contract with the band (run mt10-T1's) mapped back through the TRUE
-    camera: no point from the table (true height < 8 mm), where the preset's fixed floor at 0.015
-    lets table points in on these seeds."""
+    the MT10 CPU preset's contract (the band) mapped back through the TRUE camera: no point from
+    the table (true height < 8 mm), where the previous preset's fixed floor at 0.015 lets table
+    points in on these seeds."""
     import json
 
     from mtdagger.training.config import load_train_config
@@ -138,10 +138,10 @@ def test_the_band_keeps_metaworlds_table_out_under_noise_and_a_calibration_error
 
     overrides = ["sim.depth_noise=realsense", f"sim.randomize_camera={json.dumps(CALIBRATION_ERROR)}"]
     config = load_train_config("configs/mt10-pointcloud-cpu.yaml", overrides)
-    old_floor = config.point_cloud  # the preset's fixed floor at 0.015
-    assert old_floor.workspace_min[2] == BAND and old_floor.table_band_m == 0
-    below_table = (*old_floor.workspace_min[:2], -0.05)
-    contract = dataclasses.replace(old_floor, workspace_min=below_table, table_band_m=BAND)
+    contract = config.point_cloud  # the band, with the box's floor below the table
+    assert contract.table_band_m == BAND and contract.workspace_min[2] < 0
+    fixed_floor = (*contract.workspace_min[:2], 0.015)  # the previous preset's
+    old_floor = dataclasses.replace(contract, workspace_min=fixed_floor, table_band_m=0)
     backend = backend_config_for(config.sim, ["push-v3"], render_depth=True).build()
     table_points = {"band": 0, "fixed floor": 0}
     try:
