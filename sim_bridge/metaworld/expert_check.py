@@ -4,9 +4,9 @@
 
 One row per (task, policy): successes within the horizon (the MT10 presets' 150 steps) and within
 400 steps, the median and slowest step of first success, and the seeds that miss the horizon (to
-trace them). Both policies act on the same
-placements, MetaWorld stepped directly. Ours differs from MetaWorld's only for peg-insert-side-v3
-(steady_peg.py); reach-v3's raised goal (backend.py, AIM_FINGERTIPS_AT_GOAL) is not applied here.
+trace them). Both policies act on the same placements, MetaWorld stepped directly. Ours differs
+from MetaWorld's only for peg-insert-side-v3 (steady_peg.py); reach-v3's raised goal (backend.py,
+AIM_FINGERTIPS_AT_GOAL) is not applied here.
 """
 
 from __future__ import annotations
