@@ -116,6 +116,7 @@ def _one_condition(args, evaluate, splits: list[str], max_steps: int, noise: str
         episodes = f"{args.episodes} episodes per task of {max_steps} steps"
         title = f"eval{label} ({episodes}, {condition}): {args.checkpoint}"
         Console().print(results_table(results, title))
+        _print_failed_seeds({condition: results})
     return 0
 
 
@@ -149,4 +150,17 @@ def _robustness(args, evaluate, contract, splits: list[str], noise: str, randomi
         label = "" if split is None else f", {split} objects"
         title = f"robustness{label} ({args.episodes} episodes per task, same seeds): {args.checkpoint}"
         Console(width=None if sys.stdout.isatty() else 160).print(robustness_table(results, title))
+        _print_failed_seeds(results)
     return 0
+
+
+def _print_failed_seeds(results_by_label: dict) -> None:
+    """Under each table: the failed episodes' seeds, to replay them and to tell a scene that fails
+    under every condition from a camera that fails one."""
+    from mtdagger.training.evaluate import failed_seeds_lines
+
+    lines = failed_seeds_lines(results_by_label)
+    if lines:
+        across = " (one seed failing under every condition: the scene, not the camera)"
+        print("failed episodes, by reset seed" + (across if len(results_by_label) > 1 else "") + ":")
+        print("\n".join(lines))

@@ -15,6 +15,9 @@ class TaskResult:
     episodes: int
     successes: int
     mean_steps: float
+    # The reset seeds of the failed episodes: which scenes to look at and, across robustness
+    # conditions, whether a failure belongs to the scene (fails everywhere) or to the camera.
+    failed_seeds: tuple[int, ...] = ()
 
     @property
     def rate(self) -> float:
@@ -52,11 +55,11 @@ def evaluate_student(
         for task in tasks
         for j in range(episodes)
     ]
-    outcomes: dict[str, list[tuple[bool, int]]] = defaultdict(list)
+    outcomes: dict[str, list[tuple[bool, int, int]]] = defaultdict(list)
     for episode in collect_episodes(
         jobs, backend_config, student_factory, contract, workers=workers, engine=engine
     ):
-        outcomes[episode.task_name].append((episode.success, episode.num_steps))
+        outcomes[episode.task_name].append((episode.success, episode.num_steps, episode.seed))
     results = []
     for task in tasks:
         rows = outcomes[task]
@@ -64,8 +67,9 @@ def evaluate_student(
             TaskResult(
                 task=task,
                 episodes=len(rows),
-                successes=sum(s for s, _ in rows),
-                mean_steps=sum(n for _, n in rows) / max(len(rows), 1),
+                successes=sum(s for s, _, _ in rows),
+                mean_steps=sum(n for _, n, _ in rows) / max(len(rows), 1),
+                failed_seeds=tuple(sorted(seed for s, _, seed in rows if not s)),
             )
         )
     return results
@@ -94,3 +98,16 @@ def results_table(results: list[TaskResult], title: str):
         lo, hi = wilson_interval(successes, total)
         table.add_row("[bold]all", str(total), f"[bold]{successes / total:.2f}", f"[{lo:.2f}, {hi:.2f}]", "")
     return table
+
+
+def failed_seeds_lines(results_by_label: dict[str, list[TaskResult]]) -> list[str]:
+    """One line per task with a failure: its failed episodes' seeds under each condition (one
+    label for a plain evaluation). Empty when every episode succeeded."""
+    lines = []
+    labels = list(results_by_label)
+    for i, task in enumerate(r.task for r in results_by_label[labels[0]]):
+        cells = [(label, results_by_label[label][i].failed_seeds) for label in labels]
+        if any(seeds for _, seeds in cells):
+            listed = " | ".join(f"{label}: {', '.join(map(str, seeds)) or '-'}" for label, seeds in cells)
+            lines.append(f"  {task}  {listed}")
+    return lines
