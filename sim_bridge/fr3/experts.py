@@ -21,7 +21,8 @@ import numpy as np
 PRIVILEGED_DIM = 16
 # Privileged layout (fr3_link0 frame): TCP xyz, gripper opening 0..1, hook xyz, drawer opening,
 # travel, handle type one-hot (bar, knob, lip), outward direction xyz, hooking gripper command.
-_TCP, _HOOK, _OPEN, _TRAVEL, _OUT, _GRIP = slice(0, 3), slice(4, 7), 7, 8, slice(12, 15), 15
+# HOOK is public: `expert_check` reports where the handle starts.
+_TCP, HOOK, _OPEN, _TRAVEL, _OUT, _GRIP = slice(0, 3), slice(4, 7), 7, 8, slice(12, 15), 15
 _ABOVE = 0.08  # approach height above the hook / push point
 _ALIGNED = 0.003  # horizontal error (m) at which the funnel reaches the hook / push point
 _FUNNEL_WIDTH = 0.025  # the funnel opens to full height this far beyond _ALIGNED
@@ -40,7 +41,7 @@ class DrawerExpert:
         s = np.asarray(privileged, dtype=np.float64)
         if s.shape != (PRIVILEGED_DIM,):
             raise ValueError(f"privileged state must have {PRIVILEGED_DIM} values, got {s.shape}")
-        tcp, hook, out = s[_TCP], s[_HOOK], s[_OUT]
+        tcp, hook, out = s[_TCP], s[HOOK], s[_OUT]
         if self.task == "drawer-open":
             delta, gripper = self._open(tcp, hook, out), s[_GRIP]
         else:
