@@ -1,22 +1,27 @@
-"""`mtdagger eval` names its failed episodes by reset seed, under each robustness condition."""
+"""`mtdagger eval` names its failed episodes by reset seed, under each robustness condition, and
+reports when the successful ones first succeeded."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
+from rich.console import Console
 
 from mtdagger.data.episode import Episode
-from mtdagger.training.evaluate import TaskResult, evaluate_student, failed_seeds_lines
+from mtdagger.training.evaluate import TaskResult, evaluate_student, failed_seeds_lines, results_table
 
 
 class _FailChosenSeeds:
-    """A rollout engine (RolloutEngine) whose episodes fail exactly on the chosen seeds."""
+    """A rollout engine (RolloutEngine) whose episodes fail exactly on the chosen seeds; the others
+    first succeed at step (seed % 10) of 10 and stay successful."""
 
     def __init__(self, failing: set[int]):
         self.failing = failing
 
     def collect(self, jobs, backend_config, student_factory, contract, *, progress):
         for job in reversed(jobs):  # completion order is not job order
-            steps = 3
+            steps = 10
             yield Episode(
                 task_name=job.task,
                 task_index=job.task_index,
@@ -27,7 +32,7 @@ class _FailChosenSeeds:
                 actions=np.zeros((steps, 4), np.float32),
                 expert_actions=np.zeros((steps, 4), np.float32),
                 actor_is_expert=np.zeros(steps, bool),
-                success_per_step=np.full(steps, job.seed not in self.failing),
+                success_per_step=(np.arange(steps) >= job.seed % 10) & (job.seed not in self.failing),
             )
 
 
@@ -42,6 +47,14 @@ def test_evaluate_student_records_the_failed_seeds_of_each_task():
         ("drawer-open", 3, (10002,)),
         ("drawer-close", 2, (11000, 11003)),
     ]
+    assert [(r.first_success_steps, r.median_first_success) for r in results] == [
+        ((0, 1, 3), 1),
+        ((1, 2), 1.5),
+    ]
+    out = io.StringIO()
+    Console(file=out, width=200).print(results_table(results, "t"))
+    row = next(line for line in out.getvalue().splitlines() if "drawer-close" in line)
+    assert row.split("│")[-2].strip() == "2"  # the median 1.5, rounded half to even
 
 
 def test_failed_seeds_lines_show_every_condition_of_a_failing_task_only():

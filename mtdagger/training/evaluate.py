@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -18,6 +19,13 @@ class TaskResult:
     # The reset seeds of the failed episodes: which scenes to look at and, across robustness
     # conditions, whether a failure belongs to the scene (fails everywhere) or to the camera.
     failed_seeds: tuple[int, ...] = ()
+    # The step at which each successful episode first succeeded: how much slack the task leaves to
+    # the horizon (a student that succeeds late fails the scenes where it is a little slower).
+    first_success_steps: tuple[int, ...] = ()
+
+    @property
+    def median_first_success(self) -> float | None:
+        return statistics.median(self.first_success_steps) if self.first_success_steps else None
 
     @property
     def rate(self) -> float:
@@ -55,11 +63,12 @@ def evaluate_student(
         for task in tasks
         for j in range(episodes)
     ]
-    outcomes: dict[str, list[tuple[bool, int, int]]] = defaultdict(list)
+    outcomes: dict[str, list[tuple[bool, int, int, int]]] = defaultdict(list)
     for episode in collect_episodes(
         jobs, backend_config, student_factory, contract, workers=workers, engine=engine
     ):
-        outcomes[episode.task_name].append((episode.success, episode.num_steps, episode.seed))
+        first = int(episode.success_per_step.argmax())  # 0 when it never succeeded: unused then
+        outcomes[episode.task_name].append((episode.success, episode.num_steps, episode.seed, first))
     results = []
     for task in tasks:
         rows = outcomes[task]
@@ -67,9 +76,10 @@ def evaluate_student(
             TaskResult(
                 task=task,
                 episodes=len(rows),
-                successes=sum(s for s, _, _ in rows),
-                mean_steps=sum(n for _, n, _ in rows) / max(len(rows), 1),
-                failed_seeds=tuple(sorted(seed for s, _, seed in rows if not s)),
+                successes=sum(s for s, _, _, _ in rows),
+                mean_steps=sum(n for _, n, _, _ in rows) / max(len(rows), 1),
+                failed_seeds=tuple(sorted(seed for s, _, seed, _ in rows if not s)),
+                first_success_steps=tuple(sorted(first for s, _, _, first in rows if s)),
             )
         )
     return results
@@ -85,18 +95,22 @@ def results_table(results: list[TaskResult], title: str):
         ("success", "right"),
         ("95% CI", "right"),
         ("mean steps", "right"),
+        ("first success (median step)", "right"),
     ):
         table.add_column(column, justify=justify)
     for r in results:
         lo, hi = r.interval
+        first = "-" if r.median_first_success is None else f"{r.median_first_success:.0f}"
         table.add_row(
-            r.task, str(r.episodes), f"{r.rate:.2f}", f"[{lo:.2f}, {hi:.2f}]", f"{r.mean_steps:.0f}"
+            r.task, str(r.episodes), f"{r.rate:.2f}", f"[{lo:.2f}, {hi:.2f}]", f"{r.mean_steps:.0f}", first
         )
     total = sum(r.episodes for r in results)
     successes = sum(r.successes for r in results)
     if total:
         lo, hi = wilson_interval(successes, total)
-        table.add_row("[bold]all", str(total), f"[bold]{successes / total:.2f}", f"[{lo:.2f}, {hi:.2f}]", "")
+        table.add_row(
+            "[bold]all", str(total), f"[bold]{successes / total:.2f}", f"[{lo:.2f}, {hi:.2f}]", "", ""
+        )
     return table
 
 
