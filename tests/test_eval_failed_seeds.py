@@ -22,6 +22,7 @@ class _FailChosenSeeds:
     def collect(self, jobs, backend_config, student_factory, contract, *, progress):
         for job in reversed(jobs):  # completion order is not job order
             steps = 10
+            success = job.seed not in self.failing
             yield Episode(
                 task_name=job.task,
                 task_index=job.task_index,
@@ -32,7 +33,8 @@ class _FailChosenSeeds:
                 actions=np.zeros((steps, 4), np.float32),
                 expert_actions=np.zeros((steps, 4), np.float32),
                 actor_is_expert=np.zeros(steps, bool),
-                success_per_step=(np.arange(steps) >= job.seed % 10) & (job.seed not in self.failing),
+                success_per_step=(np.arange(steps) >= job.seed % 10) & success,
+                metadata={"first_success_step": job.seed % 10 if success else None},
             )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from mtdagger.stats import wilson_interval
 from mtdagger.training.rollout import RolloutEngine, RolloutJob, collect_episodes
@@ -36,6 +37,15 @@ class TaskResult:
         return wilson_interval(self.successes, self.episodes)
 
 
+class _Outcome(NamedTuple):
+    """What evaluation keeps of one episode (not its clouds)."""
+
+    success: bool
+    steps: int
+    seed: int
+    first_success: int | None
+
+
 def evaluate_student(
     student_factory,
     backend_config,
@@ -63,12 +73,12 @@ def evaluate_student(
         for task in tasks
         for j in range(episodes)
     ]
-    outcomes: dict[str, list[tuple[bool, int, int, int]]] = defaultdict(list)
+    outcomes: dict[str, list[_Outcome]] = defaultdict(list)
     for episode in collect_episodes(
         jobs, backend_config, student_factory, contract, workers=workers, engine=engine
     ):
-        first = int(episode.success_per_step.argmax())  # 0 when it never succeeded: unused then
-        outcomes[episode.task_name].append((episode.success, episode.num_steps, episode.seed, first))
+        first = episode.metadata.get("first_success_step")  # run_episode's record; None: never
+        outcomes[episode.task_name].append(_Outcome(episode.success, episode.num_steps, episode.seed, first))
     results = []
     for task in tasks:
         rows = outcomes[task]
@@ -76,10 +86,10 @@ def evaluate_student(
             TaskResult(
                 task=task,
                 episodes=len(rows),
-                successes=sum(s for s, _, _, _ in rows),
-                mean_steps=sum(n for _, n, _, _ in rows) / max(len(rows), 1),
-                failed_seeds=tuple(sorted(seed for s, _, seed, _ in rows if not s)),
-                first_success_steps=tuple(sorted(first for s, _, _, first in rows if s)),
+                successes=sum(o.success for o in rows),
+                mean_steps=sum(o.steps for o in rows) / max(len(rows), 1),
+                failed_seeds=tuple(sorted(o.seed for o in rows if not o.success)),
+                first_success_steps=tuple(sorted(o.first_success for o in rows if o.success)),
             )
         )
     return results
