@@ -16,6 +16,8 @@ from mtdagger.cli_types import count_list_type, count_type
 
 # Integer flags checked by the parser (one `error:` line naming the flag, exit code 2).
 _POSITIVE, _NON_NEGATIVE = count_type(1), count_type(0)
+# Evaluation scenes (mtdagger/episode_seeds.py): the same for eval, deploy and rehearse.
+_SEED_RULE = "episode i of the checkpoint's k-th task uses seed + 1000 k + i"
 
 # MuJoCo must pick its GL backend before it is first imported; headless EGL is our default.
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -80,7 +82,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--episodes", type=int, default=10, help="episodes per task (>= 1)")
     p.add_argument("--workers", type=int, default=1, help="parallel worker processes (1..256)")
     p.add_argument("--ray", default=None, metavar="ADDRESS", help="Ray cluster: auto, local, HOST:PORT")
-    p.add_argument("--seed", type=int, default=10_000, help="first seed; episode i uses seed+i")
+    p.add_argument("--seed", type=int, default=10_000, help=f"first seed: {_SEED_RULE}")
     p.add_argument(
         "--max-steps", type=int, default=None, help="episode step limit (default: the training horizon)"
     )
@@ -124,7 +126,7 @@ def _add_deploy(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", required=True, help="point-cloud checkpoint directory")
     p.add_argument("--tasks", default=None, help="default: the checkpoint's task list")
     p.add_argument("--episodes", type=int, default=3, help="episodes per task (>= 1)")
-    p.add_argument("--seed", type=int, default=20_000, help="first seed (>= 0)")
+    p.add_argument("--seed", type=int, default=20_000, help=f"first seed (>= 0): {_SEED_RULE}, as in eval")
     p.add_argument("--noise", choices=["none", "realsense"], default="none", help="depth noise model")
     p.add_argument("--randomize", action="store_true", help="randomise camera pose and intrinsics")
     p.add_argument(
@@ -191,7 +193,7 @@ def _add_rehearse(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tasks", default="drawer-open", help="comma-separated drawer tasks, run in order")
     p.add_argument("--objects", default="both", help="cabinets: seen | unseen | both (each split in turn)")
     p.add_argument("--episodes", type=int, default=2, help="episodes per task and object split")
-    p.add_argument("--seed", type=int, default=0, help="episode i of a split uses seed + i")
+    p.add_argument("--seed", type=int, default=0, help=f"{_SEED_RULE} (both splits; as in eval)")
     p.add_argument("--max-steps", type=int, default=120, help="control periods per episode at most")
     p.add_argument(
         "--calibration-file", default="configs/calibration/fr3_cell.yaml",

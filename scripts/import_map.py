@@ -28,7 +28,8 @@ from pathlib import Path
 # The intended layer order, lowest first, by room name. A room may import rooms of its own layer
 # or lower ones. A room missing here is reported (and fails tests/test_import_map.py): place it.
 LAYERS: list[tuple[str, ...]] = [
-    ("mtdagger.keys", "mtdagger.stats", "mtdagger.provenance", "mtdagger.testing_hooks", "mtdagger.files"),
+    ("mtdagger.keys", "mtdagger.stats", "mtdagger.provenance", "mtdagger.testing_hooks", "mtdagger.files",
+     "mtdagger.episode_seeds"),  # episode_seeds: the scene an evaluation episode resets
     ("mtdagger.config_validation", "mtdagger.config_choice"),  # typed config loading, "field: reason"
     ("mtdagger.perception",),  # the point-cloud contract (section 3), camera model, depth frames
     ("mtdagger.messages",),  # topic names, ROS message conversion

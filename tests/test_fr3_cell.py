@@ -254,6 +254,7 @@ def test_deploy_runs_the_fr3_checkpoint_in_process_and_records_the_cells_calibra
     assert code == 0, capsys.readouterr().err
     recorded = read_evaluation_bag(bag)
     assert [e.task for e in recorded.episodes] == ["drawer-open", "drawer-close"]
+    assert [e.seed for e in recorded.episodes] == [20000, 21000]  # the scenes `mtdagger eval` resets
     assert recorded.metadata.calibration_id == "sim:fr3-cell-nominal-0001"
     assert recorded.metadata.robot == "franka_fr3" and recorded.metadata.control_period_s == 0.05
 

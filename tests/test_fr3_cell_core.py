@@ -208,9 +208,9 @@ def test_episodes_run_seen_then_unseen_with_markers_success_and_a_fresh_backend_
         objects="both", tasks=("drawer-open", "drawer-close"), episodes_per_task=1, seed=4
     )
     assert core.config.schedule() == [
-        ("seen", "drawer-open", 4), ("seen", "drawer-close", 4),
-        ("unseen", "drawer-open", 4), ("unseen", "drawer-close", 4),
-    ]  # fmt: skip
+        ("seen", "drawer-open", 4), ("seen", "drawer-close", 1004),
+        ("unseen", "drawer-open", 4), ("unseen", "drawer-close", 1004),
+    ]  # fmt: skip  # `mtdagger eval`'s scenes: seed + 1000 * task index + episode
     frame = core.begin()
     assert frame.stamp_s == CLOCK_START_S and [m["event"] for m in frame.markers] == ["start"]
     assert frame.markers[0]["object_split"] == "seen" and frame.markers[0]["object"] == "cabinet-003"

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from tqdm.auto import tqdm
 
+from mtdagger.episode_seeds import episode_seed
 from mtdagger.stats import wilson_interval
 
 
@@ -39,12 +40,13 @@ def _preflight(args) -> None:
     made independent of the current directory (repository-relative defaults). The simulator is the
     checkpoint's (`provenance.sim_backend`), as for `mtdagger eval`: another --sim is refused."""
     from mtdagger.commands.paths import check_count, check_output_dir, resolve_input_file
+    from mtdagger.episode_seeds import TASK_SEED_STRIDE
     from mtdagger.policy.checkpoint import CheckpointError, load_checkpoint
     from mtdagger.runtime.session import SIM_DEFAULTS
     from mtdagger.training.preflight import camera_config
     from sim_bridge.registry import simulator_for_checkpoint
 
-    check_count(args.episodes, "--episodes")
+    check_count(args.episodes, "--episodes", maximum=TASK_SEED_STRIDE)
     check_count(args.max_steps, "--max-steps")
     check_count(args.seed, "--seed", minimum=0)
     args.calibration_error = _calibration_error(getattr(args, "calibration_error", None), args.record)
@@ -148,9 +150,9 @@ def run(args) -> int:
     max_steps = args.max_steps or session.max_steps
     outcomes = []
     with session:
-        jobs = [
-            (task, args.seed + 1000 * i + j)
-            for i, task in enumerate(session.tasks)
+        jobs = [  # the scenes `mtdagger eval` resets, so the two pair episode by episode
+            (task, episode_seed(args.seed, session.run_tasks.index(task), j))
+            for task in session.tasks
             for j in range(args.episodes)
         ]
         for index, (task, seed) in enumerate(tqdm(jobs, desc="deploy", unit="episode")):

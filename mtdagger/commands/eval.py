@@ -19,13 +19,14 @@ def _checked_meta(args):
     """Counts checked, the checkpoint loaded (weights too: hash, shapes, NaN, here rather than as a
     worker's RolloutJobError), `args.sim` resolved; returns (meta, tasks to evaluate)."""
     from mtdagger.commands.paths import MAX_WORKERS, PathError, check_count
+    from mtdagger.episode_seeds import TASK_SEED_STRIDE
     from mtdagger.policy.checkpoint import CheckpointError, load_checkpoint
     from mtdagger.training.config import SimConfig, check_ray_address
     from mtdagger.training.sim_setup import resolve_run_tasks
     from sim_bridge.registry import simulator_for_checkpoint
 
     try:
-        check_count(args.episodes, "--episodes")
+        check_count(args.episodes, "--episodes", maximum=TASK_SEED_STRIDE)
         check_count(args.workers, "--workers", maximum=MAX_WORKERS)
         check_count(args.seed, "--seed", minimum=0)
         check_count(getattr(args, "max_steps", None), "--max-steps")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -82,6 +83,7 @@ def _checked_settings(args: argparse.Namespace):
     bag and report paths, the tasks and splits, the --set overrides against the nodes'
     declarations, and the checkpoint against what the real graph's policy node will impose."""
     from mtdagger.commands.paths import check_count, check_output_dir
+    from mtdagger.episode_seeds import TASK_SEED_STRIDE
     from mtdagger.rehearsal.graph import RehearsalSettings
     from sim_bridge.fr3.cell import parse_objects
     from sim_bridge.registry import resolve_tasks
@@ -94,6 +96,7 @@ def _checked_settings(args: argparse.Namespace):
     report_dir = check_output_dir(args.report or str(bag) + "_report", "--report", must_be_empty=True)
     if args.episodes < 1 or args.max_steps < 1:
         raise ValueError("--episodes and --max-steps must be >= 1")
+    check_count(args.episodes, "--episodes", maximum=TASK_SEED_STRIDE)
     check_count(args.seed, "--seed", minimum=0)
     try:
         tasks = tuple(resolve_tasks("fr3", args.tasks))
@@ -105,14 +108,15 @@ def _checked_settings(args: argparse.Namespace):
         max_episode_steps=args.max_steps, calibration_file=_resolve(args.calibration_file),
         camera_config=_resolve(args.camera_config), overrides=overrides, timeout_s=args.timeout,
     )  # fmt: skip
-    _check_checkpoint(settings, args.checkpoint)
-    return settings, report_dir
+    run_tasks = _check_checkpoint(settings, args.checkpoint)
+    # The checkpoint's task order numbers the episodes' seeds: the cabinets `mtdagger eval` draws.
+    return replace(settings, seed_tasks=run_tasks), report_dir
 
 
-def _check_checkpoint(settings, given: str) -> None:
+def _check_checkpoint(settings, given: str) -> tuple[str, ...]:
     """The checkpoint as the real graph's policy node will judge it (robot_acceptance, the
     contract and robot of the rehearsal's parameters), trained in the FR3 cell on the tasks asked
-    for; a refusal names --checkpoint (or the --set key it comes from)."""
+    for; a refusal names --checkpoint (or the --set key it comes from). Returns its task list."""
     from calibration.extrinsics import ExtrinsicsError, load_extrinsics
     from mtdagger.control.robot_config import load_robot_config
     from mtdagger.deployment.overrides import contract_of
@@ -143,6 +147,7 @@ def _check_checkpoint(settings, given: str) -> None:
     unknown = [task for task in settings.tasks if task not in student.tasks]
     if unknown:
         raise ValueError(f"--tasks {unknown}: the checkpoint was trained on {list(student.tasks)}")
+    return tuple(student.tasks)
 
 
 def _remove_unused_outputs(bag: Path, params_dir: Path | None) -> None:

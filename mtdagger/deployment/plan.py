@@ -271,7 +271,7 @@ def _rehearse(values: LaunchValues, share: Path) -> DeploymentPlan:
     cell = {
         "robot_config": REHEARSAL_ROBOT, "tasks": values["task"], "objects": values["objects"],
         "episodes_per_task": values["episodes_per_task"], "seed": values["seed"],
-        "max_episode_steps": values["max_episode_steps"],
+        "seed_tasks": values["seed_tasks"], "max_episode_steps": values["max_episode_steps"],
         "camera_config": resolve_path(values["sim_camera_config"]), "calibration_file": calibration,
         # A full ROS 2 install: franka_gripper's action is served; ee_state and
         # robot_state_publisher run as on the robot, so the cell publishes neither.

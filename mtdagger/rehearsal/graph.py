@@ -54,6 +54,7 @@ class RehearsalSettings:
     objects: str = "both"
     episodes_per_task: int = 1
     seed: int = 0
+    seed_tasks: tuple[str, ...] = ()  # the checkpoint's task list: numbers the seeds as eval does
     max_episode_steps: int = 120
     calibration_file: str = "configs/calibration/fr3_cell.yaml"
     camera_config: str = "configs/cameras/fr3_d435.yaml"
@@ -69,6 +70,7 @@ def launch_plans(settings: RehearsalSettings) -> tuple[DeploymentPlan, Deploymen
     rehearse = deployment_plan("rehearse", {
         "checkpoint": settings.checkpoint, "task": settings.tasks[0], "objects": settings.objects,
         "episodes_per_task": str(settings.episodes_per_task), "seed": str(settings.seed),
+        "seed_tasks": ",".join(settings.seed_tasks),
         "max_episode_steps": str(settings.max_episode_steps),
         "calibration_file": settings.calibration_file, "sim_camera_config": settings.camera_config,
         "record": "false",  # the recorder below stands in for the launch's `ros2 bag record`

@@ -28,7 +28,8 @@ class DeploymentError(RuntimeError):
 @dataclass
 class SimDeployment:
     loop: DeploymentLoop
-    tasks: list[str]
+    tasks: list[str]  # to run
+    run_tasks: list[str]  # the checkpoint's, in its order (which numbers the episodes' seeds)
     max_steps: int
     checkpoint_id: str
     backend: object
@@ -101,7 +102,8 @@ def build_sim_deployment(
     loop = DeploymentLoop(
         backend, SimCameraSource(backend, clock), *stages, clock=clock, recorder=recorder, realtime=realtime
     )
-    return SimDeployment(loop, requested, max_steps, policy.checkpoint_id, backend, recorder)
+    run_tasks = list(meta.tasks)
+    return SimDeployment(loop, requested, run_tasks, max_steps, policy.checkpoint_id, backend, recorder)
 
 
 def _matching_policy(checkpoint: str, contract, convention, robot, robot_config: str):

@@ -7,6 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from mtdagger.episode_seeds import episode_seed
 from mtdagger.stats import wilson_interval
 from mtdagger.training.rollout import RolloutEngine, RolloutJob, collect_episodes
 
@@ -66,7 +67,7 @@ def evaluate_student(
         RolloutJob(
             task=task,
             task_index=run_tasks.index(task),
-            seed=seed + 1000 * run_tasks.index(task) + j,
+            seed=episode_seed(seed, run_tasks.index(task), j),
             beta=0.0,
             max_steps=max_steps,
         )

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from mtdagger.control.trajectory_execution import TrajectoryPoint
+from mtdagger.episode_seeds import TASK_SEED_STRIDE, episode_seed
 from mtdagger.recording.layout import EpisodeInfo
 from sim_bridge.fr3.backend import FR3Backend
 from sim_bridge.fr3.config import OBJECT_ID, OBJECT_SPLIT, FR3BackendConfig
@@ -67,7 +68,10 @@ class FR3CellConfig:
     tasks: tuple[str, ...] = ("drawer-open",)
     objects: str = "both"  # seen | unseen | both (each split's episodes in turn)
     episodes_per_task: int = 1  # per task and split
-    seed: int = 0  # episode i of a split uses seed + i (the same seeds for both splits)
+    seed: int = 0  # episode seeds: mtdagger/episode_seeds.py, as `mtdagger eval` (both splits alike)
+    # The task order that numbers the seeds: the checkpoint's task list (empty: `tasks`), so the
+    # cell resets the scenes `mtdagger eval` resets and the two results pair episode by episode.
+    seed_tasks: tuple[str, ...] = ()
     max_episode_steps: int = 120
     stop_on_success: bool = True  # end the episode at the first successful step (the operator would)
     command_timeout_s: float = 10.0  # wall time without a command (lockstep) before stepping a hold
@@ -83,16 +87,25 @@ class FR3CellConfig:
         parse_objects(self.objects)
         if not self.tasks:
             raise ValueError("tasks: at least one task is needed")
-        if self.episodes_per_task < 1 or self.seed < 0 or self.max_episode_steps < 1:
-            raise ValueError("episodes_per_task and max_episode_steps must be >= 1, seed >= 0")
+        if not 1 <= self.episodes_per_task <= TASK_SEED_STRIDE:
+            raise ValueError(f"episodes_per_task must be in 1..{TASK_SEED_STRIDE}")
+        if self.seed < 0 or self.max_episode_steps < 1:
+            raise ValueError("max_episode_steps must be >= 1, seed >= 0")
+        missing = [task for task in self.tasks if task not in self.seed_order]
+        if missing:
+            raise ValueError(f"seed_tasks {list(self.seed_tasks)} does not name {missing}")
         for name in ("command_timeout_s", "startup_timeout_s", "trajectory_grace_s", "republish_period_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
 
+    @property
+    def seed_order(self) -> tuple[str, ...]:
+        return self.seed_tasks or self.tasks
+
     def schedule(self) -> list[tuple[str, str, int]]:
         """(split, task, seed) of every episode, in the order they run."""
         return [
-            (split, task, self.seed + i)
+            (split, task, episode_seed(self.seed, self.seed_order.index(task), i))
             for split in parse_objects(self.objects)
             for task in self.tasks
             for i in range(self.episodes_per_task)

@@ -48,6 +48,7 @@ def cell_config_from(value: Callable[[str], Any]) -> FR3CellConfig:
     return FR3CellConfig(
         tasks=backend.tasks, objects=str(value("objects")),
         episodes_per_task=int(value("episodes_per_task")), seed=int(value("seed")),
+        seed_tasks=tuple(t.strip() for t in str(value("seed_tasks")).split(",") if t.strip()),
         max_episode_steps=int(value("max_episode_steps")), stop_on_success=bool(value("stop_on_success")),
         command_timeout_s=float(value("command_timeout_s")),
         startup_timeout_s=float(value("startup_timeout_s")), backend=backend,
@@ -60,6 +61,7 @@ def _declare_parameters(node) -> None:
     node.declare_parameter("objects", "both")  # seen | unseen | both
     node.declare_parameter("episodes_per_task", 1)
     node.declare_parameter("seed", 0)
+    node.declare_parameter("seed_tasks", "")  # the checkpoint's task list: eval's scenes (empty: tasks)
     node.declare_parameter("max_episode_steps", 120)
     node.declare_parameter("stop_on_success", True)
     node.declare_parameter("robot_config", "franka_fr3")
